@@ -1,0 +1,510 @@
+"""Decide whether two parsed answers are mathematically the same.
+
+The rules, in the order :meth:`Judge.same` applies them:
+
+- text: compared as lower-case words; "no solution" is the empty set, "all real numbers" is R;
+- ``x = 2`` against ``2``: the value of a variable is compared with the bare value;
+- collections: lists and sets are unordered, tuples and vectors ordered, intervals compare ends
+  and brackets; inequalities in one variable become intervals, so ``x<3`` equals ``(-\\infty,3)``;
+- equations are equal when one is a nonzero multiple of the other, inequalities a positive one;
+- quantities: a unit is ignored when the gold has none; otherwise it must convert exactly;
+- percent and degrees: ``50\\%`` matches ``50`` and ``0.5``; ``30^\\circ`` matches ``30`` and
+  ``\\pi/6``;
+- values: rationals exactly; irrationals to the working precision; expressions with variables at
+  fixed pseudo-random points; a written decimal with at least 3 significant digits matches a gold
+  with a non-terminating expansion when correctly rounded.
+
+>>> from verifiers.budget import Budget
+>>> from verifiers.latex import parse
+>>> Judge(Budget(1.0), dps=40).same(parse("(x+1)^2"), parse("x^2+2x+1"))
+True
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from verifiers.budget import Budget
+from verifiers.evaluate import Evaluator, NotANumber, TooLarge, free_symbols, points
+from verifiers.latex import text_key
+from verifiers.units import to_base
+
+__all__ = ["Judge"]
+
+EMPTY_WORDS = {"no solution", "no solutions", "no real solution", "no real solutions", "none",
+               "empty set", "the empty set", "no real roots", "no roots", "no real number", "no value",
+               "no such number", "no real values", "emptyset"}
+REAL_WORDS = {"all real numbers", "all reals", "all real number", "real numbers", "all real values",
+              "all real x", "any real number", "every real number", "all x", "r", "mathbb r",
+              "x is any real number", "all real values of x", "infinitely many real numbers"}
+N_POINTS = 3
+MAX_ITEMS = 64
+
+_ONE_HUNDRED = ("num", Fraction(100), None)
+
+
+def _num(v: Fraction) -> tuple:
+    return ("num", v, None)
+
+
+class Judge:
+    """Compares answer trees under a time budget; ``note`` says why the last comparison failed."""
+
+    def __init__(self, budget: Budget, dps: int):
+        self.budget = budget
+        self.ev = Evaluator(budget, dps)
+        self.note = ""
+
+    # ------------------------------------------------------------------ entry
+    def same(self, g: tuple, a: tuple) -> bool:
+        self.budget.check()
+        g, a = canon(g), canon(a)
+        kinds = {g[0], a[0]}
+        if "text" in kinds:
+            return self._same_text(g, a)
+        if "assign" in kinds:
+            return self._same_assign(g, a)
+        if kinds & {"union", "reals", "setof"} or _interval_like(g) or _interval_like(a):
+            gi, ai = to_intervals(g), to_intervals(a)
+            if gi is not None and ai is not None:
+                return self._same_intervals(gi, ai)
+        if _is_collection(g) or _is_collection(a):
+            return self._same_collection(g, a)
+        if g[0] == "rel" or a[0] == "rel":
+            return self._same_relation(g, a)
+        if "qty" in kinds:
+            return self._same_quantity(g, a)
+        if "pct" in kinds or "deg" in kinds:
+            return self._same_marked(g, a)
+        return self.same_value(g, a)
+
+    # ------------------------------------------------------------------ text
+    def _same_text(self, g: tuple, a: tuple) -> bool:
+        gk, ak = _text_of(g), _text_of(a)
+        if gk is not None and ak is not None:
+            if gk == ak:
+                return True
+            for group in (EMPTY_WORDS, REAL_WORDS):
+                if gk in group and ak in group:
+                    return True
+            self.note = "different words"
+            return False
+        text, other = (gk, a) if gk is not None else (ak, g)
+        if text in EMPTY_WORDS:
+            return other == ("set", []) or (other[0] == "list" and not other[1])
+        if text in REAL_WORDS:
+            intervals = to_intervals(other)
+            return intervals is not None and self._same_intervals([(_NEG_INF, _INF, False, False)], intervals)
+        self.note = "text against math"
+        return False
+
+    # ------------------------------------------------------------------ collections
+    def _same_assign(self, g: tuple, a: tuple) -> bool:
+        if g[0] == "assign" and a[0] == "assign":
+            gd, ad = dict(g[1]), dict(a[1])
+            if gd.keys() != ad.keys():
+                self.note = "different variables"
+                return False
+            return all(self.same(gd[k], ad[k]) for k in gd)
+        assign, other = (g, a) if g[0] == "assign" else (a, g)
+        items = _items(other)
+        if items is None or len(items) != len(assign[1]):
+            self.note = "different number of values"
+            return False
+        values = [v for _, v in assign[1]]
+        pairs = zip(values, items) if assign is g else zip(items, values)
+        return all(self.same(x, y) for x, y in pairs)
+
+    def _same_collection(self, g: tuple, a: tuple) -> bool:
+        if g[0] == "matrix" and a[0] == "matrix":
+            if len(g[1]) != len(a[1]) or len(g[1][0]) != len(a[1][0]):
+                self.note = "different matrix shapes"
+                return False
+            return all(self.same(x, y) for rg, ra in zip(g[1], a[1]) for x, y in zip(rg, ra))
+        gi, ai = _items(g), _items(a)
+        if gi is None or ai is None:
+            self.note = "a collection against a single value"
+            return False
+        if len(gi) != len(ai):
+            self.note = f"{len(ai)} items where the gold has {len(gi)}"
+            return False
+        if len(gi) > MAX_ITEMS:
+            return gi == ai
+        ordered = _ordered(g) or _ordered(a)
+        if g[0] == "brk" and a[0] == "brk" and len(gi) == 2 and (g[2], g[3]) != (a[2], a[3]):
+            self.note = "different brackets"
+            return False
+        if ordered and not (_unordered(g) or _unordered(a)):
+            return all(self.same(x, y) for x, y in zip(gi, ai))
+        return self._match_unordered(gi, ai)
+
+    def _match_unordered(self, gi: list, ai: list) -> bool:
+        unused = list(range(len(ai)))
+        for x in gi:
+            for j in unused:
+                if self.same(x, ai[j]):
+                    unused.remove(j)
+                    break
+            else:
+                self.note = "an item of the gold is missing"
+                return False
+        return True
+
+    def _same_intervals(self, gi: list, ai: list) -> bool:
+        if len(gi) != len(ai):
+            self.note = "different number of intervals"
+            return False
+        unused = list(range(len(ai)))
+        for lo, hi, lc, hc in gi:
+            for j in unused:
+                lo2, hi2, lc2, hc2 = ai[j]
+                if (lc, hc) == (lc2, hc2) and self.same_value(lo, lo2) and self.same_value(hi, hi2):
+                    unused.remove(j)
+                    break
+            else:
+                self.note = "different interval"
+                return False
+        return True
+
+    # ------------------------------------------------------------------ relations
+    def _same_relation(self, g: tuple, a: tuple) -> bool:
+        if g[0] == "rel" and a[0] == "rel":
+            if g[1] == ["="] and a[1] == ["="]:
+                return self._same_equation(g[2], a[2])
+            gi, ai = _inequality(g), _inequality(a)
+            if gi and ai and len(gi) == len(ai):
+                return all(s1 == s2 and self._proportional(e1, e2, positive=True)
+                           for (e1, s1), (e2, s2) in zip(gi, ai))
+            self.note = "different relations"
+            return False
+        rel, other = (g, a) if g[0] == "rel" else (a, g)
+        value = _assigned_value(rel)
+        if value is None:
+            self.note = "a relation against a value"
+            return False
+        return self.same(value, other) if rel is a else self.same(other, value)
+
+    def _same_equation(self, g: list, a: list) -> bool:
+        gl, al = g[0], a[0]
+        if gl[0] in ("sym", "call") and gl == al:
+            return self.same(g[1], a[1])
+        if _is_collection(g[1]) or _is_collection(a[1]):
+            return self.same(("list", g), ("list", a))
+        return self._proportional(("add", [g[0], ("neg", g[1])]), ("add", [a[0], ("neg", a[1])]),
+                                  positive=False)
+
+    def _proportional(self, f: tuple, h: tuple, positive: bool) -> bool:
+        """True when h = c*f for one nonzero constant c (positive c for inequalities)."""
+        names = free_symbols(f) | free_symbols(h)
+        ratio = None
+        seen = 0
+        for env in points(names, N_POINTS + 2):
+            try:
+                fv, hv = self.ev.value(f, env), self.ev.value(h, env)
+            except NotANumber:
+                continue
+            fz, hz = self.ev.equal(fv, 0), self.ev.equal(hv, 0)
+            if fz or hz:
+                if fz != hz:
+                    self.note = "different equations"
+                    return False
+                continue
+            r = self.ev.to_mp(hv) / self.ev.to_mp(fv) if not (
+                isinstance(hv, Fraction) and isinstance(fv, Fraction)) else hv / fv
+            if ratio is None:
+                ratio = r
+            elif not self.ev.equal(ratio, r):
+                self.note = "different equations"
+                return False
+            seen += 1
+            if seen == N_POINTS:
+                break
+        if ratio is None:
+            return False
+        if positive:
+            mp = self.ev.to_mp(ratio)
+            return bool(getattr(mp, "imag", 0) == 0 and mp > 0)
+        return True
+
+    # ------------------------------------------------------------------ units, percent, degrees
+    def _same_quantity(self, g: tuple, a: tuple) -> bool:
+        if g[0] == "qty" and a[0] == "qty":
+            fg, dg = to_base(g[2][1])
+            fa, da = to_base(a[2][1])
+            if dg != da:
+                self.note = "different units"
+                return False
+            if fg == fa:
+                return self.same(g[1], a[1])
+            return self.same_value(("mul", [g[1], _num(fg)]), ("mul", [a[1], _num(fa)]))
+        if g[0] == "qty":
+            return self.same(g[1], a)
+        return self.same(g, a[1])  # a unit in the answer is ignored when the gold has none
+
+    def _same_marked(self, g: tuple, a: tuple) -> bool:
+        if g[0] == a[0]:
+            return self.same(g[1], a[1])
+        if g[0] == "pct":  # 50% matches 50 and 0.5
+            return self.same(g[1], a) or self.same_value(("div", g[1], _ONE_HUNDRED), a)
+        if a[0] == "pct":
+            return self.same(g, a[1]) or self.same_value(g, ("div", a[1], _ONE_HUNDRED))
+        if g[0] == "deg":  # 30 degrees matches 30 and pi/6
+            return self.same(g[1], a) or self.same_value(g, a)
+        return self.same(g, a[1]) or self.same_value(g, a)
+
+    # ------------------------------------------------------------------ values
+    def same_value(self, g: tuple, a: tuple) -> bool:
+        names = free_symbols(g) | free_symbols(a)
+        envs = points(names, N_POINTS + 2) if names else [{}]
+        checked = 0
+        for env in envs:
+            try:
+                gv = self.ev.value(g, env)
+                av = self.ev.value(a, env)
+            except TooLarge:
+                if g == a:
+                    return True
+                self.note = "too large to compare exactly"
+                return False
+            except NotANumber as exc:
+                if not names:
+                    self.note = str(exc)
+                    return g == a
+                continue
+            except (ZeroDivisionError, OverflowError, ValueError) as exc:
+                self.note = f"cannot evaluate: {exc}"
+                return g == a
+            if not self.ev.equal(gv, av) and not (not names and self._rounded(g, gv, a, av)):
+                self.note = "different values"
+                return False
+            checked += 1
+            if checked == N_POINTS:
+                break
+        if not checked:
+            self.note = "could not evaluate"
+            return g == a
+        return True
+
+    def _rounded(self, g: tuple, gv: object, a: tuple, av: object) -> bool:
+        """A decimal correctly rounded from a value whose decimal expansion does not terminate."""
+        for dec, exact, exact_value, dec_value in ((a, g, gv, av), (g, a, av, gv)):
+            if dec[0] != "num" or not dec[2] or _terminates(exact_value) or _is_decimal(exact):
+                continue
+            if _significant_digits(dec[1], dec[2]) < 3:
+                continue
+            ctx = self.ev.ctx
+            x = self.ev.to_mp(exact_value)
+            if getattr(x, "imag", 0) != 0:
+                continue
+            half_ulp = ctx.mpf(5) / ctx.mpf(10) ** (dec[2] + 1)
+            if abs(x - self.ev.to_mp(dec_value)) <= half_ulp * (1 + ctx.mpf(10) ** -20):
+                return True
+        return False
+
+
+# ---------------------------------------------------------------------- tree helpers
+def canon(node: tuple) -> tuple:
+    """Normalise the shape of a top-level answer (see the module docstring)."""
+    while node[0] == "list" and len(node[1]) == 1:
+        node = node[1][0]
+    expanded = _expand_pm(node)
+    if len(expanded) > 1:
+        node = ("list", expanded)
+    if node[0] == "rel" and node[1] == ["in"] and node[2][0][0] == "sym":
+        return canon(node[2][1])
+    if node[0] == "list":
+        return _canon_list(node[1])
+    if node[0] == "rel" and node[1] == ["="] and node[2][0][0] == "sym" and node[2][1][0] == "list":
+        return ("list", node[2][1][1])
+    return node
+
+
+def _canon_list(items: list) -> tuple:
+    """``x=1, x=2`` and ``x=1, 2`` are the values of x; ``a=1, b=2`` assigns values to names."""
+    flat: list[tuple] = []
+    for item in items:
+        flat.extend(_expand_pm(item))
+    items = flat
+    first = items[0]
+    if first[0] == "rel" and first[1] == ["="] and first[2][0][0] == "sym":
+        var = first[2][0]
+        rels = [it for it in items if it[0] == "rel"]
+        if all(r[1] == ["="] and r[2][0][0] == "sym" for r in rels):
+            names = [r[2][0] for r in rels]
+            if len(rels) == len(items) and len(set(names)) == len(names) and len(names) > 1:
+                return ("assign", [(r[2][0][1], r[2][1]) for r in rels])
+            if all(n == var for n in names):
+                return ("list", [it[2][1] if it[0] == "rel" else it for it in items])
+    return ("list", items)
+
+
+def _expand_pm(node: tuple, limit: int = 8) -> list[tuple]:
+    """``1 \\pm \\sqrt 2`` is two answers."""
+    if not isinstance(node, tuple) or not node or node[0] in ("set", "setof", "text", "num", "sym"):
+        return [node]
+    if node[0] == "pm":
+        rights = _expand_pm(node[2], limit)
+        if node[1] is None:
+            return [r for x in rights for r in (x, ("neg", x))][:limit]
+        lefts = _expand_pm(node[1], limit)
+        return [r for left in lefts for x in rights for r in (("add", [left, x]),
+                                                               ("add", [left, ("neg", x)]))][:limit]
+    out = [()]
+    for child in node[1:]:
+        if isinstance(child, tuple) and child:
+            options = _expand_pm(child, limit)
+        elif isinstance(child, list):
+            options = [list(combo) for combo in _product([_expand_pm(c, limit) if isinstance(c, tuple)
+                                                          else [c] for c in child], limit)]
+        else:
+            options = [child]
+        out = [prefix + (opt,) for prefix in out for opt in options][:limit]
+    return [(node[0], *rest) for rest in out]
+
+
+def _product(choices: list[list], limit: int) -> list[tuple]:
+    out: list[tuple] = [()]
+    for opts in choices:
+        out = [p + (o,) for p in out for o in opts][:limit]
+    return out
+
+
+def _text_of(node: tuple) -> str | None:
+    if node[0] == "text":
+        return node[1]
+    if node[0] == "sym" and len(node[1]) == 1 and node[1].isupper():
+        return node[1].lower()  # a multiple-choice letter
+    return None
+
+
+def _is_collection(node: tuple) -> bool:
+    return node[0] in ("list", "set", "brk", "matrix")
+
+
+def _items(node: tuple) -> list | None:
+    if node[0] in ("list", "set"):
+        return node[1]
+    if node[0] == "brk":
+        return node[3]
+    if node[0] == "matrix":
+        rows = node[1]
+        if len(rows) == 1:
+            return rows[0]
+        if all(len(r) == 1 for r in rows):
+            return [r[0] for r in rows]
+    return None
+
+
+def _ordered(node: tuple) -> bool:
+    return node[0] in ("brk", "matrix")
+
+
+def _unordered(node: tuple) -> bool:
+    return node[0] == "set"
+
+
+def _interval_like(node: tuple) -> bool:
+    if node[0] == "brk" and len(node[3]) == 2 and (node[1], node[2]) != ("(", ")"):
+        return True
+    if node[0] == "rel" and any(op in ("<", "<=", ">", ">=", "!=") for op in node[1]):
+        return True
+    return node[0] == "list" and any(_interval_like(x) or x[0] in ("union", "reals") for x in node[1])
+
+
+_INF = ("const", "inf")
+_NEG_INF = ("neg", ("const", "inf"))
+
+
+def to_intervals(node: tuple) -> list | None:
+    """A union of intervals ``[(lo, hi, lo_closed, hi_closed)]``, or None if not a subset of R."""
+    kind = node[0]
+    if kind == "reals":
+        return [(_NEG_INF, _INF, False, False)]
+    if kind == "set" and not node[1]:
+        return []
+    if kind == "brk" and len(node[3]) == 2:
+        lo, hi = node[3]
+        return [(lo, hi, node[1] == "[", node[2] == "]")]
+    if kind in ("union", "list"):
+        out = []
+        for part in node[1]:
+            sub = to_intervals(canon(part))
+            if sub is None:
+                return None
+            out.extend(sub)
+        return out
+    if kind == "setof":
+        return to_intervals(node[2])
+    if kind == "rel":
+        return _rel_intervals(node)
+    return None
+
+
+def _rel_intervals(node: tuple) -> list | None:
+    ops, exprs = node[1], node[2]
+    var_at = [k for k, e in enumerate(exprs) if e[0] == "sym"]
+    if len(var_at) != 1 or any(free_symbols(e) for k, e in enumerate(exprs) if k != var_at[0]):
+        return None
+    v = var_at[0]
+    if len(exprs) == 2:
+        op = ops[0]
+        other = exprs[1 - v]
+        if v == 1:  # 3 > x is x < 3
+            op = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "!=": "!=", "=": "="}.get(op, op)
+        if op in ("<", "<="):
+            return [(_NEG_INF, other, False, op == "<=")]
+        if op in (">", ">="):
+            return [(other, _INF, op == ">=", False)]
+        if op == "!=":
+            return [(_NEG_INF, other, False, False), (other, _INF, False, False)]
+        return None
+    if len(exprs) == 3 and v == 1:
+        if ops[0] in ("<", "<=") and ops[1] in ("<", "<="):
+            return [(exprs[0], exprs[2], ops[0] == "<=", ops[1] == "<=")]
+        if ops[0] in (">", ">=") and ops[1] in (">", ">="):
+            return [(exprs[2], exprs[0], ops[1] == ">=", ops[0] == ">=")]
+    return None
+
+
+def _inequality(node: tuple) -> list | None:
+    """Each link of a chain as (expression > 0 or >= 0, strict)."""
+    out = []
+    for op, left, right in zip(node[1], node[2], node[2][1:]):
+        if op in ("<", "<="):
+            out.append((("add", [right, ("neg", left)]), op == "<"))
+        elif op in (">", ">="):
+            out.append((("add", [left, ("neg", right)]), op == ">"))
+        else:
+            return None
+    return out
+
+
+def _assigned_value(rel: tuple) -> tuple | None:
+    """The value in ``x = 2`` or ``2 = x`` (or ``f(x) = ...``), else None."""
+    if rel[1] != ["="] or len(rel[2]) != 2:
+        return None
+    left, right = rel[2]
+    if left[0] in ("sym", "call"):
+        return right
+    if right[0] == "sym":
+        return left
+    return None
+
+
+def _terminates(v: object) -> bool:
+    if not isinstance(v, Fraction):
+        return False
+    d = v.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
+
+
+def _is_decimal(node: tuple) -> bool:
+    return node[0] == "num" and bool(node[2])
+
+
+def _significant_digits(v: Fraction, decimals: int) -> int:
+    scaled = abs(v) * 10**decimals
+    return len(str(int(scaled))) if scaled else 0

@@ -1,0 +1,162 @@
+"""Find the final answer in a model completion.
+
+In this order: the content of the single ``<answer>...</answer>`` block (a ``\\boxed{}`` inside it
+wins); with no answer block, the last ``\\boxed{}``/``\\fbox{}``, then a GSM8K ``#### 42`` line, then
+a final "the answer is X"; a completion that is nothing but a short answer is taken whole. Text
+inside ``<think>`` never counts. Two answer blocks, two different boxed answers in one block, and
+hedges such as ``7 or 8`` are not an answer.
+
+>>> extract_answer("<think>maybe \\\\boxed{5}</think><answer>6</answer>")
+'6'
+>>> extract_answer("So x = 3.\\n#### 1,234")
+'1,234'
+>>> extract_answer("<answer>7 or 8</answer>") is None
+True
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["Extraction", "extract_answer", "find_answer", "is_hedge"]
+
+_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.S | re.I)
+_ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
+_BOX = re.compile(r"\\(?:boxed|fbox)\s*")
+_HASHES = re.compile(r"^\s*####\s*(.+?)\s*$", re.M)
+_ANSWER_IS = re.compile(
+    r"(?:final answer|the answer|answer)\s*(?:is|:|=)\s*:?\s*(.+?)\s*(?:\.\s*$|\.\s+[A-Z]|$|\n)", re.I | re.S
+)
+_HEDGE = re.compile(r"(?:^|[\s$}])(?:or|\\text\{\s*or\s*\}|\\lor|\\vee)(?:[\s${\\]|$)", re.I)
+_SHORT = 40
+
+
+class Extraction(tuple):
+    """``(answer, reason)``: the answer text or None, and where it came from or why there is none."""
+
+    __slots__ = ()
+
+    def __new__(cls, answer: str | None, reason: str):
+        return super().__new__(cls, (answer, reason))
+
+    @property
+    def answer(self) -> str | None:
+        return self[0]
+
+    @property
+    def reason(self) -> str:
+        return self[1]
+
+
+def boxed_contents(text: str) -> list[str]:
+    """Contents of every ``\\boxed{...}``/``\\fbox{...}`` (balanced braces), in order."""
+    out = []
+    for m in _BOX.finditer(text):
+        i = m.end()
+        if i < len(text) and text[i] == "{":
+            depth, start = 0, i
+            while i < len(text):
+                if text[i] == "\\":
+                    i += 2
+                    continue
+                if text[i] == "{":
+                    depth += 1
+                elif text[i] == "}":
+                    depth -= 1
+                    if depth == 0:
+                        out.append(text[start + 1 : i])
+                        break
+                i += 1
+        elif i < len(text):  # \boxed 5
+            word = re.match(r"[^\s$]+", text[i:])
+            if word:
+                out.append(word.group(0))
+    return out
+
+
+def _strip_think(text: str) -> str:
+    text = _THINK_BLOCK.sub(" ", text)
+    low = text.lower()
+    if "</think>" in low:  # the prompt opened the think block: everything before its end is thought
+        text = text[low.rindex("</think>") + len("</think>") :]
+        low = text.lower()
+    if "<think>" in low:  # an unclosed think block runs to the end
+        text = text[: low.index("<think>")]
+    return text
+
+
+def _clean(answer: str) -> str:
+    answer = answer.strip()
+    answer = re.sub(r"^\$+|\$+$", "", answer).strip()
+    return re.sub(r"[.\s]+$", "", answer) if not answer.endswith("\\.") else answer
+
+
+def find_answer(completion: str) -> Extraction:
+    """The answer text and where it was found, keeping hedges (``verify_math`` judges those).
+
+    >>> find_answer("The answer is $5$.")
+    ('5', 'the answer is')
+    """
+    if not isinstance(completion, str):
+        return Extraction(None, f"completion is {type(completion).__name__}, not str")
+    text = _strip_think(completion)
+    blocks = _ANSWER_BLOCK.findall(text)
+    if not blocks:
+        low = text.lower()
+        if "<answer>" in low:  # generation stopped at the closing tag and dropped it
+            blocks = [text[low.rindex("<answer>") + len("<answer>") :]]
+    if len(blocks) > 1:
+        return Extraction(None, f"{len(blocks)} answer blocks")
+    if blocks:
+        block = blocks[0]
+        boxes = {re.sub(r"\s+", "", b) for b in boxed_contents(block)}
+        if len(boxes) > 1:
+            return Extraction(None, "different boxed answers in the answer block")
+        if boxes:
+            return _found(boxed_contents(block)[-1], "boxed in answer block")
+        return _found(block, "answer block")
+    boxes = boxed_contents(text)
+    if boxes:
+        last_line = [ln for ln in text.splitlines() if _BOX.search(ln)][-1]
+        if len({re.sub(r"\s+", "", b) for b in boxed_contents(last_line)}) > 1:
+            return Extraction(None, "different boxed answers side by side")
+        return _found(boxes[-1], "last boxed")
+    hashes = _HASHES.findall(text)
+    if hashes:
+        return _found(hashes[-1], "#### line")
+    said = _ANSWER_IS.findall(text)
+    if said:
+        return _found(said[-1], "the answer is")
+    stripped = text.strip()
+    if stripped and ((len(stripped) <= _SHORT and len(stripped.split()) <= 4)
+                     or not re.search(r"\s|[A-Za-z]{2}", stripped)):
+        return _found(stripped, "whole completion")
+    return Extraction(None, "no answer found")
+
+
+def _found(answer: str, where: str) -> Extraction:
+    answer = _clean(answer)
+    if not answer:
+        return Extraction(None, f"empty {where}")
+    return Extraction(answer, where)
+
+
+def is_hedge(answer: str) -> bool:
+    """True when the answer lists alternatives (``7 or 8``, ``3 \\lor 4``).
+
+    >>> is_hedge("7 or 8"), is_hedge("x = 3")
+    (True, False)
+    """
+    return bool(_HEDGE.search(answer))
+
+
+def extract_answer(completion: str) -> str | None:
+    """The final answer of a completion, or None when there is none or it hedges.
+
+    >>> extract_answer("<think>2+2</think>\\n<answer>\\\\boxed{4}</answer>")
+    '4'
+    """
+    answer, _ = find_answer(completion)
+    if answer is None or is_hedge(answer):
+        return None
+    return answer

@@ -1,0 +1,148 @@
+"""Is a model's final math answer equal to the gold answer? ``verify_math`` decides.
+
+It never raises on model text and never runs past its time budget: parsing is rlvr's own (no
+``eval``), evaluation is size-guarded and checks the budget cooperatively, so it works the same
+from threads, async code and worker processes.
+
+>>> verify_math("1/2", "<think>half</think><answer>\\\\frac{2}{4}</answer>").status
+'correct'
+>>> verify_math("7", "<answer>7 or 8</answer>").status
+'no_answer'
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from verifiers.budget import Budget, OutOfTime
+from verifiers.equivalence import Judge, canon
+from verifiers.evaluate import literal_digits
+from verifiers.extract import find_answer, is_hedge
+from verifiers.latex import ParseError, normalize, parse, text_key
+from verifiers.verdict import Verdict
+
+__all__ = ["verify_math", "verify_math_batch"]
+
+log = logging.getLogger(__name__)
+MAX_DPS = 20_000
+
+
+def verify_math(gold: str | int | float, completion: str, *, timeout_s: float = 1.0,
+                extract: bool = True) -> Verdict:
+    """Check the final answer in ``completion`` against ``gold``.
+
+    ``timeout_s`` bounds the whole call; ``extract=False`` takes ``completion`` as the bare answer.
+    Returns a :class:`Verdict` whose status is ``correct``, ``incorrect``, ``no_answer``,
+    ``unparseable`` or ``timeout``.
+
+    >>> verify_math("2^{100}", "\\\\boxed{1267650600228229401496703205376}").correct
+    True
+    >>> verify_math("x<3", "The answer is $3>x$.").correct
+    True
+    """
+    budget = Budget(timeout_s)
+    if isinstance(gold, (int, float)) and not isinstance(gold, bool):
+        gold = str(gold)
+    if not isinstance(gold, str):
+        return Verdict("unparseable", f"gold is {type(gold).__name__}, not str")
+    if extract:
+        answer, where = find_answer(completion)
+        if answer is None:
+            return Verdict("no_answer", where)
+    elif isinstance(completion, str) and completion.strip():
+        answer, where = completion.strip(), "given"
+    else:
+        return Verdict("no_answer", "empty answer")
+    try:
+        return _judge(gold, answer, budget)
+    except OutOfTime:
+        return Verdict("timeout", f"over the {timeout_s:g} s budget", answer)
+    except RecursionError:
+        return Verdict("unparseable", "nesting too deep", answer)
+    except Exception as exc:  # never crash the caller on model text; leave a trace for us
+        log.debug("verify_math failed on gold=%r answer=%r", gold, answer, exc_info=True)
+        return Verdict("unparseable", f"internal error: {type(exc).__name__}", answer)
+
+
+def _judge(gold: str, answer: str, budget: Budget) -> Verdict:
+    gold_norm, answer_norm = normalize(gold), normalize(answer)
+    if gold_norm == answer_norm:
+        return Verdict("correct", "same answer", answer)
+    try:
+        g = parse(gold_norm, budget)
+    except ParseError:
+        g = ("text", text_key(gold_norm))
+    if is_hedge(answer) and not _multi_valued(gold, g):
+        return Verdict("no_answer", "hedged: the answer lists alternatives", answer)
+    try:
+        a = parse(answer_norm, budget)
+    except ParseError as exc:
+        if text_key(answer_norm) == text_key(gold_norm):
+            return Verdict("correct", "same words", answer)
+        if g[0] == "text":
+            return Verdict("incorrect", "different text", answer)
+        return Verdict("unparseable", f"cannot read the answer: {exc}", answer)
+    dps = min(MAX_DPS, max(40, max(literal_digits(g), literal_digits(a)) + 20))
+    judge = Judge(budget, dps)
+    if judge.same(g, a):
+        return Verdict("correct", "equivalent", answer)
+    return Verdict("incorrect", judge.note or "not equivalent", answer)
+
+
+def _multi_valued(gold: str, tree: tuple) -> bool:
+    """A gold with several values (``5, 9``, ``\\{5, 9\\}``, ``5 or 9``, ``\\pm 3``) allows an 'or' list."""
+    if is_hedge(gold):
+        return True
+    shape = canon(tree)
+    return shape[0] in ("list", "set", "assign", "union") and len(shape[1]) > 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches
+
+
+def _pair(item: Any) -> tuple[Any, Any]:
+    if isinstance(item, dict):
+        return item.get("gold"), item.get("completion")
+    gold, completion = item
+    return gold, completion
+
+
+def _verify_one(args: tuple[Any, Any, float]) -> Verdict:
+    gold, completion, timeout_s = args
+    return verify_math(gold, completion, timeout_s=timeout_s)
+
+
+def verify_math_batch(pairs: Iterable[Any], workers: int = 1, *, timeout_s: float = 1.0,
+                      progress: bool = False, chunksize: int = 64) -> list[Verdict]:
+    """Verify many ``(gold, completion)`` pairs (or dicts with those keys), results in input order.
+
+    ``workers > 1`` spreads the work over a process pool; ``progress`` shows a progress bar.
+
+    >>> [v.status for v in verify_math_batch([("2", "x = 2"), ("3", "\\\\boxed{4}")])]
+    ['correct', 'incorrect']
+    """
+    jobs = [(*_pair(item), timeout_s) for item in pairs]
+    return list(_iterate(jobs, workers, progress, chunksize))
+
+
+def _iterate(jobs: list, workers: int, progress: bool, chunksize: int) -> Iterator[Verdict]:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(jobs), disable=not progress, unit="pair", desc="verify")
+    try:
+        if workers <= 1 or len(jobs) < 2 * chunksize:
+            for job in jobs:
+                yield _verify_one(job)
+                bar.update()
+            return
+        import multiprocess
+
+        with multiprocess.get_context("spawn").Pool(workers) as pool:
+            for verdict in pool.imap(_verify_one, jobs, chunksize=chunksize):
+                yield verdict
+                bar.update()
+    finally:
+        bar.close()
