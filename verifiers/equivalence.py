@@ -125,18 +125,27 @@ class Judge:
         if gi is None or ai is None:
             self.note = "a collection against a single value"
             return False
+        if g[0] == "set" and a[0] == "set":  # {1,2,2,3} is {1,2,3}
+            gi, ai = self._distinct(gi), self._distinct(ai)
         if len(gi) != len(ai):
             self.note = f"{len(ai)} items where the gold has {len(gi)}"
             return False
         if len(gi) > MAX_ITEMS:
             return gi == ai
         ordered = _ordered(g) or _ordered(a)
-        if g[0] == "brk" and a[0] == "brk" and len(gi) == 2 and (g[2], g[3]) != (a[2], a[3]):
+        if g[0] == "brk" and a[0] == "brk" and len(gi) == 2 and g[1:3] != a[1:3]:
             self.note = "different brackets"
             return False
         if ordered and not (_unordered(g) or _unordered(a)):
             return all(self.same(x, y) for x, y in zip(gi, ai))
         return self._match_unordered(gi, ai)
+
+    def _distinct(self, items: list) -> list:
+        out: list = []
+        for x in items[:MAX_ITEMS]:
+            if not any(self.same(x, y) for y in out):
+                out.append(x)
+        return out + items[MAX_ITEMS:]
 
     def _match_unordered(self, gi: list, ai: list) -> bool:
         unused = list(range(len(ai)))
@@ -286,20 +295,20 @@ class Judge:
         return True
 
     def _rounded(self, g: tuple, gv: object, a: tuple, av: object) -> bool:
-        """A decimal correctly rounded from a value whose decimal expansion does not terminate."""
-        for dec, exact, exact_value, dec_value in ((a, g, gv, av), (g, a, av, gv)):
-            if dec[0] != "num" or not dec[2] or _terminates(exact_value) or _is_decimal(exact):
-                continue
-            if _significant_digits(dec[1], dec[2]) < 3:
-                continue
-            ctx = self.ev.ctx
-            x = self.ev.to_mp(exact_value)
-            if getattr(x, "imag", 0) != 0:
-                continue
-            half_ulp = ctx.mpf(5) / ctx.mpf(10) ** (dec[2] + 1)
-            if abs(x - self.ev.to_mp(dec_value)) <= half_ulp * (1 + ctx.mpf(10) ** -20):
-                return True
-        return False
+        """The answer is a decimal correctly rounded from a gold whose expansion does not terminate.
+
+        Only the answer may be rounded: a decimal gold (``3.14``) asks for that decimal, not ``\\pi``.
+        """
+        if a[0] != "num" or not a[2] or _terminates(gv) or _is_decimal(g):
+            return False
+        if _significant_digits(a[1], a[2]) < 3:
+            return False
+        ctx = self.ev.ctx
+        x = self.ev.to_mp(gv)
+        if getattr(x, "imag", 0) != 0:
+            return False
+        half_ulp = ctx.mpf(5) / ctx.mpf(10) ** (a[2] + 1)
+        return bool(abs(x - self.ev.to_mp(av)) <= half_ulp * (1 + ctx.mpf(10) ** -20))
 
 
 # ---------------------------------------------------------------------- tree helpers

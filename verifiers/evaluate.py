@@ -339,7 +339,7 @@ class Evaluator:
 
 _RECIPROCAL = {"sec": "cos", "csc": "sin", "cot": "tan", "sech": "cosh", "csch": "sinh", "coth": "tanh"}
 _ARC_RECIPROCAL = {"arcsec": "acos", "arccsc": "asin", "arccot": "atan"}
-_ALIASES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arsinh": "asinh", "arcosh": "acosh",
+_ALIASES = {"conj": "conj", "arcsin": "asin", "arccos": "acos", "arctan": "atan", "arsinh": "asinh", "arcosh": "acosh",
             "artanh": "atanh"}
 
 

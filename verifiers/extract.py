@@ -29,6 +29,7 @@ _ANSWER_IS = re.compile(
 )
 _HEDGE = re.compile(r"(?:^|[\s$}])(?:or|\\text\{\s*or\s*\}|\\lor|\\vee)(?:[\s${\\]|$)", re.I)
 _SHORT = 40
+_SENTENCE = re.compile(r"\b(?:is|are|was|the|result|answer|so|then|we|get)\b", re.I)
 
 
 class Extraction(tuple):
@@ -114,12 +115,16 @@ def find_answer(completion: str) -> Extraction:
             return Extraction(None, "different boxed answers in the answer block")
         if boxes:
             return _found(boxed_contents(block)[-1], "boxed in answer block")
+        said = _ANSWER_IS.match(block.strip())
+        if said:  # <answer>The answer is 24.</answer>
+            return _found(said.group(1), "answer block")
         return _found(block, "answer block")
     boxes = boxed_contents(text)
     if boxes:
         last_line = [ln for ln in text.splitlines() if _BOX.search(ln)][-1]
-        if len({re.sub(r"\s+", "", b) for b in boxed_contents(last_line)}) > 1:
-            return Extraction(None, "different boxed answers side by side")
+        between = _BOX.split(last_line)[-2] if len(boxed_contents(last_line)) > 1 else ""
+        if is_hedge(between) and len({re.sub(r"\s+", "", b) for b in boxed_contents(last_line)}) > 1:
+            return Extraction(None, "boxed alternatives: a hedge")
         return _found(boxes[-1], "last boxed")
     hashes = _HASHES.findall(text)
     if hashes:
@@ -128,10 +133,20 @@ def find_answer(completion: str) -> Extraction:
     if said:
         return _found(said[-1], "the answer is")
     stripped = text.strip()
-    if stripped and ((len(stripped) <= _SHORT and len(stripped.split()) <= 4)
-                     or not re.search(r"\s|[A-Za-z]{2}", stripped)):
+    if stripped and not _BOX.search(stripped) and (_short(stripped) or _all_math(stripped)):
         return _found(stripped, "whole completion")
     return Extraction(None, "no answer found")
+
+
+def _short(text: str) -> bool:
+    """A few tokens and no sentence (``5 cm``, ``x = 2``, ``seven``; not ``the result is``)."""
+    return len(text) <= _SHORT and len(text.split()) <= 4 and not _SENTENCE.search(text)
+
+
+def _all_math(text: str) -> bool:
+    """No prose: once LaTeX commands are removed, no word of three or more letters is left."""
+    bare = re.sub(r"\\(?:begin|end)\{[^}]*\}|\\[A-Za-z]+", " ", text)
+    return len(text) <= 2000 and not re.search(r"[A-Za-z]{3,}", bare)
 
 
 def _found(answer: str, where: str) -> Extraction:

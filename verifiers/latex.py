@@ -55,7 +55,8 @@ _SIMPLE_SUBS = [
     (re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ(?![A-Za-z])|°|\\degree(?![A-Za-z])"), r" \\deg "),
     (re.compile(r"\\(?:lvert|rvert|vert)(?![A-Za-z])|\\\||∣"), "|"),
     (re.compile(r"\\(?:varnothing|emptyset)(?![A-Za-z])|∅"), r" \\emptyset "),
-    (re.compile(r"\\(?:!|,|:|;|>| |quad|qquad|hfill|enspace|thinspace)|~"), " "),
+    (re.compile(r"\\\\|\\(?:!|,|:|;|>| |quad|qquad|hfill|enspace|thinspace)|~"),
+     lambda m: m.group(0) if m.group(0) == "\\\\" else " "),  # keep the row break \\
     (re.compile(r"\\(?:cdot|times|ast)(?![A-Za-z])|×|·|∗"), "*"),
     (re.compile(r"\\div(?![A-Za-z])|÷"), "/"),
     (re.compile(r"−|–"), "-"),
@@ -72,6 +73,9 @@ _THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|\\,|\\;|\\ |\\!)(?=\d{3}(?!\d))")
 
 
 _CURRENCY = re.compile(r"\\\$\s*(-?\d[\d,]*(?:\.\d+)?)")
+_OTHER_CURRENCY = re.compile(r"(€|£|\\euro|\\pounds)\s*(-?\d[\d,]*(?:\.\d+)?)")
+_MIXED = re.compile(r"^(-?\d+)\s+(\d+)\s*/\s*(\d+)$")  # 1 1/2
+_CHOOSE = re.compile(r"\{([^{}]*)\\choose([^{}]*)\}")
 
 
 def normalize(text: str) -> str:
@@ -88,6 +92,9 @@ def normalize(text: str) -> str:
         s = m.group(2).strip()
     s = _THOUSANDS.sub("", s)
     s = _CURRENCY.sub(r"\1 \\text{dollars}", s)  # \$18.50 -> 18.50 dollars
+    s = _OTHER_CURRENCY.sub(lambda m: f"{m.group(2)} \\text{{{'EUR' if 'e' in m.group(1) or m.group(1) == '€' else 'GBP'}}}", s)
+    s = _MIXED.sub(r"\1\\frac{\2}{\3}", s)
+    s = _CHOOSE.sub(r"\\binom{\1}{\2}", s)
     s = s.replace("\\$", " ").replace("$", " ")
     for pattern, repl in _SIMPLE_SUBS:
         s = pattern.sub(repl, s)
@@ -99,7 +106,8 @@ def normalize(text: str) -> str:
 
 def text_key(text: str) -> str:
     """A lower-case, punctuation-light form of a text answer, for comparing words."""
-    s = re.sub(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname|textsf|emph)\s*", "", text)
+    s = re.sub(r"\\(?:text|textbf|textit|textrm|textsf|textnormal|mathrm|mathbf|mathit|mbox|operatorname|emph)"
+               r"(?![A-Za-z])\s*", "", text)
     s = s.replace("{", " ").replace("}", " ").replace("\\", " ").replace("$", " ")
     s = re.sub(r"[\s.,;:!?\"']+", " ", s.lower())
     return s.strip()
@@ -226,6 +234,8 @@ class _Lexer:
         low = word.lower()
         if low in SEPARATOR_WORDS:
             self.tokens.append(("word", low))
+        elif in_text and word in UNIT_WORDS:
+            self.tokens.append(("unit", word))
         elif word in FUNCTIONS or low in {"sqrt"}:
             self.tokens.append(("cmd", word))
         elif word in {"pi"}:
@@ -261,6 +271,11 @@ class _Lexer:
         elif name == "mathbb":
             content = self._braced_raw().strip()
             self.tokens.append(("cmd", "mathbb_" + content))
+        elif name in ("overline", "bar") and s[self.i : self.i + 1] == "{" and re.search(
+                r"[\d+\-]", content := self._peek_braced()):
+            self.tokens.append(("cmd", "conj"))
+            self.tokens.extend(_Lexer("{" + content + "}", self.budget).run()[:-1])
+            self._braced_raw()
         elif name in DECORATIONS:
             content = self._braced_raw() if s[self.i : self.i + 1] == "{" else s[self.i : self.i + 1]
             if not content.startswith("{"):
@@ -273,6 +288,13 @@ class _Lexer:
             self.tokens.append(("op", "\\\\"))
         else:
             self.tokens.append(("cmd", name))
+
+    def _peek_braced(self) -> str:
+        start = self.i
+        try:
+            return self._braced_raw()
+        finally:
+            self.i = start
 
     def _braced_raw(self) -> str:
         s = self.s
@@ -759,6 +781,8 @@ class _Parser:
                 index = self.expr()
                 self.expect_op("]")
             return ("root", index, self.arg())
+        if name == "conj":
+            return ("func", "conj", self.arg())
         if name in ("binom", "choose"):
             return ("binom", self.arg(), self.arg())
         if name in FUNCTIONS:

@@ -13,6 +13,7 @@ from threads, async code and worker processes.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -27,6 +28,8 @@ __all__ = ["verify_math", "verify_math_batch"]
 
 log = logging.getLogger(__name__)
 MAX_DPS = 20_000
+_CHOICE = re.compile(r"^\(?([a-j])\)?$")
+_CHOICE_IN_ANSWER = re.compile(r"^(?:option |choice )?\(?([a-j])\)?(?:$|[\s:.)])")
 
 
 def verify_math(gold: str | int | float, completion: str, *, timeout_s: float = 1.0,
@@ -76,13 +79,18 @@ def _judge(gold: str, answer: str, budget: Budget) -> Verdict:
         g = ("text", text_key(gold_norm))
     if is_hedge(answer) and not _multi_valued(gold, g):
         return Verdict("no_answer", "hedged: the answer lists alternatives", answer)
+    choice = _CHOICE.match(text_key(gold_norm))
+    if choice:  # multiple choice: "(B) 12" and "\\textbf{(B)}" both choose B
+        picked = _CHOICE_IN_ANSWER.match(text_key(answer_norm))
+        if picked:
+            same = picked.group(1) == choice.group(1)
+            return Verdict("correct" if same else "incorrect", f"chose {picked.group(1).upper()}", answer)
     try:
         a = parse(answer_norm, budget)
     except ParseError as exc:
-        if text_key(answer_norm) == text_key(gold_norm):
-            return Verdict("correct", "same words", answer)
-        if g[0] == "text":
-            return Verdict("incorrect", "different text", answer)
+        if g[0] == "text":  # neither side is math: compare the words
+            same = text_key(answer_norm) == text_key(gold_norm)
+            return Verdict("correct" if same else "incorrect", "same words" if same else "different text", answer)
         return Verdict("unparseable", f"cannot read the answer: {exc}", answer)
     dps = min(MAX_DPS, max(40, max(literal_digits(g), literal_digits(a)) + 20))
     judge = Judge(budget, dps)
