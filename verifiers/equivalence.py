@@ -107,7 +107,8 @@ class Judge:
                 return False
             return all(self.same(gd[k], ad[k]) for k in gd)
         assign, other = (g, a) if g[0] == "assign" else (a, g)
-        items = _items(other)
+        # a=1, b=2 against (1, 2) or 1, 2; not against a=1, a=2
+        items = _items(other) if other[0] == "brk" or (other[0] == "list" and len(other) == 2) else None
         if items is None or len(items) != len(assign[1]):
             self.note = "different number of values"
             return False
@@ -178,6 +179,11 @@ class Judge:
     # ------------------------------------------------------------------ relations
     def _same_relation(self, g: tuple, a: tuple) -> bool:
         if g[0] == "rel" and a[0] == "rel":
+            if "~" in g[1] + a[1] or not (free_symbols(g) | free_symbols(a)):  # compare side by side
+                if g[1] != a[1]:
+                    self.note = "different relations"
+                    return False
+                return all(self.same(x, y) for x, y in zip(g[2], a[2]))
             if g[1] == ["="] and a[1] == ["="]:
                 return self._same_equation(g[2], a[2])
             gi, ai = _inequality(g), _inequality(a)
@@ -187,6 +193,8 @@ class Judge:
             self.note = "different relations"
             return False
         rel, other = (g, a) if g[0] == "rel" else (a, g)
+        if rel is g and "~" in rel[1]:  # pi ~ 3.14: either the exact or the approximate value
+            return any(self.same(side, other) for side in (rel[2][0], rel[2][-1]))
         value = _assigned_value(rel)
         if value is None:
             self.note = "a relation against a value"
@@ -342,8 +350,8 @@ def _canon_list(items: list) -> tuple:
             names = [r[2][0] for r in rels]
             if len(rels) == len(items) and len(set(names)) == len(names) and len(names) > 1:
                 return ("assign", [(r[2][0][1], r[2][1]) for r in rels])
-            if all(n == var for n in names):
-                return ("list", [it[2][1] if it[0] == "rel" else it for it in items])
+            if all(n == var for n in names):  # the values of one variable; remember which
+                return ("list", [it[2][1] if it[0] == "rel" else it for it in items], var[1])
     return ("list", items)
 
 

@@ -67,11 +67,16 @@ def free_symbols(node: object, out: set[str] | None = None) -> set[str]:
     return out
 
 
+# Positive ranges keep sqrt and log real; several scales catch step functions like floor(m/2).
+_RANGES = ((0.3, 1.9), (2.2, 9.6), (0.2, 0.95), (1.1, 3.9), (4.5, 30.0))
+
+
 def points(names: set[str], count: int) -> list[dict[str, float]]:
-    """``count`` fixed assignments of values in [0.3, 1.9] to ``names`` (same names, same values)."""
+    """``count`` fixed assignments of values to ``names`` (same names, same values, every run)."""
     out = []
     for k in range(count):
-        out.append({n: random.Random(f"{k}:{n}").uniform(0.3, 1.9) for n in sorted(names)})
+        lo, hi = _RANGES[k % len(_RANGES)]
+        out.append({n: random.Random(f"{k}:{n}").uniform(lo, hi) for n in sorted(names)})
     return out
 
 

@@ -371,7 +371,7 @@ def _decimal(text: str) -> Fraction:
 # Parser: recursive descent over the tokens.
 
 RELATIONS = {"=": "=", "<": "<", ">": ">", "<=": "<=", ">=": ">=", "!=": "!=", "le": "<=",
-             "ge": ">=", "ne": "!=", "lt": "<", "gt": ">", "in": "in", "approx": "=", "equiv": "=",
+             "ge": ">=", "ne": "!=", "lt": "<", "gt": ">", "in": "in", "approx": "~", "equiv": "=",
              "cong": "="}
 _STOP_CMDS = {"cup", "cap", "pm", "mp", "setminus", "mid", "rangle", "dots", "to", "rightarrow",
               "Rightarrow", "implies", "iff", "quad", "and", "or", "lor", "land", "deg"} | set(RELATIONS)
@@ -428,7 +428,7 @@ class _Parser:
         ops, exprs = [], [first]
         while True:
             tok = self.peek()
-            if tok[0] == "op" and tok[1] in ("=", "<", ">", "<=", ">=", "!="):
+            if tok[0] == "op" and tok[1] in ("=", "<", ">", "<=", ">=", "!=", "~"):
                 op = str(tok[1])
             elif tok[0] == "cmd" and tok[1] in RELATIONS:
                 op = RELATIONS[str(tok[1])]
