@@ -1,0 +1,44 @@
+"""``rlvr``: one command that dispatches to each package's own CLI.
+
+Subcommands import their package only when used, so ``rlvr score`` never loads the trainer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+COMMANDS = {
+    "score": "verify completions against gold answers (rlvr score --math FILE.jsonl)",
+    "demo": "verify a built-in sample of model outputs and print a table",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="rlvr",
+        description="rlvr: training language models with verifiable rewards.",
+        epilog="commands:\n" + "\n".join(f"  {name:<8} {text}" for name, text in COMMANDS.items())
+        + "\n\nrun 'rlvr COMMAND --help' for the options of one command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=sorted(COMMANDS), metavar="COMMAND")
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0 if argv else 2
+    args = parser.parse_args(argv[:1])
+    rest = argv[1:]
+    if args.command == "score":
+        from verifiers.cli import main as score
+
+        return score(rest)
+    from train.demo import main as demo
+
+    return demo(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
