@@ -38,6 +38,7 @@ REAL_WORDS = {"all real numbers", "all reals", "all real number", "real numbers"
               "all real x", "any real number", "every real number", "all x", "r", "mathbb r",
               "x is any real number", "all real values of x", "infinitely many real numbers"}
 N_POINTS = 3
+MAX_DPS = 20_000
 MAX_ITEMS = 64
 
 _ONE_HUNDRED = ("num", Fraction(100), None)
@@ -276,8 +277,7 @@ class Judge:
         checked = 0
         for env in envs:
             try:
-                gv = self.ev.value(g, env)
-                av = self.ev.value(a, env)
+                gv, av = self._values(g, a, env)
             except TooLarge:
                 if g == a:
                     return True
@@ -301,6 +301,19 @@ class Judge:
             self.note = "could not evaluate"
             return g == a
         return True
+
+    def _values(self, g: tuple, a: tuple, env: dict) -> tuple:
+        """Both values at a precision that resolves units: a+1 must never equal a, however large."""
+        while True:
+            gv, av = self.ev.value(g, env), self.ev.value(a, env)
+            if isinstance(gv, Fraction) and isinstance(av, Fraction):
+                return gv, av
+            digits = max(self.ev.magnitude_digits(gv), self.ev.magnitude_digits(av))
+            if digits + 25 <= self.ev.dps:
+                return gv, av
+            if digits + 25 > MAX_DPS:
+                raise TooLarge("too large to compare at any precision")
+            self.ev.set_dps(digits + 25)
 
     def _rounded(self, g: tuple, gv: object, a: tuple, av: object) -> bool:
         """The answer is a decimal correctly rounded from a gold whose expansion does not terminate.
@@ -523,5 +536,5 @@ def _is_decimal(node: tuple) -> bool:
 
 
 def _significant_digits(v: Fraction, decimals: int) -> int:
-    scaled = abs(v) * 10**decimals
-    return len(str(int(scaled))) if scaled else 0
+    scaled = int(abs(v) * 10**decimals)
+    return len(str(scaled)) if scaled < 10**60 else 60

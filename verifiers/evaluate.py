@@ -24,7 +24,7 @@ from verifiers.budget import Budget
 
 __all__ = ["Evaluator", "NotANumber", "TooLarge", "free_symbols", "points"]
 
-MAX_EXACT_BITS = 1 << 22  # an exact power or factorial may hold ~1.2 million digits
+MAX_EXACT_BITS = 1 << 18  # exact powers and products stay under ~79,000 digits (fast to add, gcd)
 MAX_MAGNITUDE_BITS = 1 << 40  # |log2 value| above this is "too large to compare"
 MAX_FACTORIAL = 20_000
 
@@ -120,6 +120,17 @@ class Evaluator:
         scale = max(abs(x), abs(y), 1)
         return bool(diff <= scale * ctx.mpf(10) ** (8 - self.dps))
 
+    def set_dps(self, dps: int) -> None:
+        self.dps = self.ctx.dps = dps
+
+    def magnitude_digits(self, v: object) -> int:
+        """Decimal digits before the point of |v| (0 for small values)."""
+        if isinstance(v, Fraction):
+            v = self.to_mp(v)
+        if not self.ctx.isfinite(v) or v == 0:
+            return 0
+        return max(0, int(self.ctx.mag(v) * 0.30103) + 1)
+
     def to_mp(self, v: object):
         if isinstance(v, Fraction):
             return self.ctx.mpf(v.numerator) / v.denominator
@@ -161,16 +172,17 @@ class Evaluator:
         total = Fraction(0)
         for term in node[1]:
             v = self._ev(term)
-            total = total + v if isinstance(total, Fraction) and isinstance(v, Fraction) else (
-                self.to_mp(total) + self.to_mp(v))
+            if isinstance(total, Fraction) and isinstance(v, Fraction) and not self._too_big(total, v):
+                total += v
+            else:
+                total = self.to_mp(total) + self.to_mp(v)
         return total
 
     def _ev_mul(self, node):
         total = Fraction(1)
         for factor in node[1]:
             v = self._ev(factor)
-            if isinstance(total, Fraction) and isinstance(v, Fraction):
-                self._guard_bits(total, v)
+            if isinstance(total, Fraction) and isinstance(v, Fraction) and not self._too_big(total, v):
                 total *= v
             else:
                 total = self.to_mp(total) * self.to_mp(v)
@@ -178,7 +190,7 @@ class Evaluator:
 
     def _ev_div(self, node):
         a, b = self._ev(node[1]), self._ev(node[2])
-        if isinstance(a, Fraction) and isinstance(b, Fraction):
+        if isinstance(a, Fraction) and isinstance(b, Fraction) and not self._too_big(a, b):
             if b == 0:
                 raise NotANumber("division by zero")
             return a / b
@@ -265,7 +277,8 @@ class Evaluator:
 
     def _ev_binom(self, node):
         n, k = self._ev(node[1]), self._ev(node[2])
-        if all(isinstance(x, Fraction) and x.denominator == 1 for x in (n, k)) and 0 <= k and n < MAX_FACTORIAL:
+        if (all(isinstance(x, Fraction) and x.denominator == 1 for x in (n, k))
+                and 0 <= k <= MAX_FACTORIAL and abs(n) <= MAX_FACTORIAL):
             return Fraction(math.comb(int(n), int(k))) if n >= 0 else Fraction(
                 (-1) ** int(k) * math.comb(int(k - n - 1), int(k)))
         n, k = self.to_mp(n), self.to_mp(k)
@@ -336,10 +349,11 @@ class Evaluator:
             raise NotANumber(f"unknown function {name}")
         return fn(v)
 
-    def _guard_bits(self, a: Fraction, b: Fraction) -> None:
+    @staticmethod
+    def _too_big(a: Fraction, b: Fraction) -> bool:
+        """Exact arithmetic on these would be slow (gcd is quadratic): approximate instead."""
         bits = sum(max(x.numerator.bit_length(), x.denominator.bit_length()) for x in (a, b))
-        if bits > 8 * MAX_EXACT_BITS:
-            raise TooLarge("product too large")
+        return bits > 2 * MAX_EXACT_BITS
 
 
 _RECIPROCAL = {"sec": "cos", "csc": "sin", "cot": "tan", "sech": "cosh", "csch": "sinh", "coth": "tanh"}
@@ -388,9 +402,11 @@ def _exact_log(arg: Fraction, base: Fraction) -> Fraction | None:
     except (ValueError, OverflowError):
         return None
     guess = Fraction(approx).limit_denominator(12)
-    if abs(guess.numerator) > 4096:
-        return None
     p, q = guess.numerator, guess.denominator
+    arg_bits = max(arg.numerator.bit_length(), arg.denominator.bit_length())
+    base_bits = max(base.numerator.bit_length(), base.denominator.bit_length())
+    if abs(p) * base_bits > MAX_EXACT_BITS or q * arg_bits > MAX_EXACT_BITS:
+        return None
     lhs = arg**q
     rhs = base ** abs(p)
     return guess if (lhs == rhs if p >= 0 else lhs * rhs == 1) else None

@@ -163,6 +163,10 @@ def _number_words(s: str) -> str:
     return _NUMBER_PHRASE.sub(value, s)
 
 
+_DIGITS = frozenset("0123456789")
+_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 class _Lexer:
     def __init__(self, s: str, budget: Budget):
         self.s, self.i, self.budget = s, 0, budget
@@ -175,9 +179,9 @@ class _Lexer:
             c = s[self.i]
             if c.isspace():
                 self.i += 1
-            elif c.isdigit() or (c == "." and self.i + 1 < len(s) and s[self.i + 1].isdigit()):
+            elif c in _DIGITS or (c == "." and s[self.i + 1 : self.i + 2] in _DIGITS and self.i + 1 < len(s)):
                 self._number()
-            elif c.isalpha():
+            elif c in _LETTERS:
                 self._letters()
             elif c == "\\":
                 self._command()
@@ -202,7 +206,7 @@ class _Lexer:
 
     def _number(self) -> None:
         s = self.s
-        m = re.compile(r"\d*(?:\.\d+)?|\d+\.").match(s, self.i)
+        m = re.compile(r"[0-9]*(?:\.[0-9]+)?|[0-9]+\.").match(s, self.i)
         assert m is not None
         text = m.group(0)
         end = m.end()
@@ -331,14 +335,14 @@ class _Lexer:
         try:
             while sub.i < len(sub.s):
                 c = sub.s[sub.i]
-                if c.isalpha():
+                if c in _LETTERS:
                     m = re.compile(r"[A-Za-z]+").match(sub.s, sub.i)
                     assert m is not None
                     sub.i = m.end()
                     sub._emit_word(m.group(0), in_text=True)
                 elif c.isspace():
                     sub.i += 1
-                elif c.isdigit() or c == ".":
+                elif c in _DIGITS or (c == "." and sub.s[sub.i + 1 : sub.i + 2] in _DIGITS and sub.i + 1 < len(sub.s)):
                     sub._number()
                 elif c == "\\":
                     sub._command()

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from verifiers.budget import Budget, OutOfTime
-from verifiers.equivalence import Judge, canon
+from verifiers.equivalence import MAX_DPS, Judge, canon
 from verifiers.evaluate import literal_digits
 from verifiers.extract import find_answer, is_hedge
 from verifiers.latex import ParseError, normalize, parse, text_key
@@ -27,9 +27,9 @@ from verifiers.verdict import Verdict
 __all__ = ["verify_math", "verify_math_batch"]
 
 log = logging.getLogger(__name__)
-MAX_DPS = 20_000
-_CHOICE = re.compile(r"^\(?([a-j])\)?$")
-_CHOICE_IN_ANSWER = re.compile(r"^(?:option |choice )?\(?([a-j])\)?(?:$|[\s:.)])")
+_CHOICE = re.compile(r"^\(?([A-J])\)?$")
+_CHOICE_IN_ANSWER = re.compile(r"^(?:option |choice )?(?:\(([A-J])\)(?![+\-*/^=_])|([A-J])(?:[.):]|$)(?:\s|$))", re.I)
+_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf)\s*\{([^{}]*)\}")
 
 
 def verify_math(gold: str | int | float, completion: str, *, timeout_s: float = 1.0,
@@ -79,12 +79,12 @@ def _judge(gold: str, answer: str, budget: Budget) -> Verdict:
         g = ("text", text_key(gold_norm))
     if is_hedge(answer) and not _multi_valued(gold, g):
         return Verdict("no_answer", "hedged: the answer lists alternatives", answer)
-    choice = _CHOICE.match(text_key(gold_norm))
+    choice = _CHOICE.match(_unwrap(gold_norm))
     if choice:  # multiple choice: "(B) 12" and "\\textbf{(B)}" both choose B
-        picked = _CHOICE_IN_ANSWER.match(text_key(answer_norm))
+        picked = _CHOICE_IN_ANSWER.match(_unwrap(answer_norm))
         if picked:
-            same = picked.group(1) == choice.group(1)
-            return Verdict("correct" if same else "incorrect", f"chose {picked.group(1).upper()}", answer)
+            letter = (picked.group(1) or picked.group(2)).upper()
+            return Verdict("correct" if letter == choice.group(1) else "incorrect", f"chose {letter}", answer)
     try:
         a = parse(answer_norm, budget)
     except ParseError as exc:
@@ -97,6 +97,11 @@ def _judge(gold: str, answer: str, budget: Budget) -> Verdict:
     if judge.same(g, a):
         return Verdict("correct", "equivalent", answer)
     return Verdict("incorrect", judge.note or "not equivalent", answer)
+
+
+def _unwrap(text: str) -> str:
+    """``\\textbf{(B)} 12`` -> ``(B) 12``."""
+    return _WRAPPERS.sub(r"\1", text).replace("{", "").replace("}", "").strip()
 
 
 def _multi_valued(gold: str, tree: tuple) -> bool:
