@@ -20,8 +20,6 @@ import re
 
 __all__ = ["Extraction", "extract_answer", "find_answer", "is_hedge"]
 
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.S | re.I)
-_ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*")
 _HASHES = re.compile(r"^\s*####\s*(.+?)\s*$", re.M)
 _ANSWER_IS = re.compile(
@@ -49,40 +47,72 @@ class Extraction(tuple):
         return self[1]
 
 
+def _closing_braces(text: str) -> dict[int, int]:
+    """Index of each ``{`` -> index of its matching ``}``, in one pass (escaped braces skipped)."""
+    pairs, stack, i = {}, [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "{":
+            stack.append(i)
+        elif ch == "}" and stack:
+            pairs[stack.pop()] = i
+        i += 1
+    return pairs
+
+
 def boxed_contents(text: str) -> list[str]:
-    """Contents of every ``\\boxed{...}``/``\\fbox{...}`` (balanced braces), in order."""
+    """Contents of every ``\\boxed{...}``/``\\fbox{...}`` (balanced braces), in order.
+
+    >>> boxed_contents(r"\\boxed{\\frac{1}{2}} and \\fbox{3}")
+    ['\\\\frac{1}{2}', '3']
+    """
     out = []
+    closing = None
     for m in _BOX.finditer(text):
         i = m.end()
         if i < len(text) and text[i] == "{":
-            depth, start = 0, i
-            while i < len(text):
-                if text[i] == "\\":
-                    i += 2
-                    continue
-                if text[i] == "{":
-                    depth += 1
-                elif text[i] == "}":
-                    depth -= 1
-                    if depth == 0:
-                        out.append(text[start + 1 : i])
-                        break
-                i += 1
+            closing = _closing_braces(text) if closing is None else closing
+            if i in closing:
+                out.append(text[i + 1 : closing[i]])
         elif i < len(text):  # \boxed 5
-            word = re.match(r"[^\s$]+", text[i:])
+            word = re.match(r"[^\s$]+", text[i : i + 200])
             if word:
                 out.append(word.group(0))
     return out
 
 
+def _blocks(text: str, tag: str) -> tuple[list[tuple[int, int]], list[int]]:
+    """Closed ``<tag>...</tag>`` spans (content start, end) and unclosed openings; linear time."""
+    low = text.lower()
+    opening, closing = f"<{tag}>", f"</{tag}>"
+    spans, unclosed, i = [], [], 0
+    while True:
+        start = low.find(opening, i)
+        if start < 0:
+            return spans, unclosed
+        end = low.find(closing, start + len(opening))
+        if end < 0:
+            unclosed.append(start)
+            return spans, unclosed
+        spans.append((start + len(opening), end))
+        i = end + len(closing)
+
+
 def _strip_think(text: str) -> str:
-    text = _THINK_BLOCK.sub(" ", text)
+    spans, unclosed = _blocks(text, "think")
+    if spans or unclosed:
+        kept, last = [], 0
+        for start, end in spans:
+            kept.append(text[last : start - len("<think>")])
+            last = end + len("</think>")
+        kept.append(text[last : unclosed[0]] if unclosed else text[last:])  # an unclosed think runs to the end
+        text = " ".join(kept)
     low = text.lower()
     if "</think>" in low:  # the prompt opened the think block: everything before its end is thought
         text = text[low.rindex("</think>") + len("</think>") :]
-        low = text.lower()
-    if "<think>" in low:  # an unclosed think block runs to the end
-        text = text[: low.index("<think>")]
     return text
 
 
@@ -101,11 +131,10 @@ def find_answer(completion: str) -> Extraction:
     if not isinstance(completion, str):
         return Extraction(None, f"completion is {type(completion).__name__}, not str")
     text = _strip_think(completion)
-    blocks = _ANSWER_BLOCK.findall(text)
-    if not blocks:
-        low = text.lower()
-        if "<answer>" in low:  # generation stopped at the closing tag and dropped it
-            blocks = [text[low.rindex("<answer>") + len("<answer>") :]]
+    spans, unclosed = _blocks(text, "answer")
+    blocks = [text[start:end] for start, end in spans]
+    if not blocks and unclosed:  # generation stopped at the closing tag and dropped it
+        blocks = [text[unclosed[0] + len("<answer>") :]]
     if len(blocks) > 1:
         return Extraction(None, f"{len(blocks)} answer blocks")
     if blocks:

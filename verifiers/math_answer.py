@@ -21,12 +21,13 @@ from verifiers.budget import Budget, OutOfTime
 from verifiers.equivalence import MAX_DPS, Judge, canon
 from verifiers.evaluate import literal_digits
 from verifiers.extract import find_answer, is_hedge
-from verifiers.latex import ParseError, normalize, parse, text_key
+from verifiers.latex import MAX_LENGTH, ParseError, normalize, parse, text_key
 from verifiers.verdict import Verdict
 
 __all__ = ["verify_math", "verify_math_batch"]
 
 log = logging.getLogger(__name__)
+MAX_ANSWER_CHARS = 20_000
 _CHOICE = re.compile(r"^\(?([A-J])\)?$")
 _CHOICE_IN_ANSWER = re.compile(r"^(?:option |choice )?(?:\(([A-J])\)(?![+\-*/^=_])|([A-J])(?:[.):]|$)(?:\s|$))", re.I)
 _WRAPPERS = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf)\s*\{([^{}]*)\}")
@@ -70,6 +71,8 @@ def verify_math(gold: str | int | float, completion: str, *, timeout_s: float = 
 
 
 def _judge(gold: str, answer: str, budget: Budget) -> Verdict:
+    if len(answer) > MAX_ANSWER_CHARS and answer.strip() != gold.strip():
+        return Verdict("incorrect", f"a {len(answer):,}-character answer is not a final answer", answer[:200])
     gold_norm, answer_norm = normalize(gold), normalize(answer)
     if gold_norm == answer_norm:
         return Verdict("correct", "same answer", answer)
@@ -88,6 +91,8 @@ def _judge(gold: str, answer: str, budget: Budget) -> Verdict:
     try:
         a = parse(answer_norm, budget)
     except ParseError as exc:
+        if len(answer_norm) > MAX_LENGTH:
+            return Verdict("incorrect", f"answer longer than {MAX_LENGTH} characters", answer)
         if g[0] == "text":  # neither side is math: compare the words
             same = text_key(answer_norm) == text_key(gold_norm)
             return Verdict("correct" if same else "incorrect", "same words" if same else "different text", answer)
