@@ -26,7 +26,6 @@ from fractions import Fraction
 
 from verifiers.budget import Budget
 from verifiers.evaluate import Evaluator, NotANumber, TooLarge, free_symbols, points
-from verifiers.latex import text_key
 from verifiers.units import to_base
 
 __all__ = ["Judge"]
@@ -388,14 +387,14 @@ def _expand_pm(node: tuple, limit: int = 8) -> list[tuple]:
                                                           else [c] for c in child], limit)]
         else:
             options = [child]
-        out = [prefix + (opt,) for prefix in out for opt in options][:limit]
+        out = [(*prefix, opt) for prefix in out for opt in options][:limit]
     return [(node[0], *rest) for rest in out]
 
 
 def _product(choices: list[list], limit: int) -> list[tuple]:
     out: list[tuple] = [()]
     for opts in choices:
-        out = [p + (o,) for p in out for o in opts][:limit]
+        out = [(*p, o) for p in out for o in opts][:limit]
     return out
 
 

@@ -379,7 +379,7 @@ def _int_root(m: int, n: int) -> int | None:
     if n == 2:
         r = math.isqrt(m)
         return r if r * r == m else None
-    r = int(round(2 ** (math.log2(m) / n))) if m.bit_length() < 1000 else _newton_root(m, n)
+    r = round(2 ** (math.log2(m) / n)) if m.bit_length() < 1000 else _newton_root(m, n)
     for c in (r - 1, r, r + 1):
         if c >= 0 and c**n == m:
             return c

@@ -117,9 +117,9 @@ def _strip_think(text: str) -> str:
 
 
 def _clean(answer: str) -> str:
-    answer = answer.strip()
-    answer = re.sub(r"^\$+|\$+$", "", answer).strip()
-    return re.sub(r"[.\s]+$", "", answer) if not answer.endswith("\\.") else answer
+    """Drop surrounding ``$`` and a final period: ``$x = 2$.`` -> ``x = 2``."""
+    answer = re.sub(r"(?<!\\)[.\s]+$", "", answer.strip())
+    return re.sub(r"^\$+|(?<!\\)\$+$", "", answer).strip()
 
 
 def find_answer(completion: str) -> Extraction:

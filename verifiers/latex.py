@@ -101,6 +101,7 @@ def normalize(text: str) -> str:
     s = re.sub(r"\s+", " ", s).strip()
     s = re.sub(r"(?<!\\)[.\s]+$", "", s)  # a final period is punctuation, not a decimal point
     s = re.sub(r"\s*([{}()\[\],=+*/^_<>|-])\s*", r"\1", s)
+    s = re.sub(r"\s+(?=\\)", "", s)  # a space before a command never matters
     return s
 
 
@@ -129,10 +130,9 @@ GREEK = {
 SEPARATOR_WORDS = {"or", "and"}
 NUMBER_WORDS = {
     w: i for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen".split()
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
     )
-} | {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
+} | {w: 10 * (i + 2) for i, w in enumerate(["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"])}
 _NUMBER_PHRASE = re.compile(
     r"\b(?:(?:" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")(?:[\s-]+|\b))+(?:hundred\b(?:[\s-]*(?:and[\s-]+)?(?:"
     + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")\b[\s-]*)*)?",
@@ -248,9 +248,7 @@ class _Lexer:
             self.tokens.append(("cmd", "infty"))
         elif (len(word) > 1 or in_text) and (word in UNIT_WORDS or low in UNIT_WORDS):
             self.tokens.append(("unit", word if word in UNIT_WORDS else low))
-        elif len(word) == 1 and not in_text:
-            self.tokens.append(("ident", word))
-        elif len(word) == 1 and in_text:
+        elif (len(word) == 1 and not in_text) or (len(word) == 1 and in_text):
             self.tokens.append(("ident", word))
         elif len(word) == 2 and not in_text and low not in _ENGLISH_2:
             self.tokens.extend(("ident", ch) for ch in word)  # xy means x*y
