@@ -68,10 +68,10 @@ class Judge:
             gi, ai = to_intervals(g), to_intervals(a)
             if gi is not None and ai is not None:
                 return self._same_intervals(gi, ai)
-        if _is_collection(g) or _is_collection(a):
-            return self._same_collection(g, a)
         if g[0] == "rel" or a[0] == "rel":
             return self._same_relation(g, a)
+        if _is_collection(g) or _is_collection(a):
+            return self._same_collection(g, a)
         if "qty" in kinds:
             return self._same_quantity(g, a)
         if "pct" in kinds or "deg" in kinds:
@@ -513,8 +513,8 @@ def _assigned_value(rel: tuple) -> tuple | None:
     if rel[1] != ["="] or len(rel[2]) != 2:
         return None
     left, right = rel[2]
-    if left[0] in ("sym", "call"):
-        return right
+    if left[0] in ("sym", "call") or (left[0] == "brk" and all(x[0] == "sym" for x in left[3])):
+        return right  # x = 2, f(x) = 2x, (x, y) = (1, 2)
     if right[0] == "sym":
         return left
     return None

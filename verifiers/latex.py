@@ -76,6 +76,17 @@ _CURRENCY = re.compile(r"\\\$\s*(-?\d[\d,]*(?:\.\d+)?)")
 _OTHER_CURRENCY = re.compile(r"(€|£|\\euro|\\pounds)\s*(-?\d[\d,]*(?:\.\d+)?)")
 _MIXED = re.compile(r"^(-?\d+)\s+(\d+)\s*/\s*(\d+)$")  # 1 1/2
 _CHOOSE = re.compile(r"\{([^{}]*)\\choose([^{}]*)\}")
+_REPEATING = re.compile(r"(?<![\d.])(\d*)\.(\d*)\\(?:overline|bar|dot)\s*\{?(\d+)\}?")  # 0.1\overline{6}
+
+
+def _repeating(m: re.Match) -> str:
+    """0.1\\overline{6} -> \\frac{1}{6}: the exact value of a repeating decimal."""
+    whole, fixed, cycle = m.group(1) or "0", m.group(2), m.group(3)
+    if len(fixed) + len(cycle) > 200:
+        return m.group(0)
+    value = Fraction(int(whole)) + Fraction(int(fixed or "0"), 10 ** len(fixed)) + Fraction(
+        int(cycle), (10 ** len(cycle) - 1) * 10 ** len(fixed))
+    return f"\\frac{{{value.numerator}}}{{{value.denominator}}}"
 
 
 def normalize(text: str) -> str:
@@ -95,6 +106,7 @@ def normalize(text: str) -> str:
     s = _OTHER_CURRENCY.sub(lambda m: f"{m.group(2)} \\text{{{'EUR' if 'e' in m.group(1) or m.group(1) == '€' else 'GBP'}}}", s)
     s = _MIXED.sub(r"\1\\frac{\2}{\3}", s)
     s = _CHOOSE.sub(r"\\binom{\1}{\2}", s)
+    s = _REPEATING.sub(_repeating, s)
     s = s.replace("\\$", " ").replace("$", " ")
     for pattern, repl in _SIMPLE_SUBS:
         s = pattern.sub(repl, s)
@@ -246,6 +258,8 @@ class _Lexer:
             self.tokens.append(("cmd", "pi"))
         elif low in {"infinity", "inf"}:
             self.tokens.append(("cmd", "infty"))
+        elif low in {"degree", "degrees"}:  # "30 degrees" is 30^\circ
+            self.tokens.append(("cmd", "deg"))
         elif (len(word) > 1 or in_text) and (word in UNIT_WORDS or low in UNIT_WORDS):
             self.tokens.append(("unit", word if word in UNIT_WORDS else low))
         elif (len(word) == 1 and not in_text) or (len(word) == 1 and in_text):
@@ -538,6 +552,9 @@ class _Parser:
                 num = factors[0] if len(factors) == 1 else ("mul", factors)
                 factors = [("div", num, den)]
             elif self._starts_factor():
+                if factors[-1][0] == "num" and self.peek()[0] == "num":
+                    factors[-1] = self._digit_group(factors[-1])
+                    continue
                 nxt = self.power()
                 prev = factors[-1]
                 if _is_mixed_number(prev, nxt):
@@ -547,6 +564,14 @@ class _Parser:
             else:
                 break
         return factors[0] if len(factors) == 1 else ("mul", factors)
+
+    def _digit_group(self, prev: tuple) -> tuple:
+        """``1 000`` is a thousand (a space as thousands separator); other side-by-side numbers are
+        ambiguous (``1 1`` typesets as 11), so they are refused rather than multiplied."""
+        value, decimals, text = self.next()[1]  # type: ignore[misc]
+        if prev[2] is None and prev[1].denominator == 1 and prev[1] >= 0 and len(text) == 3 and text.isdigit():
+            return ("num", prev[1] * 1000 + value, None)
+        raise ParseError("two numbers side by side")
 
     def signed_power(self) -> tuple:
         if self.at_op("-"):

@@ -20,7 +20,7 @@ from typing import Any
 from verifiers.budget import Budget, OutOfTime
 from verifiers.equivalence import MAX_DPS, Judge, canon
 from verifiers.evaluate import literal_digits
-from verifiers.extract import find_answer, is_hedge
+from verifiers.extract import boxed_contents, find_answer, is_hedge
 from verifiers.latex import MAX_LENGTH, ParseError, normalize, parse, text_key
 from verifiers.verdict import Verdict
 
@@ -73,7 +73,8 @@ def verify_math(gold: str | int | float, completion: str, *, timeout_s: float = 
 def _judge(gold: str, answer: str, budget: Budget) -> Verdict:
     if len(answer) > MAX_ANSWER_CHARS and answer.strip() != gold.strip():
         return Verdict("incorrect", f"a {len(answer):,}-character answer is not a final answer", answer[:200])
-    gold_norm, answer_norm = normalize(gold), normalize(answer)
+    gold_norm, answer_norm = normalize(_unbox(gold)), normalize(answer)
+    budget.check()
     if gold_norm == answer_norm:
         return Verdict("correct", "same answer", answer)
     try:
@@ -102,6 +103,16 @@ def _judge(gold: str, answer: str, budget: Budget) -> Verdict:
     if judge.same(g, a):
         return Verdict("correct", "equivalent", answer)
     return Verdict("incorrect", judge.note or "not equivalent", answer)
+
+
+def _unbox(gold: str) -> str:
+    """A gold written as ``\\boxed{42}`` (or ``$\\boxed{42}$``) means 42."""
+    stripped = gold.strip().strip("$").strip()
+    if stripped.startswith(("\\boxed", "\\fbox")):
+        boxes = boxed_contents(stripped)
+        if len(boxes) == 1:
+            return boxes[0]
+    return gold
 
 
 def _unwrap(text: str) -> str:

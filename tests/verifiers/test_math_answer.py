@@ -42,6 +42,7 @@ def test_labelled_case(case):
     verdict = verify_math(case["gold"], case["completion"])
     assert verdict.status in STATUSES and isinstance(verdict.reason, str) and verdict.reason
     assert _accepted(case, verdict), (verdict, case.get("note"))
+    assert verdict.status != "timeout" or "acceptable" in case.get("note", "")
 
 
 def perturb(answer: str, seed: int) -> str | None:
@@ -158,3 +159,44 @@ def test_verdicts_are_deterministic():
     first = [verify_math(g, c) for g, c in SAMPLE]
     time.sleep(0)
     assert first == [verify_math(g, c) for g, c in SAMPLE]
+
+
+GSM8K = [json.loads(line) for line in (DATA / "gsm8k_test.jsonl").read_text().splitlines() if line.strip()]
+
+
+def test_gsm8k_solutions_verify_against_their_final_numbers():
+    """Real worked solutions (with <<a*b=c>> notes and #### lines) against their gold numbers."""
+    wrong = []
+    for row in GSM8K:
+        solution = row["answer"]
+        gold = solution.rsplit("####", 1)[1].strip()
+        if not verify_math(gold, solution).correct:
+            wrong.append(gold)
+        off_by_one = solution.rsplit("####", 1)[0] + f"#### {int(gold.replace(',', '')) + 1}"
+        assert not verify_math(gold, off_by_one).correct, gold
+    assert len(GSM8K) == 1319 and not wrong
+
+
+@pytest.mark.parametrize(("gold", "answer", "status"), [
+    ("\\frac13", "0.\\overline{3}", "correct"),
+    ("\\frac16", "0.1\\overline{6}", "correct"),
+    ("\\frac{\\pi}{6}", "30 degrees", "correct"),
+    ("(3,4)", "(x, y) = (3, 4)", "correct"),
+    ("$\\boxed{5}$", "5", "correct"),
+    ("1000000", "1 000 000", "correct"),
+    ("11", "1 1", "unparseable"),
+    ("y=-x+3", "x+y=3", "correct"),
+    ("e^{i\\pi}", "-1", "correct"),
+    ("x \\geq 2", "[2, \\infty)", "correct"),
+    ("\\infty", "-\\infty", "incorrect"),
+    ("\\cos^2\\theta", "1-\\sin^2\\theta", "correct"),
+    ("A=18, B=5", "18, 5", "correct"),
+    ("c_1=1, c_2=2", "c_2 = 1, c_2 = 2", "incorrect"),
+    ("\\cos(e) \\approx -0.912", "\\cos(e)", "correct"),
+    ("\\cos(e) \\approx -0.912", "-0.912", "correct"),
+    ("\\cos(2.01) \\approx -0.425", "\\cos(3.01) \\approx -0.425", "incorrect"),
+    ("m n - \\lfloor m/2 \\rfloor", "m n - \\lfloor m/3 \\rfloor", "incorrect"),
+    ("\\sin(\\sin(\\frac{34}{i}))", "\\sin(\\sin(\\frac{34}{i}))+1", "incorrect"),
+])
+def test_forms(gold, answer, status):
+    assert verify_math(gold, answer, extract=False).status == status
