@@ -568,7 +568,7 @@ class _Parser:
     def _digit_group(self, prev: tuple) -> tuple:
         """``1 000`` is a thousand (a space as thousands separator); other side-by-side numbers are
         ambiguous (``1 1`` typesets as 11), so they are refused rather than multiplied."""
-        value, decimals, text = self.next()[1]  # type: ignore[misc]
+        value, _, text = self.next()[1]  # type: ignore[misc]
         if prev[2] is None and prev[1].denominator == 1 and prev[1] >= 0 and len(text) == 3 and text.isdigit():
             return ("num", prev[1] * 1000 + value, None)
         raise ParseError("two numbers side by side")
