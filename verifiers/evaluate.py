@@ -102,7 +102,8 @@ class Evaluator:
         self.dps = dps
 
     # -- public
-    def value(self, node: tuple, env: dict[str, float]) -> Fraction | object:
+    def value(self, node: tuple, env: dict[str, object]) -> Fraction | object:
+        """The value of ``node`` with variables from ``env`` (floats, Fractions or mpmath numbers)."""
         self.env = env
         return self._ev(node)
 
@@ -151,7 +152,8 @@ class Evaluator:
     def _ev_sym(self, node):
         if node[1] not in self.env:
             raise NotANumber(f"free variable {node[1]}")
-        return self.ctx.mpf(self.env[node[1]])
+        value = self.env[node[1]]
+        return value if isinstance(value, Fraction) or not isinstance(value, float) else self.ctx.mpf(value)
 
     def _ev_call(self, node):
         key = f"{node[1]}({len(node[2])})"

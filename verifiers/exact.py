@@ -1,0 +1,38 @@
+"""The ``exact`` verifier: the answer must be the gold string, up to surrounding space and case.
+
+For answers that are names or labels, not mathematics (``Paris``, ``True``, a DNA string).
+
+>>> verify_exact("Paris", "<answer> paris </answer>").correct
+True
+"""
+
+from __future__ import annotations
+
+import re
+
+from verifiers.extract import find_answer
+from verifiers.verdict import Verdict
+
+__all__ = ["verify_exact"]
+
+
+def _key(text: str) -> str:
+    text = re.sub(r"^\s*\\text\{(.*)\}\s*$", r"\1", text.strip(), flags=re.S)
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def verify_exact(gold: str, completion: str, *, extract: bool = True) -> Verdict:
+    """Compare the extracted answer with ``gold`` after trimming, collapsing spaces and casefolding."""
+    if not isinstance(gold, str):
+        return Verdict("unparseable", f"gold is {type(gold).__name__}, not str")
+    if extract:
+        answer, where = find_answer(completion)
+        if answer is None:
+            return Verdict("no_answer", where)
+    elif isinstance(completion, str) and completion.strip():
+        answer = completion
+    else:
+        return Verdict("no_answer", "empty answer")
+    if _key(answer) == _key(gold):
+        return Verdict("correct", "same text", answer)
+    return Verdict("incorrect", "different text", answer)
