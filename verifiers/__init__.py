@@ -1,12 +1,38 @@
-"""Programmatic checkers: math answer equivalence, answer extraction, verdicts.
+"""Programmatic checkers: math answer equivalence, substitution, format, rewards, TRL adapters.
 
->>> from verifiers import verify_math
->>> verify_math("\\\\frac{1}{2}", "<answer>0.5</answer>").correct
+>>> from verifiers import verify_math, check_format, score
+>>> verify_math("\\frac{1}{2}", "<answer>0.5</answer>").correct
 True
+>>> check_format("<think>1+1</think>\n<answer>2</answer> ok").reason
+'text after </answer>'
+>>> score("<think>1+1</think>\n<answer>2</answer>", {"answer": "2", "verifier": "math"}).total
+2.0
 """
 
+from verifiers.countdown import verify_countdown
+from verifiers.equation import verify_equation
+from verifiers.exact import verify_exact
 from verifiers.extract import extract_answer
+from verifiers.format import FormatResult, check_format, format_reward, tag_count
 from verifiers.math_answer import verify_math, verify_math_batch
+from verifiers.rewards import REWARDS, Rubric, Score, judge, score
 from verifiers.verdict import Verdict
 
-__all__ = ["Verdict", "extract_answer", "verify_math", "verify_math_batch"]
+__all__ = [
+    "REWARDS",
+    "FormatResult",
+    "Rubric",
+    "Score",
+    "Verdict",
+    "check_format",
+    "extract_answer",
+    "format_reward",
+    "judge",
+    "score",
+    "tag_count",
+    "verify_countdown",
+    "verify_equation",
+    "verify_exact",
+    "verify_math",
+    "verify_math_batch",
+]
