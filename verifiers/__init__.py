@@ -1,4 +1,4 @@
-"""Programmatic checkers: math answer equivalence, substitution, format, rewards, TRL adapters.
+r"""Programmatic checkers: math answer equivalence, substitution, format, rewards, TRL adapters.
 
 >>> from verifiers import verify_math, check_format, score
 >>> verify_math("\\frac{1}{2}", "<answer>0.5</answer>").correct
