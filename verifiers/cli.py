@@ -1,12 +1,19 @@
-"""``rlvr score`` / ``python -m verifiers score``: verify a JSONL file of completions.
+"""``rlvr score`` / ``python -m verifiers score``: score completions.
 
-    rlvr score --math outputs.jsonl                 # verdicts to outputs.scored.jsonl
-    rlvr score --math outputs.jsonl -o - --workers 2
+Two modes:
 
-Each input line is a JSON object with a gold answer and a completion (field names set by
-``--gold-field`` and ``--completion-field``). Each output line is the input row with a ``verdict``
-object added. A summary goes to stderr. The input is checked before any work starts, and the output
-is written to a temporary file and renamed at the end, so a bad row or a crash loses nothing.
+    rlvr score --problems problems.parquet --completions completions.jsonl --rewards accuracy,format=0.5
+        Problems are Problem rows (Parquet, JSONL or a saved Hugging Face dataset folder); completions
+        are JSONL lines {"id": ..., "completion": ...}, several per id allowed. Rewards are scored in a
+        process pool and appended to --out (default COMPLETIONS.scores.jsonl) as they finish; a rerun
+        resumes. The summary gives accuracy, pass@k, format rate, reward means and why any
+        completion could not be judged.
+
+    rlvr score --math outputs.jsonl
+        Each line holds a gold answer and a completion (--gold-field, --completion-field); each
+        output line is the input row with a "verdict" added, written atomically at the end.
+
+Bad input is reported with its file and line before any work starts.
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ from collections import Counter
 from pathlib import Path
 
 from verifiers.math_answer import verify_math_batch
+from verifiers.rewards import REWARDS, Rubric
+from verifiers.scoring import InputError as ScoringInputError
+from verifiers.scoring import score_files
 from verifiers.verdict import STATUSES
 
 __all__ = ["main"]
@@ -91,10 +101,18 @@ def summarize(verdicts: list, seconds: float) -> str:
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="rlvr score", description=__doc__,
                                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--math", metavar="FILE.jsonl", required=True,
-                        help="JSONL with a gold answer and a completion per line ('-' reads stdin)")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--problems", metavar="PATH", help="problems: .jsonl, .parquet or a saved dataset folder")
+    mode.add_argument("--math", metavar="FILE.jsonl",
+                      help="JSONL with a gold answer and a completion per line ('-' reads stdin)")
+    parser.add_argument("--completions", metavar="FILE.jsonl", help="with --problems: {id, completion} lines")
+    parser.add_argument("--rewards", default="accuracy,format",
+                        help="with --problems: rewards and weights, e.g. accuracy,format=0.5 (default: "
+                             "accuracy,format); known: " + ", ".join(sorted(REWARDS)))
+    parser.add_argument("--k", default="1", help="with --problems: pass@k values to report, e.g. 1,4 (default: 1)")
     parser.add_argument("-o", "--out", metavar="PATH",
-                        help="where to write the scored rows ('-' for stdout; default FILE.scored.jsonl)")
+                        help="where to write results ('-' for stdout in --math mode; default FILE.scored.jsonl "
+                             "or COMPLETIONS.scores.jsonl)")
     parser.add_argument("--gold-field", default="gold", help="field holding the gold answer (default: gold)")
     parser.add_argument("--completion-field", default="completion",
                         help="field holding the model completion (default: completion)")
@@ -105,6 +123,31 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
+def run_problems(args: argparse.Namespace) -> int:
+    """The dataset mode: problems + completions + rewards, resumable."""
+    if not args.completions:
+        print("rlvr score: --problems needs --completions FILE.jsonl", file=sys.stderr)
+        return 2
+    try:
+        rubric = Rubric.parse(args.rewards)
+        ks = tuple(int(k) for k in args.k.split(",") if k.strip())
+        if not ks or min(ks) < 1:
+            raise ValueError("--k needs positive integers, e.g. 1,4")
+    except ValueError as exc:
+        print(f"rlvr score: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or str(Path(args.completions).with_suffix("")) + ".scores.jsonl"
+    try:
+        summary = score_files(args.problems, args.completions, out, rubric, workers=args.workers, ks=ks,
+                              progress=not args.no_progress and sys.stderr.isatty())
+    except ScoringInputError as exc:
+        print(f"rlvr score: {exc}", file=sys.stderr)
+        return 2
+    print(summary, file=sys.stderr)
+    print(f"results in {out}", file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("rlvr score: --workers must be at least 1", file=sys.stderr)
@@ -112,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         print("rlvr score: --timeout must be positive", file=sys.stderr)
         return 2
+    if args.problems:
+        return run_problems(args)
     try:
         rows = read_rows(Path(args.math), args.gold_field, args.completion_field)
     except InputError as exc:

@@ -195,6 +195,7 @@ class Score:
 
     total: float | None
     parts: dict[str, float | None] = field(default_factory=dict)
+    verdict: Verdict | None = None  # the problem verifier's verdict, when a reward needed it
 
 
 class Rubric:
@@ -221,6 +222,20 @@ class Rubric:
             raise ValueError(f"options given for reward(s) not in the rubric: {', '.join(stray)}")
         self.length_fn = length_fn
         self._needs_verdict = any(n in self.weights for n in ("accuracy", "length", "cosine_scaled"))
+
+    @classmethod
+    def parse(cls, spec: str) -> Rubric:
+        """``"accuracy,format=0.5"`` -> weights {accuracy: 1, format: 0.5}; errors name the bad part."""
+        weights: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            name, _, weight = part.partition("=")
+            try:
+                weights[name.strip()] = float(weight) if weight else 1.0
+            except ValueError:
+                raise ValueError(f"bad weight in {part!r}: expected NAME or NAME=NUMBER") from None
+        if not weights:
+            raise ValueError("no rewards given")
+        return cls(weights)
 
     @property
     def names(self) -> list[str]:
@@ -250,16 +265,18 @@ class Rubric:
                 columns[name] = reward.fn(completions, problems, ctxs, **opts)
             else:
                 columns[name] = [reward.fn(c, p, x, **opts) for c, p, x in zip(completions, problems, ctxs)]
-        return [self._combine({name: col[k] for name, col in columns.items()}) for k in range(len(completions))]
+        return [self._combine({name: col[k] for name, col in columns.items()}, ctxs[k]["verdict"])
+                for k in range(len(completions))]
 
     def score(self, completion: str, problem: Problem, length: int | None = None) -> Score:
         """The score of one completion (group rewards see a group of one)."""
         return self.score_group([completion], [problem], None if length is None else [length])[0]
 
-    def _combine(self, parts: dict[str, float | None]) -> Score:
+    def _combine(self, parts: dict[str, float | None], verdict: Verdict | None) -> Score:
         if any(v is None for v in parts.values()):
-            return Score(None, parts)
-        return Score(round(sum(self.weights[n] * v for n, v in parts.items()), 12), parts)  # type: ignore[operator]
+            return Score(None, parts, verdict)
+        total = round(sum(self.weights[n] * v for n, v in parts.items()), 12)  # type: ignore[operator]
+        return Score(total, parts, verdict)
 
 
 def score(completion: str, problem: Problem, rewards: Sequence[str] | Mapping[str, float] | None = None,
