@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from verifiers.format import check_format
 from verifiers.rewards import Rubric
 

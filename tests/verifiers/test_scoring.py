@@ -68,16 +68,16 @@ def test_workers_give_the_same_results(files, tmp_path):
 
 
 def test_bad_input_names_the_line(files, tmp_path):
-    problems, completions = files
+    problems, _ = files
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "p0", "completion": "x"}\n{"id": "nope", "completion": "y"}\n')
-    with pytest.raises(InputError, match="bad.jsonl:2: id 'nope' is not among the problems"):
+    with pytest.raises(InputError, match=r"bad\.jsonl:2: id 'nope' is not among the problems"):
         score_files(problems, bad, tmp_path / "o.jsonl", Rubric(["accuracy"]))
     bad.write_text('{"id": "p0"}\n')
-    with pytest.raises(InputError, match="bad.jsonl:1: missing field 'completion'"):
+    with pytest.raises(InputError, match=r"bad\.jsonl:1: missing field 'completion'"):
         score_files(problems, bad, tmp_path / "o.jsonl", Rubric(["accuracy"]))
     dup = write_jsonl(tmp_path / "dup.jsonl", [{"id": "a"}, {"id": "a"}])
-    with pytest.raises(InputError, match="dup.jsonl:2: duplicate problem id 'a'"):
+    with pytest.raises(InputError, match=r"dup\.jsonl:2: duplicate problem id 'a'"):
         load_problems(dup)
     assert not (tmp_path / "o.jsonl").exists()
 
@@ -85,7 +85,7 @@ def test_bad_input_names_the_line(files, tmp_path):
 def test_problems_from_parquet_and_saved_dataset(files, tmp_path):
     from datasets import Dataset
 
-    problems, completions = files
+    problems, _ = files
     data = Dataset.from_list([json.loads(line) for line in problems.read_text().splitlines()])
     data.to_parquet(str(tmp_path / "p.parquet"))
     data.save_to_disk(str(tmp_path / "saved"))
