@@ -3,7 +3,7 @@
 In this order: the content of the single ``<answer>...</answer>`` block (a ``\\boxed{}`` inside it
 wins); with no answer block, the last ``\\boxed{}``/``\\fbox{}``, then a GSM8K ``#### 42`` line, then
 a final "the answer is X"; a completion that is nothing but a short answer is taken whole. Text
-inside ``<think>`` never counts. Two answer blocks, two different boxed answers in one block, and
+inside ``<think>`` never counts, nor does an answer tag quoted in a Markdown code fence. Two answer blocks, two different boxed answers in one block, and
 hedges such as ``7 or 8`` are not an answer.
 
 >>> extract_answer("<think>maybe \\\\boxed{5}</think><answer>6</answer>")
@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+import bisect
 import re
 
 __all__ = ["Extraction", "extract_answer", "find_answer", "is_hedge"]
@@ -84,15 +85,22 @@ def boxed_contents(text: str) -> list[str]:
     return out
 
 
-def _blocks(text: str, tag: str) -> tuple[list[tuple[int, int]], list[int]]:
-    """Closed ``<tag>...</tag>`` spans (content start, end) and unclosed openings; linear time."""
+def _blocks(text: str, tag: str, skip_fenced: bool = False) -> tuple[list[tuple[int, int]], list[int]]:
+    """Closed ``<tag>...</tag>`` spans (content start, end) and unclosed openings; linear time.
+
+    With ``skip_fenced``, an opening tag inside a Markdown code fence is quoted text, not a tag.
+    """
     low = text.lower()
     opening, closing = f"<{tag}>", f"</{tag}>"
+    fences = [m.start() for m in re.finditer("```", text)] if skip_fenced else []
     spans, unclosed, i = [], [], 0
     while True:
         start = low.find(opening, i)
         if start < 0:
             return spans, unclosed
+        if bisect.bisect_left(fences, start) % 2:  # an odd number of fences before it: inside one
+            i = start + len(opening)
+            continue
         end = low.find(closing, start + len(opening))
         if end < 0:
             unclosed.append(start)
@@ -131,7 +139,7 @@ def find_answer(completion: str) -> Extraction:
     if not isinstance(completion, str):
         return Extraction(None, f"completion is {type(completion).__name__}, not str")
     text = _strip_think(completion)
-    spans, unclosed = _blocks(text, "answer")
+    spans, unclosed = _blocks(text, "answer", skip_fenced=True)
     blocks = [text[start:end] for start, end in spans]
     if not blocks and unclosed:  # generation stopped at the closing tag and dropped it
         blocks = [text[unclosed[0] + len("<answer>") :]]

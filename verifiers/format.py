@@ -27,6 +27,7 @@ __all__ = ["FormatResult", "check_format", "format_reward", "tag_count"]
 THINK, END_THINK, ANSWER, END_ANSWER = "<think>", "</think>", "<answer>", "</answer>"
 TAGS = (THINK, END_THINK, ANSWER, END_ANSWER)
 LENIENT_OUTSIDE_CHARS = 200  # text tolerated before and between the blocks when strict=False
+MAX_ANSWER_CHARS = 10_000  # a final answer, or a program; not the reasoning
 
 
 @dataclass(frozen=True)
@@ -45,14 +46,16 @@ class FormatResult:
         return self.ok
 
 
-def check_format(completion: str, strict: bool = True, *, think_in_prompt: bool = False) -> FormatResult:
+def check_format(completion: str, strict: bool = True, *, think_in_prompt: bool = False,
+                 max_answer_chars: int = MAX_ANSWER_CHARS) -> FormatResult:
     """Check the R1-Zero template: exactly one think block, then exactly one non-empty answer block.
 
     ``strict`` allows only whitespace before ``<think>``, between ``</think>`` and ``<answer>``, and
     after ``</answer>``. ``strict=False`` tolerates up to 200 characters of other text before and
     between the blocks (together), but never text after ``</answer>``; tags must still each appear
     once, in order. ``think_in_prompt=True`` is for prompts that end with ``<think>``: the completion
-    starts inside the think block, so it must not open one itself. Never raises.
+    starts inside the think block, so it must not open one itself. The answer block holds a final
+    answer, not the reasoning: more than ``max_answer_chars`` characters in it fail. Never raises.
 
     >>> check_format("<think></think><answer>7</answer>")  # an empty think block is allowed
     FormatResult(ok=True, reason='ok')
@@ -67,11 +70,11 @@ def check_format(completion: str, strict: bool = True, *, think_in_prompt: bool 
     """
     if not isinstance(completion, str):
         return FormatResult(False, f"completion is {type(completion).__name__}, not str")
-    reason = _problem(completion, strict, think_in_prompt)
+    reason = _problem(completion, strict, think_in_prompt, max_answer_chars)
     return FormatResult(reason is None, reason or "ok")
 
 
-def _problem(text: str, strict: bool, think_in_prompt: bool) -> str | None:
+def _problem(text: str, strict: bool, think_in_prompt: bool, max_answer_chars: int) -> str | None:
     """What is wrong with ``text``, or None; the first failed check wins, from counts to order to content."""
     count = {tag: text.count(tag) for tag in TAGS}
     first = {tag: text.find(tag) for tag in TAGS}
@@ -106,8 +109,11 @@ def _problem(text: str, strict: bool, think_in_prompt: bool) -> str | None:
             return "<think> inside <answer>"
         return "answer before think"
 
-    if not text[answer_open + len(ANSWER) : answer_close].strip():
+    answer = text[answer_open + len(ANSWER) : answer_close].strip()
+    if not answer:
         return "empty answer"
+    if len(answer) > max_answer_chars:
+        return f"answer block of {len(answer):,} characters (at most {max_answer_chars:,})"
     if text[answer_close + len(END_ANSWER) :].strip():
         return "text after </answer>"
     before = "" if think_in_prompt else text[:think_open].strip()

@@ -25,6 +25,7 @@ from verifiers.extract import boxed_contents, find_answer, is_hedge
     ("\\begin{pmatrix} 1 & 0 \\\\ 0 & 1 \\end{pmatrix}", "\\begin{pmatrix} 1 & 0 \\\\ 0 & 1 \\end{pmatrix}"),
     ("reasoning goes here</think><answer>9</answer>", "9"),  # the prompt opened <think>
     ("<answer>12", "12"),  # stopped at </answer>, which the sampler dropped
+    ("<answer>```python\nprint(1)\n```</answer>", "```python\nprint(1)\n```"),  # a fence inside is content
 ])
 def test_extracts(completion, answer):
     assert extract_answer(completion) == answer
@@ -40,6 +41,7 @@ def test_extracts(completion, answer):
     ("I am not sure what to do here at all, sorry.", "no answer"),
     ("The result is \\boxed{\\frac{1}{2}", "no answer"),
     ("It is \\boxed{7} or \\boxed{8}.", "hedge"),
+    ("<think>x</think>\n```\n<answer>0.5</answer>\n```", "no answer"),  # quoted in a code fence
 ])
 def test_no_answer(completion, why):
     answer, reason = find_answer(completion)

@@ -16,6 +16,12 @@ GOOD = "<think>2 + 2 = 4</think>\n<answer>4</answer>"
 FENCE = "```"
 
 
+def test_an_answer_block_of_50000_characters_is_not_a_final_answer():
+    huge = "<think>x</think>\n<answer>" + "9" * 50_000 + "</answer>"
+    assert check_format(huge).reason == "answer block of 50,000 characters (at most 10,000)"
+    assert check_format(huge, max_answer_chars=100_000).ok
+
+
 @pytest.mark.parametrize("completion", [
     GOOD,
     "<think>2 + 2 = 4</think><answer>4</answer>",
@@ -26,7 +32,7 @@ FENCE = "```"
     "<think>a < b and b > c</think>\n<answer>x < 3</answer>",
     "<think>x</think>\n<answer>\\boxed{\\frac{1}{2}}</answer>",
     "<think>x</think>\n<answer>```python\nprint(4)\n```</answer>",  # a fence without tags is just text
-    "<think>x</think>\n<answer>" + "9" * 50_000 + "</answer>",  # format does not judge size
+    "<think>x</think>\n<answer>" + "9" * 10_000 + "</answer>",  # long, but a final answer may be
     "<think>" + "hmm " * 20_000 + "</think>\n<answer>4</answer>",
 ])
 def test_well_formed(completion):
