@@ -30,7 +30,7 @@ One untimed warm-up call per checker runs first (imports, grammar loading).
 
 Run from the repository root::
 
-    python bench/verify_math.py            # full run, ~10-20 minutes (math-verify is the slow part)
+    python bench/verify_math.py            # full run, ~35 minutes on 2 CPUs (math-verify is the slow part)
     python bench/verify_math.py --quick    # 1,000 throughput pairs and the first 1,000 real answers
     python bench/verify_math.py --pairs 2000 --out /tmp/verify_math.md
 
