@@ -12,6 +12,7 @@ __all__ = ["main"]
 
 COMMANDS = {
     "score": "verify completions against gold answers (rlvr score --math FILE.jsonl)",
+    "sandbox": "run a program isolated and bounded (rlvr sandbox run FILE.py)",
     "demo": "verify a built-in sample of model outputs and print a table",
 }
 
@@ -35,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         from verifiers.cli import main as score
 
         return score(rest)
+    if args.command == "sandbox":
+        from sandbox.cli import main as sandbox
+
+        return sandbox(rest)
     from train.demo import main as demo
 
     return demo(rest)
