@@ -6,6 +6,14 @@
 '42\\n'
 """
 
-from sandbox.core import ExecResult, Sandbox, SandboxError
-
 __all__ = ["ExecResult", "Sandbox", "SandboxError"]
+
+
+def __getattr__(name: str):
+    # Imported on first use: the zygote (``python -m sandbox.zygote``) imports this package too, and
+    # every shared library it maps makes each of its fork() calls slower.
+    if name in __all__:
+        from sandbox import core
+
+        return getattr(core, name)
+    raise AttributeError(f"module 'sandbox' has no attribute {name!r}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import platform
+import os
 import struct
 from collections.abc import Callable
 
@@ -60,7 +60,7 @@ def _arg(index: int, high: bool = False) -> int:
 
 def supported() -> bool:
     """True on x86_64 Linux, where the system call numbers above are right."""
-    return platform.system() == "Linux" and platform.machine() in ("x86_64", "AMD64")
+    return os.uname().sysname == "Linux" and os.uname().machine == "x86_64"
 
 
 def build(allow_processes: bool) -> list[tuple[int, int, int, int]]:

@@ -23,10 +23,8 @@ import importlib
 import os
 import resource
 import select
-import shutil
 import signal
 import sys
-import tempfile
 import time
 import traceback
 
@@ -166,7 +164,11 @@ def run_one(req: dict, z: Zygote) -> dict:
     r_out, w_out = os.pipe()
     r_err, w_err = os.pipe()
     r_ready, w_ready = os.pipe()
-    workdir = None if z.iso["namespaces"] else tempfile.mkdtemp(prefix="rlvr-sbx-")
+    workdir = None
+    if not z.iso["namespaces"]:  # limits only: a private temporary directory on the host
+        import tempfile
+
+        workdir = tempfile.mkdtemp(prefix="rlvr-sbx-")
     start = time.monotonic()
     if z.own_pid_ns >= 0:  # the next child is PID 1 of a fresh PID namespace
         from sandbox import linux
@@ -186,6 +188,8 @@ def run_one(req: dict, z: Zygote) -> dict:
         for fd in (w_in, r_out, r_err, r_ready, pidfd):
             _close(fd)
         if workdir:
+            import shutil
+
             shutil.rmtree(workdir, ignore_errors=True)
 
 

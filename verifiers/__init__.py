@@ -9,6 +9,7 @@ True
 2.0
 """
 
+from verifiers.code import CodeVerdict, run_tests, run_tests_batch
 from verifiers.countdown import verify_countdown
 from verifiers.equation import verify_equation
 from verifiers.exact import verify_exact
@@ -20,6 +21,7 @@ from verifiers.verdict import Verdict
 
 __all__ = [
     "REWARDS",
+    "CodeVerdict",
     "FormatResult",
     "Rubric",
     "Score",
@@ -28,6 +30,8 @@ __all__ = [
     "extract_answer",
     "format_reward",
     "judge",
+    "run_tests",
+    "run_tests_batch",
     "score",
     "tag_count",
     "verify_countdown",

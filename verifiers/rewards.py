@@ -7,7 +7,7 @@ skip the sample instead of punishing a parser failure.
 
 | name | range | what it rewards |
 |---|---|---|
-| ``accuracy`` | {0, 1} | the answer is right, by the problem's ``verifier`` (math, equation, exact, countdown) |
+| ``accuracy`` | {0, 1} | the answer is right, by the problem's ``verifier`` (math, equation, exact, countdown, code) |
 | ``format`` | {0, 1} | strict R1 template: one think block, then one answer block, nothing else |
 | ``tag_count`` | [0, 1] | 0.25 per template tag present exactly once (partial credit early in training) |
 | ``length`` | [-0.5, 0.5] | Kimi 1.5: shorter than the group's others, only when correct (group reward) |
@@ -59,7 +59,14 @@ VERIFIERS: dict[str, Callable[[str, Problem], Verdict]] = {
     "exact": lambda c, p: verify_exact(p["answer"], c),
     "equation": lambda c, p: verify_equation(c, _meta(p), gold=p.get("answer") or None),
     "countdown": lambda c, p: verify_countdown(c, _meta(p)),
+    "code": lambda c, p: _code_verdict(c, p),
 }
+
+
+def _code_verdict(completion: str, problem: Problem) -> Verdict:
+    from verifiers.code import run_tests  # imported on first use: importing verifiers starts no sandbox
+
+    return run_tests(completion, problem.get("tests")).verdict
 
 
 def register_verifier(name: str, fn: Callable[[str, Problem], Verdict]) -> None:
