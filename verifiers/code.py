@@ -1,6 +1,7 @@
 r"""The ``code`` verifier: run the program in a completion against a problem's tests, in the sandbox.
 
->>> tests = {"kind": "call", "fn": "add", "cases": [{"args": [1, 2], "expected": 3}, {"args": [2, 2], "expected": 4}]}
+>>> tests = {"kind": "call", "fn": "add",
+...          "cases": [{"args": [1, 2], "expected": 3}, {"args": [2, 2], "expected": 4}]}
 >>> run_tests("<answer>```python\ndef add(a, b):\n    return a + b\n```</answer>", tests)
 CodeVerdict(passed=True, n_passed=2, n_total=2, status='correct', reason='all 2 tests passed')
 >>> run_tests("def add(a, b):\n    return a * b", tests, extract=False).reason
@@ -446,9 +447,10 @@ def run_tests(solution: str, tests: str | dict, *, sandbox: Sandbox | None = Non
     ``isolate_tests``; ``stdio`` cases run one per process. ``extract=False`` takes ``solution``
     as the program. Without a ``sandbox``, a shared one is used. Never raises on model text.
 
-    >>> run_tests("<answer>print(int(input()) * 2)</answer>", '{"kind": "stdio", "cases": [{"stdin": "4", "stdout": "8"}]}').status
+    >>> doubling = '{"kind": "stdio", "cases": [{"stdin": "4", "stdout": "8"}]}'
+    >>> run_tests("<answer>print(int(input()) * 2)</answer>", doubling).status
     'correct'
-    >>> run_tests("<answer>import sys; sys.exit(0)</answer>", {"kind": "assert", "code": "assert 1 == 2"}).reason
+    >>> run_tests("<answer>import sys; sys.exit(0)</answer>", {"kind": "assert", "code": "assert 0"}).reason
     'the tests failed: the program stopped before the tests finished'
     """
     plan = _plan(solution, tests, timeout_s, isolate_tests, extract)
@@ -458,7 +460,8 @@ def run_tests(solution: str, tests: str | dict, *, sandbox: Sandbox | None = Non
 
 
 def run_tests_batch(items: Iterable[tuple[str, str | dict]], *, workers: int = 2, timeout_s: float = 5.0,
-                    progress: bool = False, isolate_tests: bool = False, extract: bool = True) -> list[CodeVerdict]:
+                    progress: bool = False, isolate_tests: bool = False,
+                    extract: bool = True) -> list[CodeVerdict]:
     """Judge many ``(solution, tests)`` pairs through one sandbox of ``workers``, in input order.
 
     >>> tests = {"kind": "call", "fn": "sq", "cases": [{"args": [3], "expected": 9}]}
