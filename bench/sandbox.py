@@ -118,7 +118,7 @@ def main() -> None:
               {"kind": "assert", "code": p["test"], "entry_point": p["entry_point"]}) for p in problems]
     items = items * args.humaneval_repeat
     start = time.perf_counter()
-    verdicts = run_tests_batch(items, workers=WORKERS)
+    verdicts = run_tests_batch(items, workers=WORKERS, extract=False)
     seconds = time.perf_counter() - start
     lines.append(row("rlvr run_tests_batch, HumanEval canonical", len(items), seconds, [],
                      sum(v.passed for v in verdicts)))

@@ -52,7 +52,8 @@ class _Worker:
     """One zygote process and the pipes to it."""
 
     def __init__(self, index: int, preload: tuple[str, ...]):
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": _PACKAGE_ROOT,
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8:backslashreplace",
+               "PYTHONPATH": _PACKAGE_ROOT,
                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sandbox.zygote", str(index), ",".join(preload)],
