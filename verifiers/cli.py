@@ -29,42 +29,24 @@ from pathlib import Path
 
 from verifiers.math_answer import verify_math_batch
 from verifiers.rewards import REWARDS, Rubric
-from verifiers.scoring import InputError as ScoringInputError
-from verifiers.scoring import score_files
+from verifiers.scoring import InputError, read_jsonl, score_files
 from verifiers.verdict import STATUSES
 
 __all__ = ["main"]
 
 
-class InputError(ValueError):
-    """A row of the input file cannot be scored; the message names the file and line."""
-
-
 def read_rows(path: Path, gold_field: str, completion_field: str) -> list[dict]:
     """Read and check every row; raise InputError naming the first bad line."""
     rows = []
-    try:
-        handle = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror}") from exc
-    with handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{number}: not JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise InputError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            for field in (gold_field, completion_field):
-                if field not in row:
-                    raise InputError(f"{path}:{number}: missing field {field!r}")
-            if not isinstance(row[completion_field], str):
-                raise InputError(f"{path}:{number}: field {completion_field!r} must be a string")
-            if not isinstance(row[gold_field], (str, int, float)) or isinstance(row[gold_field], bool):
-                raise InputError(f"{path}:{number}: field {gold_field!r} must be a string or number")
-            rows.append(row)
+    for number, row in read_jsonl(path):
+        for field in (gold_field, completion_field):
+            if field not in row:
+                raise InputError(f"{path}:{number}: missing field {field!r}")
+        if not isinstance(row[completion_field], str):
+            raise InputError(f"{path}:{number}: field {completion_field!r} must be a string")
+        if not isinstance(row[gold_field], (str, int, float)) or isinstance(row[gold_field], bool):
+            raise InputError(f"{path}:{number}: field {gold_field!r} must be a string or number")
+        rows.append(row)
     return rows
 
 
@@ -140,7 +122,7 @@ def run_problems(args: argparse.Namespace) -> int:
     try:
         summary = score_files(args.problems, args.completions, out, rubric, workers=args.workers, ks=ks,
                               progress=not args.no_progress and sys.stderr.isatty())
-    except ScoringInputError as exc:
+    except InputError as exc:
         print(f"rlvr score: {exc}", file=sys.stderr)
         return 2
     print(summary, file=sys.stderr)

@@ -18,7 +18,7 @@ from fractions import Fraction
 
 from verifiers.budget import Budget, OutOfTime
 from verifiers.evaluate import Evaluator, NotANumber
-from verifiers.extract import find_answer
+from verifiers.extract import answer_of
 from verifiers.latex import ParseError, parse
 from verifiers.verdict import Verdict
 
@@ -64,14 +64,9 @@ def verify_countdown(completion: str, meta: dict | str, *, timeout_s: float = 1.
         available, target = _spec(meta)
     except (ValueError, json.JSONDecodeError, AttributeError) as exc:
         return Verdict("unparseable", f"bad problem: {exc}")
-    if extract:
-        answer, where = find_answer(completion)
-        if answer is None:
-            return Verdict("no_answer", where)
-    elif isinstance(completion, str) and completion.strip():
-        answer = completion.strip()
-    else:
-        return Verdict("no_answer", "empty answer")
+    answer, where = answer_of(completion, extract)
+    if answer is None:
+        return Verdict("no_answer", where)
     budget = Budget(timeout_s)
     try:
         tree = parse(answer, budget)

@@ -34,7 +34,7 @@ from typing import Any
 from verifiers.budget import Budget, OutOfTime
 from verifiers.equivalence import canon
 from verifiers.evaluate import Evaluator, NotANumber, TooLarge, free_symbols
-from verifiers.extract import find_answer
+from verifiers.extract import answer_of
 from verifiers.latex import ParseError, parse
 from verifiers.verdict import Verdict
 
@@ -114,14 +114,9 @@ def verify_equation(completion: str, meta: dict | str, *, gold: str | None = Non
         spec = EquationSpec(meta, gold)
     except ValueError as exc:
         return Verdict("unparseable", f"bad problem: {exc}")
-    if extract:
-        answer, where = find_answer(completion)
-        if answer is None:
-            return Verdict("no_answer", where)
-    elif isinstance(completion, str) and completion.strip():
-        answer = completion.strip()
-    else:
-        return Verdict("no_answer", "empty answer")
+    answer, where = answer_of(completion, extract)
+    if answer is None:
+        return Verdict("no_answer", where)
     try:
         return _check(spec, answer, budget)
     except OutOfTime:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from verifiers.extract import find_answer
+from verifiers.extract import answer_of
 from verifiers.verdict import Verdict
 
 __all__ = ["verify_exact"]
@@ -25,14 +25,9 @@ def verify_exact(gold: str, completion: str, *, extract: bool = True) -> Verdict
     """Compare the extracted answer with ``gold`` after trimming, collapsing spaces and casefolding."""
     if not isinstance(gold, str):
         return Verdict("unparseable", f"gold is {type(gold).__name__}, not str")
-    if extract:
-        answer, where = find_answer(completion)
-        if answer is None:
-            return Verdict("no_answer", where)
-    elif isinstance(completion, str) and completion.strip():
-        answer = completion
-    else:
-        return Verdict("no_answer", "empty answer")
+    answer, where = answer_of(completion, extract)
+    if answer is None:
+        return Verdict("no_answer", where)
     if _key(answer) == _key(gold):
         return Verdict("correct", "same text", answer)
     return Verdict("incorrect", "different text", answer)

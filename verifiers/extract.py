@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import re
 
-__all__ = ["Extraction", "extract_answer", "find_answer", "is_hedge"]
+__all__ = ["Extraction", "answer_of", "extract_answer", "find_answer", "is_hedge"]
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*")
 _HASHES = re.compile(r"^\s*####\s*(.+?)\s*$", re.M)
@@ -191,6 +191,19 @@ def _found(answer: str, where: str) -> Extraction:
     if not answer:
         return Extraction(None, f"empty {where}")
     return Extraction(answer, where)
+
+
+def answer_of(completion: str, extract: bool = True) -> Extraction:
+    """The answer to judge: found in the completion (``extract``), or the completion itself.
+
+    >>> answer_of("<answer>4</answer>"), answer_of(" 4 ", extract=False), answer_of("", extract=False)
+    (('4', 'answer block'), ('4', 'given'), (None, 'empty answer'))
+    """
+    if extract:
+        return find_answer(completion)
+    if isinstance(completion, str) and completion.strip():
+        return Extraction(completion.strip(), "given")
+    return Extraction(None, "empty answer")
 
 
 def is_hedge(answer: str) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 from verifiers.budget import Budget, OutOfTime
 from verifiers.equivalence import MAX_DPS, Judge, canon
 from verifiers.evaluate import literal_digits
-from verifiers.extract import boxed_contents, find_answer, is_hedge
+from verifiers.extract import answer_of, boxed_contents, is_hedge
 from verifiers.latex import MAX_LENGTH, ParseError, normalize, parse, text_key
 from verifiers.verdict import Verdict
 
@@ -51,14 +51,9 @@ def verify_math(gold: str | int | float, completion: str, *, timeout_s: float = 
         gold = str(gold)
     if not isinstance(gold, str):
         return Verdict("unparseable", f"gold is {type(gold).__name__}, not str")
-    if extract:
-        answer, where = find_answer(completion)
-        if answer is None:
-            return Verdict("no_answer", where)
-    elif isinstance(completion, str) and completion.strip():
-        answer, where = completion.strip(), "given"
-    else:
-        return Verdict("no_answer", "empty answer")
+    answer, where = answer_of(completion, extract)
+    if answer is None:
+        return Verdict("no_answer", where)
     try:
         return _judge(gold, answer, budget)
     except OutOfTime:

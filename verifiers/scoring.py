@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from pathlib import Path
 from verifiers.format import check_format
 from verifiers.rewards import Rubric
 
-__all__ = ["InputError", "Summary", "load_completions", "load_problems", "pass_at_k", "score_files"]
+__all__ = ["InputError", "Summary", "load_completions", "load_problems", "pass_at_k", "read_jsonl", "score_files"]
 
 
 class InputError(ValueError):
@@ -45,7 +46,7 @@ def load_problems(path: str | Path) -> dict[str, dict]:
         data = datasets.load_from_disk(str(path)) if path.is_dir() else datasets.Dataset.from_parquet(str(path))
         rows: list[tuple[str, dict]] = [(f"{path}: row {k + 1}", dict(r)) for k, r in enumerate(data)]
     else:
-        rows = [(f"{path}:{number}", row) for number, row in _jsonl(path)]
+        rows = [(f"{path}:{number}", row) for number, row in read_jsonl(path)]
     problems: dict[str, dict] = {}
     for where, row in rows:
         if "id" not in row:
@@ -59,8 +60,17 @@ def load_problems(path: str | Path) -> dict[str, dict]:
     return problems
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    with path.open(encoding="utf-8") as handle:
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` for each non-blank line of a JSONL file (``-``: stdin).
+
+    Raises InputError naming the file and line of the first line that is not a JSON object.
+    """
+    path = Path(path)
+    try:
+        handle = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}") from None
+    with handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
@@ -79,7 +89,7 @@ def load_completions(path: str | Path, problems: dict[str, dict]) -> dict[str, l
     if not path.exists():
         raise InputError(f"{path}: no such file")
     groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for number, row in _jsonl(path):
+    for number, row in read_jsonl(path):
         if "id" not in row or "completion" not in row:
             missing = "id" if "id" not in row else "completion"
             raise InputError(f"{path}:{number}: missing field {missing!r}")
