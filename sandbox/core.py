@@ -14,6 +14,7 @@ import queue
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -65,8 +66,11 @@ class _Worker:
             raise SandboxError("the sandbox zygote did not start")
         self.isolation: dict = hello["hello"]
 
-    def request(self, req: dict) -> dict:
-        send(self.proc.stdin.fileno(), req)
+    @property
+    def stdin(self) -> int:
+        return self.proc.stdin.fileno()
+
+    def receive(self) -> dict:
         result = recv(self.proc.stdout.fileno())
         if result is None:
             raise SandboxError("the sandbox zygote died")
@@ -134,26 +138,29 @@ class Sandbox:
         for worker in workers:
             worker.close()
 
-    def run(self, code: str, stdin: str | bytes = "", files: Mapping[str, str | bytes] | None = None,
-            **limits: Any) -> ExecResult:
-        """Run one program; ``limits`` override the pool's defaults for this run."""
+    def _request(self, code: str, stdin: str | bytes = "", files: Mapping[str, str | bytes] | None = None,
+                 **limits: Any) -> dict:
         if not isinstance(code, str):
             raise TypeError(f"code must be str, not {type(code).__name__}")
         unknown = set(limits) - set(self.defaults)
         if unknown:
             raise TypeError(f"unknown limit(s): {', '.join(sorted(unknown))}")
-        req = {**self.defaults, **limits, "code": code,
-               "stdin": stdin.encode() if isinstance(stdin, str) else bytes(stdin),
-               "files": _check_files(files)}
+        return {**self.defaults, **limits, "code": code,
+                "stdin": stdin.encode() if isinstance(stdin, str) else bytes(stdin), "files": _check_files(files)}
+
+    def run(self, code: str, stdin: str | bytes = "", files: Mapping[str, str | bytes] | None = None,
+            **limits: Any) -> ExecResult:
+        """Run one program; ``limits`` override the pool's defaults for this run."""
+        req = self._request(code, stdin, files, **limits)
         worker = self._idle.get()
         try:
-            raw = worker.request(req)
+            send(worker.stdin, req)
+            raw = worker.receive()
         except (SandboxError, OSError) as exc:
             self._replace(worker)
-            return ExecResult("sandbox_error", None, "", str(exc), 0.0)
+            return _failed(exc)
         self._idle.put(worker)
-        return ExecResult(raw["status"], raw["returncode"], raw["stdout"].decode("utf-8", "replace"),
-                          raw["stderr"].decode("utf-8", "replace"), raw["elapsed_s"])
+        return _result(raw)
 
     def _replace(self, dead: _Worker) -> None:
         with self._lock:
@@ -164,18 +171,58 @@ class Sandbox:
         self._add(_Worker(index, self._preload))
 
     def map(self, items: Iterable[str | Mapping[str, Any]], progress: bool = False) -> list[ExecResult]:
-        """Run many programs (code strings or dicts with ``code``, ``stdin``, ``files``), in input order."""
-        jobs = [{"code": it} if isinstance(it, str) else dict(it) for it in items]
+        """Run many programs (code strings or dicts with ``code``, ``stdin``, ``files``), in input order.
+
+        Each worker keeps two requests in flight, so its zygote never waits for our round trip.
+        """
         from tqdm.auto import tqdm
 
-        with ThreadPoolExecutor(max_workers=len(self._all)) as pool, \
-                tqdm(total=len(jobs), disable=not progress, unit="run", desc="sandbox") as bar:
-            def one(job: dict) -> ExecResult:
-                result = self.run(**job)
-                bar.update()
-                return result
+        reqs = [self._request(**({"code": it} if isinstance(it, str) else dict(it))) for it in items]
+        results: list[ExecResult | None] = [None] * len(reqs)
+        pending = iter(range(len(reqs)))
+        lock = threading.Lock()
 
-            return list(pool.map(one, jobs))
+        def take() -> int | None:
+            with lock:
+                return next(pending, None)
+
+        def drive(bar: Any) -> None:
+            worker = self._idle.get()
+            inflight: deque[int] = deque()
+            try:
+                while True:
+                    while len(inflight) < _WINDOW and (k := take()) is not None:
+                        send(worker.stdin, reqs[k])
+                        inflight.append(k)
+                    if not inflight:
+                        break
+                    results[inflight.popleft()] = _result(worker.receive())
+                    bar.update()
+            except (SandboxError, OSError) as exc:
+                for k in inflight:  # the zygote died: these runs could not be judged
+                    results[k] = _failed(exc)
+                self._replace(worker)
+                return
+            self._idle.put(worker)
+
+        with tqdm(total=len(reqs), disable=not progress, unit="run", desc="sandbox") as bar, \
+                ThreadPoolExecutor(max_workers=len(self._all)) as pool:
+            for future in [pool.submit(drive, bar) for _ in range(len(self._all))]:
+                future.result()
+        # a worker that died gave its unsent requests back to nobody: run those one by one
+        return [r if r is not None else self.run(**reqs[k]) for k, r in enumerate(results)]
+
+
+_WINDOW = 2
+
+
+def _result(raw: dict) -> ExecResult:
+    return ExecResult(raw["status"], raw["returncode"], raw["stdout"].decode("utf-8", "replace"),
+                      raw["stderr"].decode("utf-8", "replace"), raw["elapsed_s"])
+
+
+def _failed(exc: Exception) -> ExecResult:
+    return ExecResult("sandbox_error", None, "", str(exc), 0.0)
 
 
 def _check_files(files: Mapping[str, str | bytes] | None) -> dict[str, bytes]:
