@@ -224,3 +224,14 @@ def test_isolation_levels_are_reported_honestly():
     iso = {"namespaces": False, "readonly": False, "uid": None, "seccomp": False, "error": "no namespaces"}
     assert _describe(iso)["level"] == "limits-only"
     assert _describe({**iso, "namespaces": True, "readonly": True})["level"] == "namespaces"
+
+
+def test_a_dead_zygote_is_replaced_and_nothing_is_lost():
+    with Sandbox(workers=2, **LIMITS) as fresh:
+        fresh._all[0].proc.kill()
+        fresh._all[0].proc.wait()
+        results = fresh.map([f"print({k})" for k in range(12)])
+        assert {r.status for r in results} <= {"ok", "sandbox_error"}
+        assert sum(r.ok for r in results) >= 10 and all(r.stdout == f"{k}\n" for k, r in enumerate(results) if r.ok)
+        assert [r.stdout for r in fresh.map(["print('a')", "print('b')"])] == ["a\n", "b\n"]
+        assert len(fresh._all) == 2
