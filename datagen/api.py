@@ -1,0 +1,114 @@
+"""Make datasets of problems: one task, a weighted mixture, splits without leakage, a corpus.
+
+>>> ds = generate("arithmetic", n=3, seed=0, difficulty=2)
+>>> ds.column_names == list(FIELDS), ds[0]["id"]
+(True, 'arithmetic/s0/000000')
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from datagen.problem import FIELDS
+from datagen.registry import TASKS, list_tasks, make_problem
+
+__all__ = ["dedupe", "generate", "generate_mix", "make_rows", "split", "to_corpus"]
+
+
+def _difficulties(difficulty: int | Sequence[int], n: int) -> list[int]:
+    """One difficulty per item: a fixed value, or a deterministic cycle through the given ones."""
+    levels = [difficulty] if isinstance(difficulty, int) else list(difficulty)
+    if not levels or any(not isinstance(d, int) or not 1 <= d <= 10 for d in levels):
+        raise ValueError(f"difficulty must be an integer 1..10 or a list of them, not {difficulty!r}")
+    return [levels[i % len(levels)] for i in range(n)]
+
+
+def _check_task(name: str) -> None:
+    list_tasks()  # registers the generators
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; known: {', '.join(list_tasks())}")
+
+
+def make_rows(name: str, indices: Iterable[int], seed: int, difficulties: Sequence[int]) -> list[dict]:
+    """Rows for the given item indices (the unit of parallel work)."""
+    return [make_problem(name, seed, difficulties[i], i).to_row() for i in indices]
+
+
+def generate(task: str, n: int, seed: int = 0, difficulty: int | Sequence[int] = range(1, 11)):
+    """``n`` problems of one task as a ``datasets.Dataset`` (same arguments, same bytes)."""
+    import datasets
+
+    _check_task(task)
+    if n < 0:
+        raise ValueError("n must be non-negative")
+    levels = _difficulties(difficulty, n)
+    return datasets.Dataset.from_list(make_rows(task, range(n), seed, levels), features=_features())
+
+
+def _features():
+    import datasets
+
+    types = {"difficulty": "int32"}
+    return datasets.Features({name: datasets.Value(types.get(name, "string")) for name in FIELDS})
+
+
+def generate_mix(weights: Mapping[str, float], n: int, seed: int = 0,
+                 difficulty: int | Sequence[int] = range(1, 11)):
+    """A mixture: ``n`` problems split across tasks in proportion to ``weights`` (largest remainder)."""
+    import datasets
+
+    for name in weights:
+        _check_task(name)
+    total = sum(weights.values())
+    if total <= 0 or any(w < 0 for w in weights.values()):
+        raise ValueError("weights must be non-negative and not all zero")
+    exact = {name: n * w / total for name, w in weights.items()}
+    counts = {name: int(v) for name, v in exact.items()}
+    for name in sorted(exact, key=lambda k: (counts[k] - exact[k], k))[: n - sum(counts.values())]:
+        counts[name] += 1
+    rows = []
+    for name, count in counts.items():
+        rows += make_rows(name, range(count), seed, _difficulties(difficulty, count))
+    return datasets.Dataset.from_list(rows, features=_features())
+
+
+def _skeleton(prompt: str) -> str:
+    """A prompt with numbers' formatting normalised: ``1,000`` and ``1000`` are the same problem."""
+    text = re.sub(r"(?<=\d)[,\s](?=\d{3}\b)", "", prompt.lower())
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def dedupe(dataset):
+    """Drop problems whose normalised prompt was seen before (first one kept)."""
+    seen: set[str] = set()
+    keep = []
+    for k, prompt in enumerate(dataset["prompt"]):
+        key = _skeleton(prompt)
+        if key not in seen:
+            seen.add(key)
+            keep.append(k)
+    return dataset.select(keep)
+
+
+def split(dataset, test_size: float = 0.1, seed: int = 0):
+    """A ``DatasetDict`` with ``train`` and ``test`` and no normalised prompt in both.
+
+    Problems are assigned by a hash of the normalised prompt, so duplicates land in the same split.
+    """
+    import hashlib
+
+    import datasets
+
+    if not 0 < test_size < 1:
+        raise ValueError("test_size must be between 0 and 1")
+    train, test = [], []
+    for k, prompt in enumerate(dataset["prompt"]):
+        digest = hashlib.sha256(f"{seed}:{_skeleton(prompt)}".encode()).digest()
+        (test if int.from_bytes(digest[:8], "big") / 2**64 < test_size else train).append(k)
+    return datasets.DatasetDict({"train": dataset.select(train), "test": dataset.select(test)})
+
+
+def to_corpus(dataset, template: str = "Problem: {prompt}\n\nSolution: {solution}\n\nAnswer: {answer}\n") -> list[str]:
+    """Problems with their worked solutions as plain-text documents, for pretraining."""
+    return [template.format(**row) for row in dataset]

@@ -1,0 +1,50 @@
+"""The ``Problem`` record every generator produces (see docs/DESIGN.md, "The data contract").
+
+>>> p = Problem(id="arithmetic/s0/000001", task="arithmetic", prompt="What is 2 + 3?", answer="5",
+...             solution="2 + 3 = 5", verifier="math", difficulty=1)
+>>> sorted(p.to_row())[:3]
+['answer', 'difficulty', 'id']
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["FIELDS", "VERIFIERS", "Problem", "make_id"]
+
+FIELDS = ("id", "task", "prompt", "answer", "solution", "verifier", "tests", "difficulty", "meta")
+VERIFIERS = ("math", "exact", "equation", "countdown", "code")
+
+
+def make_id(task: str, seed: int, index: int) -> str:
+    """Stable id from task, seed and index: ``linear_equation/s0/000017``."""
+    return f"{task}/s{seed}/{index:06d}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem; ``tests`` and ``meta`` are JSON strings in the stored row."""
+
+    id: str
+    task: str
+    prompt: str
+    answer: str
+    solution: str
+    verifier: str
+    difficulty: int
+    tests: str = ""
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.verifier not in VERIFIERS:
+            raise ValueError(f"{self.id}: verifier must be one of {VERIFIERS}, not {self.verifier!r}")
+        if not 1 <= self.difficulty <= 10:
+            raise ValueError(f"{self.id}: difficulty must be 1..10, not {self.difficulty}")
+        if not self.prompt or not self.solution:
+            raise ValueError(f"{self.id}: empty prompt or solution")
+
+    def to_row(self) -> dict:
+        row = asdict(self)
+        row["meta"] = json.dumps(self.meta, sort_keys=True, separators=(",", ":"))
+        return {name: row[name] for name in FIELDS}
