@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 __all__ = ["FIELDS", "VERIFIERS", "Problem", "make_id"]
 
@@ -45,6 +45,6 @@ class Problem:
             raise ValueError(f"{self.id}: empty prompt or solution")
 
     def to_row(self) -> dict:
-        row = asdict(self)
-        row["meta"] = json.dumps(self.meta, sort_keys=True, separators=(",", ":"))
-        return {name: row[name] for name in FIELDS}
+        return {"id": self.id, "task": self.task, "prompt": self.prompt, "answer": self.answer,
+                "solution": self.solution, "verifier": self.verifier, "tests": self.tests,
+                "difficulty": self.difficulty, "meta": json.dumps(self.meta, sort_keys=True, separators=(",", ":"))}

@@ -66,6 +66,8 @@ def item_rng(name: str, seed: int, difficulty: int, index: int) -> random.Random
 
 def make_problem(name: str, seed: int, difficulty: int, index: int) -> Problem:
     """The ``index``-th problem of a task at a difficulty: a pure function of its arguments."""
+    if name not in TASKS:  # a fresh worker process: register the generators first
+        list_tasks()
     spec = TASKS[name]
     item = spec.fn(item_rng(name, seed, difficulty, index), difficulty)
     return Problem(id=make_id(name, seed, index), task=name, prompt=item.prompt, answer=item.answer,

@@ -11,6 +11,7 @@ import sys
 __all__ = ["main"]
 
 COMMANDS = {
+    "gen": "generate problems with gold answers (rlvr gen TASK --n N --out FILE)",
     "score": "verify completions against gold answers (rlvr score --math FILE.jsonl)",
     "sandbox": "run a program isolated and bounded (rlvr sandbox run FILE.py)",
     "demo": "verify a built-in sample of model outputs and print a table",
@@ -32,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     args = parser.parse_args(argv[:1])
     rest = argv[1:]
+    if args.command == "gen":
+        from datagen.cli import main as gen
+
+        return gen(rest)
     if args.command == "score":
         from verifiers.cli import main as score
 

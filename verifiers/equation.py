@@ -130,7 +130,10 @@ def _check(spec: EquationSpec, answer: str, budget: Budget) -> Verdict:
     try:
         candidates = solutions_in(parse(answer, budget), spec.variables)
     except (ParseError, ValueError) as exc:
-        return Verdict("unparseable", f"cannot read the answer: {exc}", answer)
+        try:  # "(158,157)": the comma may separate values rather than thousands
+            candidates = solutions_in(parse(answer, budget, thousands=False), spec.variables)
+        except (ParseError, ValueError):
+            return Verdict("unparseable", f"cannot read the answer: {exc}", answer)
     ev = Evaluator(budget, DPS)
     values = []
     for candidate in candidates:

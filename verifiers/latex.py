@@ -30,10 +30,13 @@ from fractions import Fraction
 from verifiers.budget import Budget
 from verifiers.units import UNIT_WORDS
 
-__all__ = ["ParseError", "normalize", "parse", "text_key"]
+__all__ = ["AMBIGUOUS_COMMA", "ParseError", "normalize", "parse", "text_key"]
 
 MAX_DEPTH = 120
 MAX_LENGTH = 4000
+
+
+AMBIGUOUS_COMMA = re.compile(r"\d,\d{3}(?!\d)")  # 158,157: a thousand-separated number, or two
 
 
 class ParseError(ValueError):
@@ -112,7 +115,8 @@ def normalize(text: str) -> str:
         s = pattern.sub(repl, s)
     s = re.sub(r"\s+", " ", s).strip()
     s = re.sub(r"(?<!\\)[.\s]+$", "", s)  # a final period is punctuation, not a decimal point
-    s = re.sub(r"\s*([{}()\[\],=+*/^_<>|-])\s*", r"\1", s)
+    s = re.sub(r"\s*([{}()\[\]=+*/^_<>|-])\s*", r"\1", s)
+    s = re.sub(r"\s*,(\s*)", lambda m: ", " if m.group(1) else ",", s)  # "1, 234" is a list, "1,234" a number
     s = re.sub(r"\s+(?=\\)", "", s)  # a space before a command never matters
     return s
 
@@ -180,8 +184,8 @@ _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 class _Lexer:
-    def __init__(self, s: str, budget: Budget):
-        self.s, self.i, self.budget = s, 0, budget
+    def __init__(self, s: str, budget: Budget, thousands: bool = True):
+        self.s, self.i, self.budget, self.thousands = s, 0, budget, thousands
         self.tokens: list[tuple[str, object]] = []
 
     def run(self) -> list[tuple[str, object]]:
@@ -222,7 +226,7 @@ class _Lexer:
         assert m is not None
         text = m.group(0)
         end = m.end()
-        if "." not in text and len(text) <= 3:  # 1,234,567 (groups of exactly three digits)
+        if self.thousands and "." not in text and len(text) <= 3:  # 1,234,567 (groups of three digits)
             groups = re.compile(r"(?:,\d{3}(?!\d))+").match(s, end)
             if groups and not re.match(r",\d", s[groups.end():]):
                 text += groups.group(0).replace(",", "")
@@ -893,14 +897,17 @@ def _is_mixed_number(prev: tuple, nxt: tuple) -> bool:
             and 0 < num[1] < den[1])
 
 
-def parse(text: str, budget: Budget | None = None) -> tuple:
-    """Parse a normalized answer string into a tree (see the module docstring for the nodes)."""
+def parse(text: str, budget: Budget | None = None, thousands: bool = True) -> tuple:
+    """Parse an answer into a tree (see the module docstring for the nodes).
+
+    ``thousands=False`` reads ``158,157`` as two numbers rather than one (an ambiguous spelling).
+    """
     budget = budget or Budget(1.0)
     s = normalize(text)
     if len(s) > MAX_LENGTH:
         raise ParseError(f"answer longer than {MAX_LENGTH} characters")
     s = _number_words(s)
-    tokens = _Lexer(s, budget).run()
+    tokens = _Lexer(s, budget, thousands).run()
     if any(kind == "text" for kind, _ in tokens) and not _only_trailing_words(tokens):
         return ("text", text_key(text))
     try:

@@ -21,7 +21,7 @@ from verifiers.budget import Budget, OutOfTime
 from verifiers.equivalence import MAX_DPS, Judge, canon
 from verifiers.evaluate import literal_digits
 from verifiers.extract import answer_of, boxed_contents, is_hedge
-from verifiers.latex import MAX_LENGTH, ParseError, normalize, parse, text_key
+from verifiers.latex import AMBIGUOUS_COMMA, MAX_LENGTH, ParseError, normalize, parse, text_key
 from verifiers.verdict import Verdict
 
 __all__ = ["verify_math", "verify_math_batch"]
@@ -97,7 +97,26 @@ def _judge(gold: str, answer: str, budget: Budget) -> Verdict:
     judge = Judge(budget, dps)
     if judge.same(g, a):
         return Verdict("correct", "equivalent", answer)
-    return Verdict("incorrect", judge.note or "not equivalent", answer)
+    note = judge.note
+    # "(158,157)" may be a pair or a number: when either side is spelled that way, try the other reading
+    for g2, a2 in _other_readings(gold_norm, answer_norm, g, a, budget):
+        if judge.same(g2, a2):
+            return Verdict("correct", "equivalent (commas read as separators)", answer)
+    return Verdict("incorrect", note or "not equivalent", answer)
+
+
+def _other_readings(gold: str, answer: str, g: tuple, a: tuple, budget: Budget) -> list[tuple[tuple, tuple]]:
+    def alt(text: str, tree: tuple) -> tuple | None:
+        if not AMBIGUOUS_COMMA.search(text):
+            return None
+        try:
+            return parse(text, budget, thousands=False)
+        except ParseError:
+            return None
+
+    g2, a2 = alt(gold, g), alt(answer, a)
+    pairs = [(g, a2), (g2, a), (g2, a2)]
+    return [(x, y) for x, y in pairs if x is not None and y is not None and (x, y) != (g, a)]
 
 
 def _unbox(gold: str) -> str:

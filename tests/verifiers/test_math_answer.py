@@ -197,6 +197,10 @@ def test_gsm8k_solutions_verify_against_their_final_numbers():
     ("\\cos(2.01) \\approx -0.425", "\\cos(3.01) \\approx -0.425", "incorrect"),
     ("m n - \\lfloor m/2 \\rfloor", "m n - \\lfloor m/3 \\rfloor", "incorrect"),
     ("\\sin(\\sin(\\frac{34}{i}))", "\\sin(\\sin(\\frac{34}{i}))+1", "incorrect"),
+    ("(158, 157)", "(158,157)", "correct"),  # a pair, whatever the spacing
+    ("158157", "158,157", "correct"),
+    ("(158, 157)", "(158,158)", "incorrect"),
+    ("35, 36, 37", "37,36,35", "correct"),
 ])
 def test_forms(gold, answer, status):
     assert verify_math(gold, answer, extract=False).status == status
