@@ -6,11 +6,13 @@ import pkgutil
 
 import pytest
 
+import datagen
+import sandbox
 import train
 import verifiers
 
 MODULES = sorted(
-    name for package in (verifiers, train)
+    name for package in (verifiers, sandbox, datagen, train)
     for _, name, _ in pkgutil.walk_packages(package.__path__, package.__name__ + ".")
     if not name.endswith("__main__")
 )

@@ -1,8 +1,9 @@
 """``rlvr demo``: the main job on its small built-in default.
 
-For now it scores a built-in sample of model outputs with the math verifier and prints a table;
-as the generators and trainer land it grows into the whole pipeline (generate, pretrain, SFT,
-GRPO, DPO, plots).
+For now: generate one problem of every task and check that its gold answer passes its own
+verifier while a perturbed answer fails (code runs in the sandbox), then score a built-in sample of
+model outputs with the math verifier. As the trainer lands it grows into the whole pipeline
+(generate, pretrain, SFT, GRPO, DPO, plots).
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ SAMPLE: list[tuple[str, str, str]] = [
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rlvr demo", description=__doc__)
     parser.add_argument("--timeout", type=float, default=1.0, help="time budget per verification (s)")
+    parser.add_argument("--difficulty", type=int, default=3, help="difficulty of the generated problems (1..10)")
     args = parser.parse_args(argv)
-    print("rlvr demo: verifying a built-in sample of model outputs\n")
+    _generated(args.difficulty)
+    print("\nrlvr demo: verifying a built-in sample of model outputs\n")
     header = f"{'#':>2}  {'gold':<16} {'extracted':<26} {'status':<11} {'ms':>6}  reason"
     print(header)
     print("-" * len(header))
@@ -57,6 +60,25 @@ def main(argv: list[str] | None = None) -> int:
               f"{verdict.reason}")
     print("\n" + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
     return 0
+
+
+def _generated(difficulty: int) -> None:
+    """One problem per task: its gold answer must pass its verifier, a perturbed one must not."""
+    from datagen.checks import completion, perturb
+    from datagen.registry import list_tasks, make_problem
+    from verifiers.rewards import judge
+
+    print(f"rlvr demo: one generated problem per task (difficulty {difficulty})\n")
+    header = f"{'task':<16} {'verifier':<10} {'prompt':<44} {'gold':>8} {'perturbed':>10}"
+    print(header)
+    print("-" * len(header))
+    for name in list_tasks():
+        row = make_problem(name, 0, difficulty, 0).to_row()
+        gold = judge(completion(row["answer"]), row).status
+        wrong = "```python\nprint()\n```" if row["verifier"] == "code" else perturb(row["answer"])
+        bad = judge(completion(wrong), row).status
+        prompt = " ".join(row["prompt"].split())
+        print(f"{name:<16} {row['verifier']:<10} {_cut(prompt, 44):<44} {gold:>8} {bad:>10}")
 
 
 def _cut(text: str, width: int) -> str:

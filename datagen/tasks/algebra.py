@@ -308,7 +308,7 @@ def _eliminate(equations: list[list[int]], names: list[str]) -> tuple[list[str],
         if known:
             given = ", ".join(f"${names[j]} = {_num(values[j])}$" for j in known)
             shown = _sum([lhs, _num(total)]) if total else lhs
-            solved = f"{result}" if row[col] == 1 else f"${lhs} = {_num(row[-1] - total)}$ and {result}"
+            solved = result if row[col] == 1 else f"${lhs} = {_num(row[-1] - total)}$ and {result}"
             lines.append(f"Substitute {given} into ({at}): ${shown} = {row[-1]}$, so {solved}.")
         elif row[col] != 1:
             lines.append(f"From ({at}): ${lhs} = {row[-1]}$, so {result}.")
