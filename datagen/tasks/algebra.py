@@ -22,6 +22,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from fractions import Fraction
@@ -34,11 +35,15 @@ from datagen.registry import Item, task
 
 def _num(q) -> str:
     """``3``, ``-\\frac{3}{4}``."""
-    q = Fraction(q)
+    q = _fraction(q)
     if q.denominator == 1:
         return str(q.numerator)
     body = f"\\frac{{{abs(q.numerator)}}}{{{q.denominator}}}"
     return "-" + body if q < 0 else body
+
+
+def _fraction(q) -> Fraction:
+    return q if type(q) is Fraction else Fraction(q)  # Fraction(q) is slow even on a Fraction
 
 
 def _term(c, body: str) -> str:
@@ -168,14 +173,14 @@ def linear_equation(rng: random.Random, difficulty: int) -> Item:
     var = rng.choice("xxxxyztn")
     while True:
         lhs, rhs = _linear_sides(rng, difficulty)
-        slope = _parts(lhs)[0] - _parts(rhs)[0]
-        if slope:
+        (a, b), (c, d) = _parts(lhs), _parts(rhs)
+        if a != c:
             break
     for _ in range(20):  # a rational solution whose equation keeps small denominators
         x0 = Fraction(rng.randint(-3 - difficulty, 3 + difficulty))
         if difficulty >= 4 and rng.random() < 0.5:
             x0 = Fraction(_nz(rng, 2 * difficulty), rng.randint(2, 3 + difficulty // 4))
-        last = _parts(lhs)[0] * x0 + _parts(lhs)[1] - _parts(rhs)[0] * x0 - _parts(rhs)[1]
+        last = (a - c) * x0 + b - d
         if last.denominator <= (1 if difficulty < 6 else 12):
             break
     if last or not rhs:
@@ -565,11 +570,12 @@ def _evaluate(rng: random.Random, difficulty: int) -> Item:
 # (fold numbers, merge like terms and equal bases), so a derivative reads like a textbook's.
 
 X = ("x",)
+_ONE = Fraction(1)
 _FUNCTIONS = ("sin", "cos", "exp", "ln")
 
 
 def _n(q) -> tuple:
-    return ("num", Fraction(q))
+    return ("num", _fraction(q))
 
 
 def _split(t: tuple) -> tuple[Fraction, tuple | None]:
@@ -605,7 +611,7 @@ def _rank(f: tuple) -> int:
 
 
 def _mul(*factors: tuple) -> tuple:
-    coef, powers, todo = Fraction(1), {}, list(factors)
+    coef, powers, todo = _ONE, {}, list(factors)
     while todo:
         g = todo.pop(0)
         if g[0] == "num":
@@ -634,7 +640,7 @@ def _mul(*factors: tuple) -> tuple:
 
 
 def _pow(base: tuple, e) -> tuple:
-    e = Fraction(e)
+    e = _fraction(e)
     if e == 0:
         return _n(1)
     if e == 1:
@@ -662,6 +668,7 @@ def _fn(name: str, u: tuple) -> tuple:
     return (name, u)
 
 
+@functools.lru_cache(maxsize=4096)  # the explanation and the answer share parts: work them out once
 def _diff(f: tuple) -> tuple:
     kind = f[0]
     if kind == "num":
@@ -715,6 +722,7 @@ def _value(f: tuple, x: float) -> float:
     return {"sin": math.sin, "cos": math.cos, "exp": math.exp, "ln": math.log}[kind](_value(f[1], x))
 
 
+@functools.lru_cache(maxsize=4096)
 def _tex(f: tuple) -> str:
     kind = f[0]
     if kind == "num":
@@ -874,7 +882,7 @@ def derivative(rng: random.Random, difficulty: int) -> Item:
             rule, parts = _rule(t)
             lines += parts
             lines.append(f"$\\left({_tex(t)}\\right)' = {_tex(_diff(t))}$ ({rule}).")
-        gold = _diff(f)
+        gold = _add(*map(_diff, terms))
     shown = _tex(f)
     lines.append(f"So $f'(x) = {_tex(gold)}$.")
     point = None
