@@ -6,7 +6,7 @@ task differentiates its own small expression trees. Standard library only.
 
 | task | verifier | difficulty 1 → 10 |
 |---|---|---|
-| ``linear_equation`` | math | ``ax + b = c``; then both sides, brackets (3), rational solutions (4), fractions (6), more terms |
+| ``linear_equation`` | math | ``ax + b = c``, x on both sides (2), brackets (3), rational solutions (4), fractions (6) |
 | ``linear_system`` | equation | 2 unknowns (1-5), 3 unknowns (6-10); larger coefficients, rational solutions at 4-5, 9-10 |
 | ``quadratic`` | math | integer roots, rational (3-5), irrational (5-8), complex (7-10); terms on both sides from 3 |
 | ``polynomial`` | math | expand (a coefficient), factor, or evaluate; degree 2 to 5, larger coefficients |
@@ -379,23 +379,19 @@ def quadratic(rng: random.Random, difficulty: int) -> Item:
     bound = 3 + difficulty
     factors = None  # (q, p) pairs: the roots p/q of a quadratic that factors over the rationals
     if kind == "integer":
-        r, s = rng.sample(range(-bound, bound + 1), 2)
         lead = 1 if difficulty <= 2 else rng.choice((1, 1, 2, 3, -1, -2))
-        factors = [(1, r), (1, s)]
+        factors = [(1, r) for r in rng.sample(range(-bound, bound + 1), 2)]
     elif kind == "rational":
-        while True:
+        lead, roots = rng.choice((1, -1)), [Fraction(0), Fraction(0)]
+        while roots[0] == roots[1]:
             roots = [Fraction(rng.randint(-bound, bound), rng.randint(1 if i else 2, 2 + difficulty // 2))
                      for i in range(2)]
-            if roots[0] != roots[1]:
-                break
-        lead = rng.choice((1, -1))
         factors = [(r.denominator, r.numerator) for r in roots]
-    elif kind == "complex" and difficulty <= 8:
-        u, v, lead = rng.randint(-bound, bound), rng.randint(1, bound), rng.choice((1, 1, 2))
-    if factors:
+    if factors:  # lead (q1 x - p1)(q2 x - p2)
         (q1, p1), (q2, p2) = factors
         a, b, c = lead * q1 * q2, -lead * (q1 * p2 + q2 * p1), lead * p1 * p2
-    elif kind == "complex" and difficulty <= 8:
+    elif kind == "complex" and difficulty <= 8:  # lead (x - u - vi)(x - u + vi)
+        u, v, lead = rng.randint(-bound, bound), rng.randint(1, bound), rng.choice((1, 1, 2))
         a, b, c = lead, -2 * u * lead, (u * u + v * v) * lead
     else:
         a, b, c = _random_quadratic(rng, difficulty, kind == "complex")
