@@ -124,6 +124,9 @@ class Judge:
             return all(self.same(x, y) for rg, ra in zip(g[1], a[1]) for x, y in zip(rg, ra))
         gi, ai = _items(g), _items(a)
         if gi is None or ai is None:
+            coll, items = (a, ai) if gi is None else (g, gi)
+            if items is not None and len(items) == 1 and coll[0] in ("set", "list"):  # {3} and x = 3
+                return self.same(g, items[0]) if coll is a else self.same(items[0], a)
             self.note = "a collection against a single value"
             return False
         if g[0] == "set" and a[0] == "set":  # {1,2,2,3} is {1,2,3}

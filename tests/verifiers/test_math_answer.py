@@ -201,6 +201,8 @@ def test_gsm8k_solutions_verify_against_their_final_numbers():
     ("158157", "158,157", "correct"),
     ("(158, 157)", "(158,158)", "incorrect"),
     ("35, 36, 37", "37,36,35", "correct"),
+    ("\\{3\\}", "x = 3", "correct"),  # a one-element set is its element
+    ("\\{2, 3\\}", "3", "incorrect"),
 ])
 def test_forms(gold, answer, status):
     assert verify_math(gold, answer, extract=False).status == status
