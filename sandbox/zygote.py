@@ -31,7 +31,10 @@ import traceback
 
 from sandbox.protocol import DEFAULT_PRELOAD, recv, send
 
-WORK = "/tmp/work"  # the per-run tmpfs, inside the zygote's mount namespace
+# Each run gets one fresh, size-capped tmpfs on /dev/shm; its working directory is a folder in it.
+# (The zygote never mounts over /tmp: the caller's checkout or virtual environment may live there.)
+SHM = "/dev/shm"
+WORK = "/dev/shm/work"
 SETUP_FAILED = 125
 BASE_UID = 60000
 MAX_THREADS = 32
@@ -67,8 +70,7 @@ def setup(worker: int) -> dict:
             _write("/proc/self/gid_map", f"0 {gid} 1")
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
         iso["namespaces"] = True
-        linux.mount("tmpfs", "/tmp", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=1m,mode=0755")
-        os.makedirs(WORK)
+        linux.mount("tmpfs", SHM, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=1m,mode=0755")  # scratch
         _expose_interpreter(linux)
         _make_readonly(linux)
         iso["readonly"] = True
@@ -99,7 +101,7 @@ def _expose_interpreter(linux) -> None:
         keep = sorted({p for p in paths if not any(p != q and p.startswith(q + "/") for q in paths)})
         staged = []
         for j, path in enumerate(keep):
-            stage = f"/tmp/.stage{k}_{j}"
+            stage = f"{SHM}/.stage{k}_{j}"
             os.makedirs(stage)
             linux.mount(path, stage, None, linux.MS_BIND | linux.MS_REC)
             staged.append((stage, path))
@@ -319,11 +321,11 @@ def _lock_down(req, z, workdir, r_in, w_out, w_err, w_ready) -> None:
         from sandbox import linux
 
         linux.unshare(linux.CLONE_NEWNS)  # its mounts vanish with it
-        owner = f",uid={uid},gid={uid}" if uid is not None else ""
-        linux.mount("tmpfs", WORK, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV,
-                    f"size={req['disk_mb']}m,nr_inodes=4096,mode=0700{owner}")
-        linux.mount("tmpfs", "/dev/shm", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV,
-                    f"size={req['disk_mb']}m,nr_inodes=1024,mode=1777")
+        linux.mount("tmpfs", SHM, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV,
+                    f"size={req['disk_mb']}m,nr_inodes=4096,mode=1777")
+        os.mkdir(WORK, 0o700)
+        if uid is not None:
+            os.chown(WORK, uid, uid)
         workdir = WORK
     for name, content in (req.get("files") or {}).items():
         path = os.path.join(workdir, name)
