@@ -13,11 +13,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from datagen.problem import FIELDS
 from datagen.registry import TASKS, list_tasks, make_problem
 
-__all__ = ["dedupe", "generate", "generate_mix", "make_rows", "split", "to_corpus"]
+__all__ = ["allocate", "dedupe", "difficulties", "generate", "generate_mix", "make_rows", "split", "to_corpus"]
 
 
-def _difficulties(difficulty: int | Sequence[int], n: int) -> list[int]:
-    """One difficulty per item: a fixed value, or a deterministic cycle through the given ones."""
+def difficulties(difficulty: int | Sequence[int], n: int) -> list[int]:
+    """One difficulty per item: a fixed value, or a deterministic cycle through the given ones.
+
+    >>> difficulties([1, 5], 3)
+    [1, 5, 1]
+    """
     levels = [difficulty] if isinstance(difficulty, int) else list(difficulty)
     if not levels or any(not isinstance(d, int) or not 1 <= d <= 10 for d in levels):
         raise ValueError(f"difficulty must be an integer 1..10 or a list of them, not {difficulty!r}")
@@ -42,7 +46,7 @@ def generate(task: str, n: int, seed: int = 0, difficulty: int | Sequence[int] =
     _check_task(task)
     if n < 0:
         raise ValueError("n must be non-negative")
-    levels = _difficulties(difficulty, n)
+    levels = difficulties(difficulty, n)
     return datasets.Dataset.from_list(make_rows(task, range(n), seed, levels), features=_features())
 
 
@@ -53,13 +57,12 @@ def _features():
     return datasets.Features({name: datasets.Value(types.get(name, "string")) for name in FIELDS})
 
 
-def generate_mix(weights: Mapping[str, float], n: int, seed: int = 0,
-                 difficulty: int | Sequence[int] = range(1, 11)):
-    """A mixture: ``n`` problems split across tasks in proportion to ``weights`` (largest remainder)."""
-    import datasets
+def allocate(weights: Mapping[str, float], n: int) -> dict[str, int]:
+    """``n`` items split in proportion to ``weights``, by largest remainder (ties by name).
 
-    for name in weights:
-        _check_task(name)
+    >>> allocate({"a": 2, "b": 1}, 10)
+    {'a': 7, 'b': 3}
+    """
     total = sum(weights.values())
     if total <= 0 or any(w < 0 for w in weights.values()):
         raise ValueError("weights must be non-negative and not all zero")
@@ -67,9 +70,19 @@ def generate_mix(weights: Mapping[str, float], n: int, seed: int = 0,
     counts = {name: int(v) for name, v in exact.items()}
     for name in sorted(exact, key=lambda k: (counts[k] - exact[k], k))[: n - sum(counts.values())]:
         counts[name] += 1
+    return counts
+
+
+def generate_mix(weights: Mapping[str, float], n: int, seed: int = 0,
+                 difficulty: int | Sequence[int] = range(1, 11)):
+    """A mixture: ``n`` problems split across tasks in proportion to ``weights`` (largest remainder)."""
+    import datasets
+
+    for name in weights:
+        _check_task(name)
     rows = []
-    for name, count in counts.items():
-        rows += make_rows(name, range(count), seed, _difficulties(difficulty, count))
+    for name, count in allocate(weights, n).items():
+        rows += make_rows(name, range(count), seed, difficulties(difficulty, count))
     return datasets.Dataset.from_list(rows, features=_features())
 
 

@@ -59,20 +59,17 @@ def _chunk(job: tuple[str, int, int, int, list[int]]) -> list[dict]:
     return make_rows(name, range(start, stop), seed, levels)
 
 
-def build_rows(weights: dict[str, float], n: int, seed: int, levels: list[int], workers: int,
-               progress: bool) -> list[dict]:
+def build_rows(counts: dict[str, int], seed: int, levels: list[int], workers: int, progress: bool) -> list[dict]:
     """All rows, made in chunks over a process pool; identical for any ``workers``."""
     from tqdm.auto import tqdm
 
-    total = sum(weights.values())
-    exact = {name: n * w / total for name, w in weights.items()}
-    counts = {name: int(v) for name, v in exact.items()}
-    for name in sorted(exact, key=lambda k: (counts[k] - exact[k], k))[: n - sum(counts.values())]:
-        counts[name] += 1
+    from datagen.api import difficulties
+
+    n = sum(counts.values())
     jobs = []
     size = 2000
     for name, count in counts.items():
-        per_item = [levels[i % len(levels)] for i in range(count)]
+        per_item = difficulties(levels, count)
         jobs += [(name, a, min(a + size, count), seed, per_item) for a in range(0, count, size)]
     rows: list[dict] = []
     with tqdm(total=n, disable=not progress, unit="problem", desc="gen") as bar:
@@ -112,6 +109,7 @@ def write(rows: list[dict], out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from datagen.api import allocate
     from datagen.registry import list_tasks
 
     tasks, math_tasks, code_tasks = list_tasks(), list_tasks("math"), list_tasks("code")
@@ -139,12 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         levels = parse_difficulty(args.difficulty)
         if args.n < 1 or args.workers < 1:
             raise ValueError("--n and --workers must be at least 1")
+        counts = allocate(weights, args.n)
     except ValueError as exc:
         print(f"rlvr gen: {exc}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    rows = build_rows(weights, args.n, args.seed, levels, args.workers,
-                      progress=not args.no_progress and sys.stderr.isatty())
+    rows = build_rows(counts, args.seed, levels, args.workers, progress=not args.no_progress and sys.stderr.isatty())
     made = time.perf_counter() - start
     write(rows, Path(args.out))
     print(f"{len(rows):,} problems from {len(weights)} task(s) in {made:.1f} s ({len(rows) / max(made, 1e-9):,.0f}/s); "
