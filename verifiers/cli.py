@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 from verifiers.math_answer import verify_math_batch
 from verifiers.rewards import REWARDS, Rubric
-from verifiers.scoring import InputError, read_jsonl, score_files
+from verifiers.scoring import InputError, read_jsonl, score_files, write_jsonl
 from verifiers.verdict import STATUSES
 
 __all__ = ["main"]
@@ -56,17 +54,7 @@ def write_rows(rows: list[dict], out: str) -> None:
         for row in rows:
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         return
-    target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=target.name, suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_jsonl(rows, out)
 
 
 def summarize(verdicts: list, seconds: float) -> str:

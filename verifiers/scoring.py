@@ -17,6 +17,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from pathlib import Path
 from verifiers.format import check_format
 from verifiers.rewards import Rubric
 
-__all__ = ["InputError", "Summary", "load_completions", "load_problems", "pass_at_k", "read_jsonl", "score_files"]
+__all__ = ["InputError", "Summary", "load_completions", "load_problems", "pass_at_k", "read_jsonl", "score_files", "write_jsonl"]
 
 
 class InputError(ValueError):
@@ -225,12 +226,18 @@ def _done_lines(out: Path) -> dict[int, dict]:
     return done
 
 
-def _rewrite(out: Path, rows: list[dict]) -> None:
-    """Replace ``out`` by ``rows`` atomically (a temporary file renamed over it)."""
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    os.replace(tmp, out)
+def write_jsonl(rows: list[dict], path: str | Path) -> None:
+    """Write JSONL atomically: a temporary file in the same folder, renamed over ``path`` when complete."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=target.name, suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def score_files(problems_path: str | Path, completions_path: str | Path, out_path: str | Path,
@@ -247,7 +254,7 @@ def score_files(problems_path: str | Path, completions_path: str | Path, out_pat
     complete = {key for key, items in groups.items() if all(line in done for line, _ in items)}
     rows = [r for r in done.values() if r["id"] in complete]
     if len(rows) != len(done):  # a group cut short by a crash is scored again whole (group rewards)
-        _rewrite(out, rows)
+        write_jsonl(rows, out)
     jobs = [(key, problems[key], items) for key, items in groups.items() if key not in complete]
     resumed = len(rows)
     total = sum(len(j[2]) for j in jobs)
