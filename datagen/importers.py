@@ -9,13 +9,13 @@ Nothing is downloaded: importers read files you have, or datasets reasoning-gym 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from datagen.problem import Problem
 from verifiers.extract import boxed_contents
+from verifiers.scoring import read_jsonl
 
 __all__ = ["import_gsm8k", "import_gsm8k_rows", "import_math", "import_reasoning_gym"]
 
@@ -23,15 +23,7 @@ _CALCULATOR = re.compile(r"<<[^<>]*>>")
 
 
 def _read_jsonl(path: str | Path) -> list[dict]:
-    rows = []
-    with Path(path).open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
-    return rows
+    return [row for _, row in read_jsonl(path)]
 
 
 def _dataset(rows: list[dict]):
