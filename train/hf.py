@@ -1,0 +1,194 @@
+"""Hugging Face interop: load local Llama / Qwen2 / Qwen3 checkpoints natively, export ours.
+
+Our parameter names are Hugging Face's without the ``model.`` prefix, so conversion renames keys and
+copies tensors. Any other causal LM loads through :class:`GenericCausalLM`, a slower path that the
+trainer and the engine also accept. Nothing is ever downloaded: paths must be local folders.
+
+>>> import tempfile
+>>> from train.model import PRESETS, Transformer
+>>> model = Transformer(PRESETS["tiny"])
+>>> folder = tempfile.mkdtemp()
+>>> _ = export_hf(model, folder)
+>>> load_hf(folder).config == model.config
+True
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from train.model import ModelConfig, Transformer
+
+__all__ = ["GenericCausalLM", "config_from_hf", "config_to_hf", "export_hf", "load_hf"]
+
+ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}
+
+
+class UnsupportedCheckpoint(ValueError):
+    """The checkpoint is not one the native model reproduces exactly (use ``GenericCausalLM``)."""
+
+
+def _rope_theta(hf: dict) -> float:
+    rope = hf.get("rope_parameters") or hf.get("rope_scaling") or {}
+    kind = rope.get("rope_type", rope.get("type", "default"))
+    if kind != "default":
+        raise UnsupportedCheckpoint(f"rope type {kind!r} is not implemented natively")
+    return float(rope.get("rope_theta", hf.get("rope_theta", 10000.0)))
+
+
+def config_from_hf(hf: dict) -> ModelConfig:
+    """Our config for a Hugging Face ``config.json`` dict of a Llama, Qwen2 or Qwen3 model."""
+    kind = hf.get("model_type")
+    if kind not in ARCHITECTURES:
+        raise UnsupportedCheckpoint(f"model_type {kind!r} has no native implementation "
+                                    f"(native: {', '.join(ARCHITECTURES)})")
+    if hf.get("hidden_act", "silu") != "silu":
+        raise UnsupportedCheckpoint(f"activation {hf['hidden_act']!r} is not SwiGLU")
+    if kind == "llama" and (hf.get("attention_bias") or hf.get("mlp_bias")):
+        raise UnsupportedCheckpoint("Llama with attention_bias or mlp_bias is not implemented natively")
+    if kind == "qwen3" and hf.get("attention_bias"):
+        raise UnsupportedCheckpoint("Qwen3 with attention_bias is not implemented natively")
+    if hf.get("use_sliding_window"):
+        raise UnsupportedCheckpoint("sliding-window attention is not implemented natively")
+    heads = hf["num_attention_heads"]
+    return ModelConfig(
+        vocab_size=hf["vocab_size"], hidden_size=hf["hidden_size"], num_hidden_layers=hf["num_hidden_layers"],
+        num_attention_heads=heads, num_key_value_heads=hf.get("num_key_value_heads") or heads,
+        head_dim=hf.get("head_dim") or hf["hidden_size"] // heads, intermediate_size=hf["intermediate_size"],
+        max_position_embeddings=hf.get("max_position_embeddings", 2048), rope_theta=_rope_theta(hf),
+        rms_norm_eps=hf.get("rms_norm_eps", 1e-6), qk_norm=kind == "qwen3", qkv_bias=kind == "qwen2",
+        tie_word_embeddings=bool(hf.get("tie_word_embeddings", False)),
+    )
+
+
+def config_to_hf(config: ModelConfig, special_ids: dict[str, int] | None = None) -> dict:
+    """The ``config.json`` that ``transformers`` reads back as the same architecture."""
+    ids = special_ids or {}
+    return {
+        "architectures": [ARCHITECTURES[config.arch]],
+        "model_type": config.arch,
+        "vocab_size": config.vocab_size,
+        "hidden_size": config.hidden_size,
+        "intermediate_size": config.intermediate_size,
+        "num_hidden_layers": config.num_hidden_layers,
+        "num_attention_heads": config.num_attention_heads,
+        "num_key_value_heads": config.num_key_value_heads,
+        "head_dim": config.head_dim,
+        "hidden_act": "silu",
+        "max_position_embeddings": config.max_position_embeddings,
+        "rms_norm_eps": config.rms_norm_eps,
+        # transformers 4.x reads rope_theta, 5.x rope_parameters
+        "rope_theta": config.rope_theta,
+        "rope_parameters": {"rope_type": "default", "rope_theta": config.rope_theta},
+        "attention_bias": False,
+        "tie_word_embeddings": config.tie_word_embeddings,
+        "use_sliding_window": False,
+        "torch_dtype": "float32",
+        "bos_token_id": ids.get("bos"),
+        "eos_token_id": ids.get("eos"),
+        "pad_token_id": ids.get("pad"),
+    }
+
+
+def _read_weights(folder: Path) -> dict[str, Tensor]:
+    from safetensors.torch import load_file
+
+    single = folder / "model.safetensors"
+    if single.exists():
+        return load_file(single)
+    index = folder / "model.safetensors.index.json"
+    if index.exists():
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        weights: dict[str, Tensor] = {}
+        for shard in shards:
+            weights.update(load_file(folder / shard))
+        return weights
+    if (folder / "pytorch_model.bin").exists():
+        return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    raise FileNotFoundError(f"{folder}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin")
+
+
+def load_hf(path: str | Path, *, dtype: torch.dtype | None = None) -> Transformer:
+    """A native model from a local Hugging Face folder of a Llama, Qwen2 or Qwen3 causal LM.
+
+    Raises ``UnsupportedCheckpoint`` for other architectures; load those with ``GenericCausalLM``.
+    """
+    folder = Path(path)
+    config_file = folder / "config.json"
+    if not config_file.exists():
+        raise FileNotFoundError(f"{folder}: not a Hugging Face model folder (no config.json)")
+    config = config_from_hf(json.loads(config_file.read_text()))
+    weights = _read_weights(folder)
+    state = {name.removeprefix("model."): t for name, t in weights.items()}
+    if config.tie_word_embeddings:
+        state.pop("lm_head.weight", None)
+    model = Transformer(config)
+    expected = {name for name in model.state_dict() if not (config.tie_word_embeddings and name == "lm_head.weight")}
+    missing, unexpected = expected - state.keys(), state.keys() - expected
+    unexpected = {k for k in unexpected if not k.endswith("rotary_emb.inv_freq")}
+    if missing or unexpected:
+        raise UnsupportedCheckpoint(f"{folder}: weights do not match a {config.arch} model: "
+                                    f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
+    for name, tensor in state.items():
+        if name in expected and tensor.shape != model.state_dict()[name].shape:
+            raise UnsupportedCheckpoint(f"{folder}: {name} has shape {tuple(tensor.shape)}, "
+                                        f"config implies {tuple(model.state_dict()[name].shape)}")
+    model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False)
+    return model.to(dtype) if dtype is not None else model
+
+
+def export_hf(model: Transformer, folder: str | Path, tokenizer=None, *, dtype: torch.dtype | None = None) -> Path:
+    """Write ``model`` (and a ``train.tokenizer.Tokenizer``) as a folder ``from_pretrained`` loads."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model = getattr(model, "_orig_mod", getattr(model, "module", model))
+    config = model.config
+    state = {}
+    for name, tensor in model.state_dict().items():
+        if config.tie_word_embeddings and name == "lm_head.weight":
+            continue
+        key = name if name == "lm_head.weight" else f"model.{name}"
+        tensor = tensor.detach().to("cpu", dtype or tensor.dtype).contiguous()
+        state[key] = tensor
+    save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
+    hf_config = config_to_hf(config, tokenizer.special_ids() if tokenizer is not None else None)
+    if dtype is not None:
+        hf_config["torch_dtype"] = str(dtype).removeprefix("torch.")
+    (folder / "config.json").write_text(json.dumps(hf_config, indent=2) + "\n")
+    if tokenizer is not None:
+        tokenizer.save_pretrained(folder)
+        ids = tokenizer.special_ids()
+        generation = {"bos_token_id": ids["bos"], "eos_token_id": [ids["eos"], ids["</answer>"]],
+                      "pad_token_id": ids["pad"]}
+        (folder / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
+    return folder
+
+
+class GenericCausalLM(nn.Module):
+    """Any local ``AutoModelForCausalLM`` behind the native model's ``forward(ids, targets)`` call.
+
+    The slower path for architectures we do not implement: training works the same; the engine
+    generates with the model's own ``generate`` instead of our KV cache and CUDA graphs.
+    """
+
+    def __init__(self, path: str | Path, *, dtype: torch.dtype | None = None):
+        super().__init__()
+        from transformers import AutoModelForCausalLM
+
+        self.hf = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, local_files_only=True)
+        self.config = self.hf.config
+
+    def forward(self, input_ids: Tensor, targets: Tensor | None = None, **_) -> Tensor:
+        logits = self.hf(input_ids=input_ids).logits
+        if targets is None:
+            return logits
+        return nn.functional.cross_entropy(logits.float().flatten(0, 1), targets.reshape(-1), ignore_index=-100)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

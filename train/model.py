@@ -1,0 +1,252 @@
+"""The model: a decoder of the Llama / Qwen family in one readable file.
+
+RMSNorm, rotary position embeddings, SwiGLU, grouped-query attention through
+``scaled_dot_product_attention``, optional QK-norm (Qwen3), optional QKV bias (Qwen2), tied or untied
+embeddings. Parameter names are those of Hugging Face's ``LlamaForCausalLM`` without the ``model.``
+prefix, so local checkpoints of Llama, Qwen2 and Qwen3 load as they are (see ``train.hf``).
+
+>>> import torch
+>>> model = Transformer(PRESETS["tiny"])
+>>> 0.5e6 < model.num_parameters() < 2e6
+True
+>>> model(torch.tensor([[1, 2, 3]])).shape
+torch.Size([1, 3, 512])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["PRESETS", "KVCache", "ModelConfig", "Transformer", "preset"]
+
+
+@dataclass
+class ModelConfig:
+    """Shape of the decoder. Names follow Hugging Face configs, so conversion is a copy."""
+
+    vocab_size: int = field(default=4096, metadata={"help": "tokenizer vocabulary size"})
+    hidden_size: int = field(default=768, metadata={"help": "model width"})
+    num_hidden_layers: int = field(default=12, metadata={"help": "number of decoder blocks"})
+    num_attention_heads: int = field(default=12, metadata={"help": "query heads"})
+    num_key_value_heads: int = field(default=4, metadata={"help": "key/value heads (grouped-query attention)"})
+    head_dim: int = field(default=0, metadata={"help": "width of one head; 0 means hidden_size / heads"})
+    intermediate_size: int = field(default=3584, metadata={"help": "SwiGLU hidden width"})
+    max_position_embeddings: int = field(default=2048, metadata={"help": "longest sequence"})
+    rope_theta: float = field(default=10000.0, metadata={"help": "rotary base"})
+    rms_norm_eps: float = field(default=1e-6, metadata={"help": "RMSNorm epsilon"})
+    qk_norm: bool = field(default=False, metadata={"help": "RMSNorm on queries and keys per head (Qwen3)"})
+    qkv_bias: bool = field(default=False, metadata={"help": "bias on the q, k, v projections (Qwen2)"})
+    tie_word_embeddings: bool = field(default=True, metadata={"help": "share input and output embeddings"})
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "num_key_value_heads", "intermediate_size", "max_position_embeddings"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"ModelConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError(f"num_attention_heads ({self.num_attention_heads}) must be a multiple of "
+                             f"num_key_value_heads ({self.num_key_value_heads})")
+        if not self.head_dim:
+            if self.hidden_size % self.num_attention_heads:
+                raise ValueError(f"hidden_size ({self.hidden_size}) is not divisible by num_attention_heads "
+                                 f"({self.num_attention_heads}); set head_dim")
+            self.head_dim = self.hidden_size // self.num_attention_heads
+        if self.head_dim % 2:
+            raise ValueError(f"head_dim must be even for rotary embeddings, got {self.head_dim}")
+        if self.qk_norm and self.qkv_bias:
+            raise ValueError("qk_norm (Qwen3) and qkv_bias (Qwen2) cannot both be set: no Hugging Face "
+                             "architecture has both, so the model could not be exported")
+
+    @property
+    def arch(self) -> str:
+        """The Hugging Face family this shape exports to: ``qwen3``, ``qwen2`` or ``llama``."""
+        return "qwen3" if self.qk_norm else "qwen2" if self.qkv_bias else "llama"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# About 1M, 25M and 120M parameters (tied embeddings). The tiny vocabulary suits a CPU run.
+PRESETS: dict[str, ModelConfig] = {
+    "tiny": ModelConfig(vocab_size=512, hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
+                        num_key_value_heads=2, intermediate_size=384, max_position_embeddings=1024),
+    "small": ModelConfig(vocab_size=4096, hidden_size=512, num_hidden_layers=8, num_attention_heads=8,
+                         num_key_value_heads=4, intermediate_size=1536, max_position_embeddings=1024),
+    "base": ModelConfig(vocab_size=4096, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                        num_key_value_heads=4, intermediate_size=3584, max_position_embeddings=2048),
+}
+
+
+def preset(name: str, **overrides) -> ModelConfig:
+    """A preset's config with fields replaced, e.g. ``preset("tiny", vocab_size=1000)``."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
+    return replace(PRESETS[name], **overrides)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        # computed in float32 and cast back before the scale, exactly as Llama/Qwen do it
+        h = x.float()
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * h.to(x.dtype)
+
+
+def rope_tables(head_dim: int, positions: Tensor, theta: float) -> tuple[Tensor, Tensor]:
+    """cos and sin of shape [..., T, head_dim] for the given integer positions (float32)."""
+    inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=positions.device).float() / head_dim)
+    angles = positions.float()[..., None] * inv_freq
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    # "rotate half" convention of Llama/Qwen: pairs are (i, i + head_dim/2)
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return (x * cos + rotated * sin).to(x.dtype)
+
+
+class KVCache:
+    """Preallocated keys and values for every layer: ``[batch, kv_heads, max_len, head_dim]`` each.
+
+    The engine writes position ``t`` of all rows at once (``index`` is a tensor, so the step can be
+    captured in a CUDA graph) and reads only the first ``length`` positions.
+    """
+
+    def __init__(self, config: ModelConfig, batch: int, max_len: int, device, dtype):
+        shape = (config.num_hidden_layers, batch, config.num_key_value_heads, max_len, config.head_dim)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.max_len = max_len
+
+    @property
+    def batch(self) -> int:
+        return self.k.shape[1]
+
+
+class Attention(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        c = config
+        self.n_heads, self.n_kv, self.head_dim = c.num_attention_heads, c.num_key_value_heads, c.head_dim
+        self.q_proj = nn.Linear(c.hidden_size, c.num_attention_heads * c.head_dim, bias=c.qkv_bias)
+        self.k_proj = nn.Linear(c.hidden_size, c.num_key_value_heads * c.head_dim, bias=c.qkv_bias)
+        self.v_proj = nn.Linear(c.hidden_size, c.num_key_value_heads * c.head_dim, bias=c.qkv_bias)
+        self.o_proj = nn.Linear(c.num_attention_heads * c.head_dim, c.hidden_size, bias=False)
+        if c.qk_norm:
+            self.q_norm = RMSNorm(c.head_dim, c.rms_norm_eps)
+            self.k_norm = RMSNorm(c.head_dim, c.rms_norm_eps)
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None,
+                cache: tuple[Tensor, Tensor] | None, index: Tensor | None, length: int) -> Tensor:
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim)
+        k = self.k_proj(x).view(B, T, self.n_kv, self.head_dim)
+        v = self.v_proj(x).view(B, T, self.n_kv, self.head_dim).transpose(1, 2)
+        if hasattr(self, "q_norm"):
+            q, k = self.q_norm(q), self.k_norm(k)
+        q = apply_rope(q.transpose(1, 2), cos, sin)
+        k = apply_rope(k.transpose(1, 2), cos, sin)
+        if cache is not None:
+            k_cache, v_cache = cache
+            k_cache.index_copy_(2, index, k)
+            v_cache.index_copy_(2, index, v)
+            k, v = k_cache[:, :, :length], v_cache[:, :, :length]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and cache is None,
+                                           enable_gqa=self.n_kv != self.n_heads)
+        return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.self_attn = Attention(config)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.mlp = MLP(config)
+
+    def forward(self, x, cos, sin, mask, cache, index, length):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, index, length)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Transformer(nn.Module):
+    """Decoder-only language model.
+
+    ``forward(ids)`` is the training call: causal attention, positions 0..T-1, logits ``[B, T, V]``.
+    With ``targets`` it returns the mean cross-entropy over targets that are not ``-100`` instead.
+    The engine passes ``positions``, an attention ``mask`` and a ``KVCache`` with the write ``index``.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(Block(config) for _ in range(config.num_hidden_layers))
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        if config.tie_word_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Normal(0, 0.02) weights, output projections scaled down by depth (GPT-2), norms at one."""
+        std = 0.02
+        for name, p in self.named_parameters():
+            if p.dim() == 1:
+                nn.init.ones_(p) if name.endswith("norm.weight") else nn.init.zeros_(p)
+            elif name.endswith(("o_proj.weight", "down_proj.weight")):
+                nn.init.normal_(p, std=std / math.sqrt(2 * self.config.num_hidden_layers))
+            else:
+                nn.init.normal_(p, std=std)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def flops_per_token(self, seq_len: int) -> float:
+        """Training FLOPs per token (forward + backward): 6N plus attention, as in the PaLM paper."""
+        c = self.config
+        # every parameter is a matmul weight except the input embedding (a lookup), unless it is tied
+        n = self.num_parameters() - (0 if c.tie_word_embeddings else c.vocab_size * c.hidden_size)
+        attention = 12 * c.num_hidden_layers * c.num_attention_heads * c.head_dim * seq_len
+        return 6 * n + attention
+
+    def forward(self, input_ids: Tensor, targets: Tensor | None = None, *, positions: Tensor | None = None,
+                mask: Tensor | None = None, cache: KVCache | None = None, index: Tensor | None = None,
+                length: int = 0) -> Tensor:
+        if positions is None:
+            positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        cos, sin = rope_tables(self.config.head_dim, positions, self.config.rope_theta)
+        if cos.dim() == 3:  # per-row positions [B, T] -> broadcast over heads
+            cos, sin = cos[:, None], sin[:, None]
+        x = self.embed_tokens(input_ids)
+        for i, layer in enumerate(self.layers):
+            layer_cache = (cache.k[i], cache.v[i]) if cache is not None else None
+            x = layer(x, cos, sin, mask, layer_cache, index, length)
+        x = self.norm(x)
+        if targets is None:
+            return self.lm_head(x)
+        logits = self.lm_head(x).float()
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)

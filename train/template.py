@@ -1,0 +1,30 @@
+"""The R1-Zero prompt template, in one place, and the SFT target built from a worked solution.
+
+>>> render_prompt("What is 2 + 3?").endswith("User: What is 2 + 3?\\nAssistant:")
+True
+>>> render_completion("2 + 3 = 5", "5")
+' <think>2 + 3 = 5</think> <answer>5</answer>'
+"""
+
+from __future__ import annotations
+
+__all__ = ["R1_ZERO", "render_completion", "render_prompt"]
+
+# DeepSeek-R1 paper, Table 1 (the template used to train R1-Zero), with "{prompt}" for the question.
+R1_ZERO = (
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
+    "The assistant first thinks about the reasoning process in the mind and then provides the user with "
+    "the answer. The reasoning process and answer are enclosed within <think> </think> and <answer> "
+    "</answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answer here "
+    "</answer>.\nUser: {prompt}\nAssistant:"
+)
+
+
+def render_prompt(prompt: str, template: str = R1_ZERO) -> str:
+    """The question as the policy sees it."""
+    return template.replace("{prompt}", prompt)
+
+
+def render_completion(solution: str, answer: str) -> str:
+    """What SFT teaches the model to write after the prompt: reasoning, then the answer."""
+    return f" <think>{solution}</think> <answer>{answer}</answer>"

@@ -1,0 +1,109 @@
+"""Byte-level BPE trained on our own corpus, with every digit its own token.
+
+Special tokens: ``<|bos|>``, ``<|eos|>``, ``<|pad|>`` (skipped when decoding) and the four format tags
+``<think>``, ``</think>``, ``<answer>``, ``</answer>``, each always one token and kept in decoded text
+so the format verifier sees them. Saved as ``tokenizer.json``, which ``transformers`` reads.
+
+>>> tok = train_tokenizer(["Problem: 12 + 30\\nAnswer: <answer>42</answer>"] * 20, vocab_size=300)
+>>> tok.decode(tok.encode("<answer>123</answer>"))
+'<answer>123</answer>'
+>>> [tok.decode([i]) for i in tok.encode("123")]
+['1', '2', '3']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer as HFTokenizer
+
+__all__ = ["FORMAT_TAGS", "SPECIAL_TOKENS", "Tokenizer", "train_tokenizer"]
+
+SPECIAL_TOKENS = {"bos": "<|bos|>", "eos": "<|eos|>", "pad": "<|pad|>"}
+FORMAT_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+# GPT-4-style splitting, except digits: one token each, so numbers are spelled digit by digit
+SPLIT = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+
+
+class Tokenizer:
+    """A trained ``tokenizers.Tokenizer`` with the ids the trainer needs as attributes."""
+
+    def __init__(self, hf: HFTokenizer):
+        self.hf = hf
+        ids = {name: hf.token_to_id(token) for name, token in SPECIAL_TOKENS.items()}
+        ids.update({tag: hf.token_to_id(tag) for tag in FORMAT_TAGS})
+        missing = [name for name, i in ids.items() if i is None]
+        if missing:
+            raise ValueError(f"tokenizer lacks the special tokens {missing}; train it with train_tokenizer()")
+        self.bos_id, self.eos_id, self.pad_id = ids["bos"], ids["eos"], ids["pad"]
+        self.answer_end_id = ids["</answer>"]
+        self._ids = ids
+
+    @property
+    def vocab_size(self) -> int:
+        return self.hf.get_vocab_size()
+
+    def special_ids(self) -> dict[str, int]:
+        return dict(self._ids)
+
+    def encode(self, text: str, *, bos: bool = False, eos: bool = False) -> list[int]:
+        ids = self.hf.encode(text, add_special_tokens=False).ids
+        return ([self.bos_id] if bos else []) + ids + ([self.eos_id] if eos else [])
+
+    def encode_batch(self, texts: list[str], *, bos: bool = False, eos: bool = False) -> list[list[int]]:
+        head, tail = [self.bos_id] if bos else [], [self.eos_id] if eos else []
+        return [head + e.ids + tail for e in self.hf.encode_batch(texts, add_special_tokens=False)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.hf.decode(list(ids), skip_special_tokens=True)
+
+    def decode_batch(self, batch: list[list[int]]) -> list[str]:
+        return self.hf.decode_batch(batch, skip_special_tokens=True)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        self.hf.save(str(path))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Tokenizer:
+        """From a ``tokenizer.json`` file or a folder holding one."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "tokenizer.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no tokenizer.json")
+        return cls(HFTokenizer.from_file(str(path)))
+
+    def to_transformers(self):
+        """The same tokenizer as a ``transformers.PreTrainedTokenizerFast``."""
+        from transformers import PreTrainedTokenizerFast
+
+        return PreTrainedTokenizerFast(tokenizer_object=self.hf, bos_token=SPECIAL_TOKENS["bos"],
+                                       eos_token=SPECIAL_TOKENS["eos"], pad_token=SPECIAL_TOKENS["pad"])
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        self.to_transformers().save_pretrained(str(folder))
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, *, min_frequency: int = 2) -> Tokenizer:
+    """Train byte-level BPE on ``texts``; the vocabulary includes 256 bytes and the special tokens."""
+    floor = 256 + len(SPECIAL_TOKENS) + len(FORMAT_TAGS)
+    if vocab_size < floor:
+        raise ValueError(f"vocab_size must be at least {floor} (bytes plus special tokens), got {vocab_size}")
+    hf = HFTokenizer(models.BPE())
+    hf.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(SPLIT), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    hf.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - len(FORMAT_TAGS), min_frequency=min_frequency, show_progress=False,
+        special_tokens=list(SPECIAL_TOKENS.values()), initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    hf.train_from_iterator(texts, trainer=trainer)
+    # format tags are whole tokens that survive decoding (not "special", which decode would drop)
+    hf.add_tokens([AddedToken(tag, normalized=False, special=False) for tag in FORMAT_TAGS])
+    return Tokenizer(hf)
