@@ -229,3 +229,23 @@ def test_clear_errors(tmp_path):
         save_checkpoint(tmp_path, 3, model=model, config={"path": Path("x")})
     with pytest.raises(ValueError, match="step must be a non-negative int"):
         save_checkpoint(tmp_path, -1, model=model)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_rng_and_weights(tmp_path):
+    torch.manual_seed(0)
+    model = Tied().cuda()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, fused=True)
+    model(torch.tensor([[1, 2]], device="cuda")).sum().backward()
+    optimizer.step()
+    path = save_checkpoint(tmp_path, 1, model=model, optimizer=optimizer)
+    after_save = torch.rand(3, device="cuda")
+    torch.cuda.manual_seed_all(123)
+    cpu_model = Tied()
+    load_checkpoint(path, model=cpu_model)  # CUDA weights into a CPU model
+    assert torch.equal(torch.rand(3, device="cuda"), after_save)
+    assert torch.equal(cpu_model.embed.weight, model.embed.weight.cpu())
+    twin = Tied().cuda()
+    twin_optimizer = torch.optim.AdamW(twin.parameters(), lr=1e-2, fused=True)
+    load_checkpoint(path, model=twin, optimizer=twin_optimizer)
+    assert next(iter(twin_optimizer.state.values()))["exp_avg"].is_cuda

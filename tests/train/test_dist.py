@@ -89,21 +89,25 @@ WORKER = textwrap.dedent("""
     import json, sys, torch
     from train.dist import all_reduce_mean, all_reduce_sum, barrier, init_distributed, print0, shard, shutdown
 
-    info = init_distributed("cpu")
-    mean = all_reduce_mean(torch.tensor([info.rank + 1.0, 10.0 * info.rank]))
-    total = all_reduce_sum(torch.tensor([info.rank + 1]))
+    info = init_distributed(sys.argv[2] if sys.argv[2] != "auto" else None)
+    mean = all_reduce_mean(torch.tensor([info.rank + 1.0, 10.0 * info.rank], device=info.device))
+    total = all_reduce_sum(torch.tensor([info.rank + 1], device=info.device))
     print0("hello from the main process")
     barrier()
     result = {"rank": info.rank, "local_rank": info.local_rank, "world_size": info.world_size,
               "backend": torch.distributed.get_backend(), "mean": mean.tolist(), "sum": total.tolist(),
-              "shard": list(shard(list(range(5)), info)), "is_main": info.is_main}
+              "shard": list(shard(list(range(5)), info)), "is_main": info.is_main, "device": str(info.device)}
     with open(f"{sys.argv[1]}/rank{info.rank}.json", "w") as f:
         json.dump(result, f)
     shutdown()
 """)
 
 
-def test_two_processes_with_gloo(tmp_path):
+@pytest.mark.parametrize(("device", "backend"), [
+    ("cpu", "gloo"),
+    pytest.param("auto", "nccl", marks=pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")),
+])
+def test_two_processes(tmp_path, device, backend):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -111,13 +115,14 @@ def test_two_processes_with_gloo(tmp_path):
         env.pop(name, None)
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(script), str(tmp_path)],
+         str(script), str(tmp_path), device],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     for r, got in enumerate(ranks):
-        assert got["rank"] == got["local_rank"] == r and got["world_size"] == 2 and got["backend"] == "gloo"
+        assert got["rank"] == got["local_rank"] == r and got["world_size"] == 2 and got["backend"] == backend
+        assert got["device"] == ("cpu" if backend == "gloo" else f"cuda:{r}")
         assert got["mean"] == [1.5, 5.0] and got["sum"] == [3]
         assert got["is_main"] == (r == 0)
     assert ranks[0]["shard"] == [0, 2, 4] and ranks[1]["shard"] == [1, 3]

@@ -223,3 +223,15 @@ def test_optimizer_errors():
         build_optimizer(TinyLM().requires_grad_(False), lr=1e-3)
     with pytest.raises(ValueError, match="no hidden weight matrices for Muon"):
         build_optimizer(torch.nn.Embedding(4, 4), name="muon", lr=1e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_fused_adamw_and_muon():
+    model, x, y = regression()
+    model, x, y = model.cuda(), x.cuda(), y.cuda()
+    adamw = build_optimizer(model, lr=1e-2)
+    assert all(group["fused"] for group in adamw.param_groups)
+    start = (model(x) - y).pow(2).mean().item()
+    assert train(model, adamw, x, y, 30) < start
+    muon = build_optimizer(model, name="muon", lr=1e-2)
+    assert train(model, muon, x, y, 30) < start
