@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from json.encoder import c_make_encoder, encode_basestring_ascii
 
 __all__ = ["FIELDS", "VERIFIERS", "Problem", "make_id"]
 
@@ -17,14 +18,29 @@ FIELDS = ("id", "task", "prompt", "answer", "solution", "verifier", "tests", "di
 VERIFIERS = ("math", "exact", "equation", "countdown", "code")
 
 
+def _not_serializable(o: object) -> None:
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+# json.dumps(meta, sort_keys=True, separators=(",", ":")); the C encoder built once is 3x faster
+# than json.dumps, which builds one per call (the fallback is for Pythons without _json)
+_encode_meta = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+if c_make_encoder is not None:
+    _c_encoder = c_make_encoder(None, _not_serializable, encode_basestring_ascii, None, ":", ",", True, False, True)
+
+    def _encode_meta(meta: dict) -> str:
+        return "".join(_c_encoder(meta, 0))
+
+
 def make_id(task: str, seed: int, index: int) -> str:
     """Stable id from task, seed and index: ``linear_equation/s0/000017``."""
     return f"{task}/s{seed}/{index:06d}"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Problem:
-    """One problem; ``tests`` and ``meta`` are JSON strings in the stored row."""
+    """One problem; ``tests`` and ``meta`` are JSON strings in the stored row. (Not frozen: a frozen
+    dataclass costs ~1 µs more to build, a tenth of the time some generators need per problem.)"""
 
     id: str
     task: str
@@ -47,4 +63,4 @@ class Problem:
     def to_row(self) -> dict:
         return {"id": self.id, "task": self.task, "prompt": self.prompt, "answer": self.answer,
                 "solution": self.solution, "verifier": self.verifier, "tests": self.tests,
-                "difficulty": self.difficulty, "meta": json.dumps(self.meta, sort_keys=True, separators=(",", ":"))}
+                "difficulty": self.difficulty, "meta": _encode_meta(self.meta)}

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datagen.problem import Problem, make_id
+from datagen.rng import ItemRng
 
 __all__ = ["TASKS", "Item", "Task", "item_rng", "list_tasks", "make_problem", "task"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Item:
     """What a generator returns for one problem."""
 
@@ -60,8 +61,8 @@ def task(name: str, verifier: str = "math", kind: str = "math") -> Callable:
 
 
 def item_rng(name: str, seed: int, difficulty: int, index: int) -> random.Random:
-    """The RNG of one item: a string seed hashes the same way on every machine and Python."""
-    return random.Random(f"{name}:{seed}:{difficulty}:{index}")
+    """The RNG of one item, seeded by a hash of its key: the same on every machine and Python."""
+    return ItemRng(f"{name}:{seed}:{difficulty}:{index}")
 
 
 def make_problem(name: str, seed: int, difficulty: int, index: int) -> Problem:
@@ -70,9 +71,8 @@ def make_problem(name: str, seed: int, difficulty: int, index: int) -> Problem:
         list_tasks()
     spec = TASKS[name]
     item = spec.fn(item_rng(name, seed, difficulty, index), difficulty)
-    return Problem(id=make_id(name, seed, index), task=name, prompt=item.prompt, answer=item.answer,
-                   solution=item.solution, verifier=spec.verifier, difficulty=difficulty, tests=item.tests,
-                   meta=item.meta)
+    return Problem(make_id(name, seed, index), name, item.prompt, item.answer, item.solution, spec.verifier,
+                   difficulty, item.tests, item.meta)
 
 
 def list_tasks(kind: str | None = None) -> list[str]:

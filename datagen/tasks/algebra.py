@@ -35,6 +35,8 @@ from datagen.registry import Item, task
 
 def _num(q) -> str:
     """``3``, ``-\\frac{3}{4}``."""
+    if type(q) is int:
+        return str(q)
     q = _fraction(q)
     if q.denominator == 1:
         return str(q.numerator)
@@ -56,11 +58,11 @@ def _term(c, body: str) -> str:
 
 
 def _sum(terms) -> str:
-    terms = list(terms)
-    out = terms[0] if terms else "0"
-    for t in terms[1:]:
-        out += f" - {t[1:]}" if t.startswith("-") else f" + {t}"
-    return out
+    """``["x^{2}", "-3x", "2"]`` -> ``x^{2} - 3x + 2``; ``0`` for no terms."""
+    out = ""
+    for t in terms:
+        out = t if not out else out + " - " + t[1:] if t[0] == "-" else out + " + " + t
+    return out or "0"
 
 
 def _power(var: str, k: int) -> str:
@@ -93,74 +95,101 @@ def _pdiv(p: list, d: list) -> list:
 
 def _nz(rng: random.Random, bound: int) -> int:
     """A nonzero integer in [-bound, bound]."""
-    v = rng.randint(1, bound)
-    return v if rng.random() < 0.5 else -v
+    r = rng.random
+    v = 1 + int(r() * bound)
+    return v if r() < 0.5 else -v
 
 
 def _paren(q) -> str:
-    return f"({_num(q)})" if q < 0 or Fraction(q).denominator > 1 else _num(q)
+    return f"({_num(q)})" if q < 0 or q.denominator > 1 else _num(q)
 
 
 # ---------------------------------------------------------------------------------------------
-# linear_equation. A side is a list of terms: ("x", c) is c·x, ("c", c) a number, and
-# ("g", k, a, b) the bracket k(ax + b), shown as \frac{ax + b}{n} when k = ±1/n.
+# linear_equation. A side is a list of terms: ("x", p, q) is (p/q)·x, ("c", p, q) the number p/q,
+# and ("g", p, q, a, b) the bracket (p/q)(ax + b), shown as \frac{ax + b}{q} when p = ±1. Rationals
+# are (p, q) pairs in lowest terms, q > 0: ints are several times faster than Fractions, and once
+# both sides are multiplied by the common denominator every step is in integers.
 
 
-def _parts(side: list) -> tuple[Fraction, Fraction]:
-    """(coefficient of x, constant) of a side."""
-    slope = const = Fraction(0)
-    for t in side:
-        if t[0] == "x":
-            slope += t[1]
-        elif t[0] == "c":
-            const += t[1]
-        else:
-            slope, const = slope + t[1] * t[2], const + t[1] * t[3]
-    return slope, const
+def _reduced(p: int, q: int) -> tuple[int, int]:
+    g = math.gcd(p, q)
+    return (p // g, q // g) if q > 0 else (-p // g, -q // g)
+
+
+def _qtex(p: int, q: int) -> str:
+    """p/q in LaTeX: ``3``, ``-\\frac{3}{4}``."""
+    if q == 1:
+        return str(p)
+    return f"-\\frac{{{-p}}}{{{q}}}" if p < 0 else f"\\frac{{{p}}}{{{q}}}"
+
+
+def _qterm(p: int, q: int, body: str) -> str:
+    """(p/q)·body: ``3x``, ``-x``, ``\\frac{1}{2}x``."""
+    if q == 1:
+        return body if p == 1 else "-" + body if p == -1 else f"{p}{body}"
+    return _qtex(p, q) + body
 
 
 def _side_tex(side: list, var: str) -> str:
     out = []
     for t in side:
-        if t[0] == "x":
-            out.append(_term(t[1], var))
-        elif t[0] == "c":
-            out.append(_num(t[1]))
+        kind, p, q = t[0], t[1], t[2]
+        if q == 1 and kind != "g":  # the common case, inline
+            out.append(str(p) if kind == "c" else var if p == 1 else "-" + var if p == -1 else f"{p}{var}")
+        elif kind == "x":
+            out.append(_qterm(p, q, var))
+        elif kind == "c":
+            out.append(_qtex(p, q))
         else:
-            _, k, a, b = t
-            inner = _sum([_term(a, var), _num(b)])
-            if abs(k.numerator) == 1 and k.denominator > 1:
-                out.append(("-" if k < 0 else "") + f"\\frac{{{inner}}}{{{k.denominator}}}")
+            a, b = t[3], t[4]
+            inner = f"{_qterm(a, 1, var)} - {-b}" if b < 0 else f"{_qterm(a, 1, var)} + {b}"
+            if q > 1 and abs(p) == 1:
+                out.append(("-" if p < 0 else "") + f"\\frac{{{inner}}}{{{q}}}")
             else:
-                out.append(_term(k, f"({inner})"))
-    return _sum(out)
+                out.append(_qterm(p, q, f"({inner})"))
+    return _sum(out) if out else "0"
+
+
+def _scaled(side: list, m: int) -> tuple[int, int]:
+    """m × (coefficient of x, constant) of a side, in integers (m is a common denominator)."""
+    slope = const = 0
+    for t in side:
+        k = t[1] * (m // t[2])
+        if t[0] == "x":
+            slope += k
+        elif t[0] == "c":
+            const += k
+        else:
+            slope, const = slope + k * t[3], const + k * t[4]
+    return slope, const
 
 
 def _linear_sides(rng: random.Random, difficulty: int) -> tuple[list, list]:
     """Random sides without the right side's last number (which is set to make the answer hold)."""
+    r = rng.random
     bound = 3 + difficulty // 2
 
-    def coefficient() -> Fraction:
-        if difficulty >= 6 and rng.random() < 0.4:
-            return Fraction(_nz(rng, 5), rng.randint(2, 4))
-        return Fraction(_nz(rng, bound))
+    def coefficient() -> tuple[int, int]:
+        if difficulty >= 6 and r() < 0.4:
+            return _reduced(_nz(rng, 5), 2 + int(r() * 3))
+        return _nz(rng, bound), 1
 
     def term(kind: str) -> tuple:
         if kind == "x":
-            return ("x", coefficient())
+            return ("x", *coefficient())
         if kind == "c":
-            return ("c", Fraction(_nz(rng, 4 * bound)))
+            return ("c", _nz(rng, 4 * bound), 1)
         k = coefficient()
-        if difficulty >= 7 and rng.random() < 0.5:
-            k = Fraction(rng.choice((1, -1)), rng.randint(2, 4))
-        return ("g", k, rng.randint(1, 2 + difficulty // 3), _nz(rng, 9))
+        if difficulty >= 7 and r() < 0.5:
+            k = (1 if r() < 0.5 else -1), 2 + int(r() * 3)
+        return ("g", *k, 1 + int(r() * (2 + difficulty // 3)), _nz(rng, 9))
 
     if difficulty <= 2:
         return [term("x"), term("c")], [term("x")] if difficulty == 2 else []
     count = 2 + difficulty // 2  # terms, besides the right side's last number
     sides = []
     for size in ((count + 1) // 2, count // 2):
-        kinds = ["g" if rng.random() < 0.6 else "x"] + [rng.choice("xcg") for _ in range(size - 1)]
+        kinds = ["g" if r() < 0.6 else "x"] + ["xcg"[int(r() * 3)] for _ in range(size - 1)]
         if difficulty >= 5:
             rng.shuffle(kinds)
         sides.append([term(k) for k in kinds])
@@ -170,53 +199,55 @@ def _linear_sides(rng: random.Random, difficulty: int) -> tuple[list, list]:
 @task("linear_equation")
 def linear_equation(rng: random.Random, difficulty: int) -> Item:
     """Solve a linear equation in one unknown, with brackets, fractions and extra terms as it gets harder."""
-    var = rng.choice("xxxxyztn")
+    r = rng.random
+    var = "xxxxyztn"[int(r() * 8)]
     while True:
         lhs, rhs = _linear_sides(rng, difficulty)
-        (a, b), (c, d) = _parts(lhs), _parts(rhs)
+        m = math.lcm(*(t[2] for t in lhs + rhs))
+        (a, b), (c, d) = _scaled(lhs, m), _scaled(rhs, m)  # the sides are (a x + b) / m and (c x + d) / m
         if a != c:
             break
     for _ in range(20):  # a rational solution whose equation keeps small denominators
-        x0 = Fraction(rng.randint(-3 - difficulty, 3 + difficulty))
-        if difficulty >= 4 and rng.random() < 0.5:
-            x0 = Fraction(_nz(rng, 2 * difficulty), rng.randint(2, 3 + difficulty // 4))
-        last = (a - c) * x0 + b - d
-        if last.denominator <= (1 if difficulty < 6 else 12):
+        xp, xq = int(r() * (7 + 2 * difficulty)) - 3 - difficulty, 1
+        if difficulty >= 4 and r() < 0.5:
+            xp, xq = _reduced(_nz(rng, 2 * difficulty), 2 + int(r() * (2 + difficulty // 4)))
+        last = _reduced((a - c) * xp + (b - d) * xq, m * xq)  # the number that completes the right side
+        if last[1] <= (1 if difficulty < 6 else 12):
             break
-    if last or not rhs:
-        rhs.append(("c", last))
+    if last[0] or not rhs:
+        rhs.append(("c", *last))
     equation = f"{_side_tex(lhs, var)} = {_side_tex(rhs, var)}"
-    answer = f"{var} = {_num(x0)}"
-    steps = _linear_steps(lhs, rhs, var)
-    assert steps[1] == x0, (equation, x0)
-    prompt = rng.choice(("Solve for ${v}$: ${e}$.", "Find ${v}$ such that ${e}$.", "Solve the equation ${e}$."))
-    solution = "\n".join([*steps[0], f"The answer is {answer}."])
-    return Item(prompt.format(v=var, e=equation), answer, solution,
-                {"equation": equation, "variable": var, "solution": str(x0)})
+    answer = f"{var} = {_qtex(xp, xq)}"
+    lines, found = _linear_steps(lhs, rhs, var)
+    assert found == (xp, xq), (equation, xp, xq)
+    prompt = ("Solve for ${v}$: ${e}$.", "Find ${v}$ such that ${e}$.", "Solve the equation ${e}$.")[int(r() * 3)]
+    lines.append(f"The answer is {answer}.")
+    return Item(prompt.format(v=var, e=equation), answer, "\n".join(lines),
+                {"equation": equation, "variable": var, "solution": f"{xp}/{xq}" if xq > 1 else str(xp)})
 
 
-def _linear_steps(lhs: list, rhs: list, var: str) -> tuple[list[str], Fraction]:
+def _linear_steps(lhs: list, rhs: list, var: str) -> tuple[list[str], tuple[int, int]]:
     lines = []
     sides = [lhs, rhs]
-    terms = lhs + rhs
-    lcm = math.lcm(*(t[1].denominator for t in terms))
-    if lcm > 1:
-        sides = [[(t[0], t[1] * lcm, *t[2:]) for t in side] for side in sides]
-        lines.append(f"Multiply both sides by {lcm} to clear the fractions: "
+    m = math.lcm(*(t[2] for t in lhs + rhs))
+    if m > 1:
+        sides = [[(t[0], t[1] * (m // t[2]), 1, *t[3:]) for t in side] for side in sides]
+        lines.append(f"Multiply both sides by {m} to clear the fractions: "
                      f"${_side_tex(sides[0], var)} = {_side_tex(sides[1], var)}$.")
-    if any(t[0] == "g" for t in terms):
-        sides = [[part for t in side for part in ([("x", t[1] * t[2]), ("c", t[1] * t[3])] if t[0] == "g" else [t])]
-                 for side in sides]
+    if any(t[0] == "g" for t in lhs + rhs):
+        sides = [[part for t in side for part in ((("x", t[1] * t[3], 1), ("c", t[1] * t[4], 1)) if t[0] == "g"
+                                                   else (t,))] for side in sides]
         lines.append(f"Expand the brackets: ${_side_tex(sides[0], var)} = {_side_tex(sides[1], var)}$.")
-    (a, b), (c, d) = _parts(sides[0]), _parts(sides[1])
-    if any(len([t for t in side if t[0] == kind]) > 1 for side in sides for kind in "xc"):
-        collected = [[("x", a), ("c", b)], [("x", c), ("c", d)]]
-        shown = [_side_tex([t for t in side if t[1]], var) for side in collected]
+    (a, b), (c, d) = _scaled(sides[0], 1), _scaled(sides[1], 1)  # integers from here on
+    if any(sum(t[0] == kind for t in side) > 1 for side in sides for kind in "xc"):
+        shown = [_side_tex([t for t in (("x", a, 1), ("c", b, 1)) if t[1]], var),
+                 _side_tex([t for t in (("x", c, 1), ("c", d, 1)) if t[1]], var)]
         lines.append(f"Collect like terms on each side: ${shown[0]} = {shown[1]}$.")
-    lines.append(f"Move the ${var}$ terms to the left and the numbers to the right: ${_term(a - c, var)} = {_num(d - b)}$.")
-    x0 = (d - b) / (a - c)
+    lines.append(f"Move the ${var}$ terms to the left and the numbers to the right: "
+                 f"${_qterm(a - c, 1, var)} = {d - b}$.")
+    x0 = _reduced(d - b, a - c)
     if a - c != 1:
-        lines.append(f"Divide both sides by {_num(a - c)}: ${var} = {_num(x0)}$.")
+        lines.append(f"Divide both sides by {a - c}: ${var} = {_qtex(*x0)}$.")
     return lines, x0
 
 
