@@ -14,6 +14,8 @@ COMMANDS = {
     "gen": "generate problems with gold answers (rlvr gen TASK --n N --out FILE)",
     "score": "verify completions against gold answers (rlvr score --math FILE.jsonl)",
     "sandbox": "run a program isolated and bounded (rlvr sandbox run FILE.py)",
+    "pretrain": "train a model from scratch on generated text (rlvr pretrain --preset tiny)",
+    "sft": "teach a model the <think>/<answer> format (rlvr sft --init-from RUN)",
     "demo": "verify a built-in sample of model outputs and print a table",
 }
 
@@ -45,6 +47,14 @@ def main(argv: list[str] | None = None) -> int:
         from sandbox.cli import main as sandbox
 
         return sandbox(rest)
+    if args.command == "pretrain":
+        from train.pretrain import main as pretrain
+
+        return pretrain(rest)
+    if args.command == "sft":
+        from train.sft import main as sft
+
+        return sft(rest)
     from train.demo import main as demo
 
     return demo(rest)

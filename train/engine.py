@@ -81,14 +81,13 @@ class _Decoder:
     def __init__(self, engine: Engine, rows: int, max_len: int, sampling: tuple[float, float, int]):
         model, device = engine.model, engine.device
         self.model, self.sampling, self.rows, self.max_len = model, sampling, rows, max_len
-        dtype = next(model.parameters()).dtype
-        self.cache = KVCache(model.config, rows, max_len, device, dtype)
+        self.cache = KVCache(model.config, rows, max_len, device, engine.cache_dtype)
         self.tokens = torch.zeros(rows, dtype=torch.long, device=device)  # next input token per row
         self.t = torch.zeros(1, dtype=torch.long, device=device)  # cache slot written this step
         self.pad = torch.zeros(rows, dtype=torch.long, device=device)  # left padding per row
         self.step_index = torch.zeros(1, dtype=torch.long, device=device)  # column of out_tokens
         self.done = torch.zeros(rows, dtype=torch.bool, device=device)
-        self.stop_ids = torch.tensor(engine.stop_ids, device=device)
+        self.stop_ids = torch.tensor(engine.stop_ids, dtype=torch.long, device=device)
         self.pad_id = engine.tokenizer.pad_id
         self.out_tokens = torch.zeros(rows, max_len, dtype=torch.long, device=device)
         self.out_logprobs = torch.zeros(rows, max_len, dtype=torch.float32, device=device)
@@ -96,6 +95,9 @@ class _Decoder:
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self.use_graphs = engine.cuda_graphs
         self.pool = None
+        # compiling fuses the step's many small kernels (norms, rotary, sampling); the graph then
+        # replays them without launch overhead
+        self.compiled = torch.compile(self.step, dynamic=False) if engine.compile else None
 
     def step(self, length: int) -> None:
         """Feed ``tokens`` at slot ``t``, sample the next, record it; everything stays on the device."""
@@ -114,7 +116,7 @@ class _Decoder:
 
     def run_step(self, length: int) -> None:
         if not self.use_graphs:
-            return self.step(length)
+            return (self.compiled or self.step)(length)
         graph = self.graphs.get(length)
         if graph is None:
             graph = self._capture(length)
@@ -126,14 +128,16 @@ class _Decoder:
         saved = [x.clone() for x in (self.tokens, self.t, self.step_index, self.done)]
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
+        step = self.compiled or self.step
         with torch.cuda.stream(stream):
-            self.step(length)
+            for _ in range(2):  # the first call compiles
+                step(length)
+                for x, old in zip((self.tokens, self.t, self.step_index, self.done), saved):
+                    x.copy_(old)
         torch.cuda.current_stream().wait_stream(stream)
-        for x, old in zip((self.tokens, self.t, self.step_index, self.done), saved):
-            x.copy_(old)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=self.pool):
-            self.step(length)
+            step(length)
         self.pool = graph.pool()
         self.graphs[length] = graph
         return graph
@@ -142,12 +146,12 @@ class _Decoder:
 class Engine:
     """Generate completions for a batch of prompts with a native :class:`Transformer`.
 
-    ``cuda_graphs`` defaults to True on CUDA. ``max_batch_size`` bounds the rows decoded together
+    ``cuda_graphs`` and ``compile`` (``torch.compile`` of the decode step) default to True on CUDA. ``max_batch_size`` bounds the rows decoded together
     (prompts x samples); larger requests run in consecutive batches of whole groups.
     """
 
     def __init__(self, model: Transformer, tokenizer, *, max_batch_size: int = 512, cuda_graphs: bool | None = None,
-                 length_bucket: int = 128):
+                 compile: bool | None = None, length_bucket: int = 128, stop_ids: list[int] | None = None):
         self.model = getattr(model, "_orig_mod", getattr(model, "module", model))
         if not isinstance(self.model, Transformer):
             raise TypeError(f"Engine needs a native train.model.Transformer, got {type(self.model).__name__}; "
@@ -155,9 +159,15 @@ class Engine:
         self.tokenizer = tokenizer
         self.device = next(self.model.parameters()).device
         self.cuda_graphs = self.device.type == "cuda" if cuda_graphs is None else cuda_graphs
+        self.compile = self.cuda_graphs if compile is None else compile
+        # float32 weights on a GPU (a model being trained) decode under bf16 autocast, cache in bf16
+        param_dtype = next(self.model.parameters()).dtype
+        self.autocast = self.device.type == "cuda" and param_dtype == torch.float32
+        self.cache_dtype = torch.bfloat16 if self.autocast else param_dtype
         self.max_batch_size = max_batch_size
         self.length_bucket = length_bucket
-        self.stop_ids = [tokenizer.eos_id, tokenizer.answer_end_id]
+        # tokens that end a sequence; an empty list generates max_new_tokens always (benchmarks)
+        self.stop_ids = [tokenizer.eos_id, tokenizer.answer_end_id] if stop_ids is None else list(stop_ids)
         self._decoders: dict[tuple, _Decoder] = {}
 
     def _decoder(self, rows: int, max_len: int, sampling: tuple) -> _Decoder:
@@ -185,9 +195,14 @@ class Engine:
             raise ValueError("empty prompt: every prompt needs at least one token")
         per_batch = max(1, self.max_batch_size // num_samples)
         out: list[Generation] = []
-        for start in range(0, len(prompt_ids), per_batch):
-            chunk = prompt_ids[start:start + per_batch]
-            out += self._generate_batch(chunk, start, num_samples, max_new_tokens, (float(temperature), top_p, top_k))
+        was_training = self.model.training
+        self.model.eval()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.autocast):
+            for start in range(0, len(prompt_ids), per_batch):
+                chunk = prompt_ids[start:start + per_batch]
+                out += self._generate_batch(chunk, start, num_samples, max_new_tokens,
+                                            (float(temperature), top_p, top_k))
+        self.model.train(was_training)
         return out
 
     def _generate_batch(self, prompt_ids, offset, num_samples, max_new_tokens, sampling) -> list[Generation]:

@@ -163,9 +163,20 @@ class Attention(nn.Module):
             k_cache.index_copy_(2, index, k)
             v_cache.index_copy_(2, index, v)
             k, v = k_cache[:, :, :length], v_cache[:, :, :length]
+            if T == 1:
+                return self.o_proj(self._decode_attention(q, k, v, mask).reshape(B, 1, -1))
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and cache is None,
                                            enable_gqa=self.n_kv != self.n_heads)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))
+
+    def _decode_attention(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+        # One query per row: two batched matmuls with the query heads of a group stacked, so the
+        # shared keys/values are read once and never repeated per head (a memory-bound step).
+        B, group = q.shape[0], self.n_heads // self.n_kv
+        q = q.reshape(B, self.n_kv, group, self.head_dim)
+        scores = (q @ k.transpose(-1, -2)).float() * self.head_dim ** -0.5
+        scores = scores.masked_fill(~mask, float("-inf"))
+        return scores.softmax(-1).to(v.dtype) @ v  # [B, kv_heads, group, head_dim]
 
 
 class MLP(nn.Module):

@@ -8,7 +8,7 @@ True
 
 from __future__ import annotations
 
-__all__ = ["R1_ZERO", "render_completion", "render_prompt"]
+__all__ = ["PLAIN", "R1_ZERO", "TEMPLATES", "render_completion", "render_prompt"]
 
 # DeepSeek-R1 paper, Table 1 (the template used to train R1-Zero), with "{prompt}" for the question.
 R1_ZERO = (
@@ -18,6 +18,11 @@ R1_ZERO = (
     "</answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answer here "
     "</answer>.\nUser: {prompt}\nAssistant:"
 )
+
+# The same question/answer turn without the instructions: for tiny models on a CPU budget, where the
+# 90-token preamble would dominate every sequence. The format is then learnt from SFT alone.
+PLAIN = "User: {prompt}\nAssistant:"
+TEMPLATES = {"r1_zero": R1_ZERO, "plain": PLAIN}
 
 
 def render_prompt(prompt: str, template: str = R1_ZERO) -> str:
