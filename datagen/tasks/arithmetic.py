@@ -12,54 +12,40 @@ True
 from __future__ import annotations
 
 import random
-from fractions import Fraction
 
 from datagen.registry import Item, task
 
 _SYMBOL = {"+": "+", "-": "-", "*": "\\times", "/": "\\div"}
 _WORDS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}
+_OPS = ("+", "-", "*", "/")
 
 
-def _number(rng: random.Random, digits: int, negative: bool) -> int:
-    n = rng.randint(10 ** (digits - 1) if digits > 1 else 1, 10**digits - 1)
-    return -n if negative and rng.random() < 0.3 else n
+def _number(r, digits: int, negative: bool) -> int:
+    low = 10 ** (digits - 1) if digits > 1 else 1
+    n = low + int(r() * (10**digits - low))
+    return -n if negative and r() < 0.3 else n
 
 
-def _build(rng: random.Random, leaves: int, difficulty: int):
-    """A random expression tree: ints at the leaves, (op, left, right) inside."""
+def _build(r, leaves: int, difficulty: int) -> tuple[object, int]:
+    """A random expression tree (ints at the leaves, (op, left, right) inside) and its value.
+
+    Every value is an integer: a division's dividend is made as divisor × quotient.
+    """
     digits = 1 + difficulty // 3
-    ops = ["+", "-"] + (["*", "/"] if difficulty >= 3 else [])
     if leaves == 1:
-        return _number(rng, digits, difficulty >= 5)
-    split = rng.randint(1, leaves - 1)
-    op = rng.choice(ops)
-    left, right = _build(rng, split, difficulty), _build(rng, leaves - split, difficulty)
-    if op == "*" and abs(_value(left) * _value(right)) > 10 ** (3 + difficulty):
+        n = _number(r, digits, difficulty >= 5)
+        return n, n
+    split = 1 + int(r() * (leaves - 1))
+    op = _OPS[int(r() * (4 if difficulty >= 3 else 2))]
+    (left, a), (right, b) = _build(r, split, difficulty), _build(r, leaves - split, difficulty)
+    if op == "*" and abs(a * b) > 10 ** (3 + difficulty):
         op = "+"
     if op == "/":
-        divisor = _value(right)
-        if divisor.denominator != 1 or divisor == 0 or abs(divisor) > 99:
-            right = divisor = rng.randint(2, 9 if difficulty < 7 else 19)
-        quotient = _number(rng, max(1, digits - 1), difficulty >= 5)
-        left = int(divisor) * quotient  # the dividend becomes a number that divides exactly
-    return (op, left, right)
-
-
-def _value(node) -> Fraction:
-    if isinstance(node, int):
-        return Fraction(node)
-    op, left, right = node
-    return _apply(op, _value(left), _value(right))
-
-
-def _apply(op: str, a: Fraction, b: Fraction) -> Fraction:
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    return a / b if b else Fraction(0)  # a zero divisor is replaced before it is ever shown
+        if b == 0 or abs(b) > 99:
+            right = b = 2 + int(r() * (8 if difficulty < 7 else 18))
+        quotient = _number(r, max(1, digits - 1), difficulty >= 5)
+        return (op, b * quotient, right), quotient  # the dividend becomes a number that divides exactly
+    return (op, left, right), a + b if op == "+" else a - b if op == "-" else a * b
 
 
 def _prec(op: str) -> int:
@@ -67,7 +53,7 @@ def _prec(op: str) -> int:
 
 
 def _text(node, parent_prec: int = 0, right_side: bool = False) -> str:
-    if isinstance(node, int):
+    if type(node) is int:
         return f"({node})" if node < 0 else str(node)
     op, left, right = node
     inner = f"{_text(left, _prec(op))} {_SYMBOL[op]} {_text(right, _prec(op), True)}"
@@ -76,11 +62,11 @@ def _text(node, parent_prec: int = 0, right_side: bool = False) -> str:
 
 
 def _steps(node, out: list[str]) -> int:
-    if isinstance(node, int):
+    if type(node) is int:
         return node
     op, left, right = node
     a, b = _steps(left, out), _steps(right, out)
-    result = int(_apply(op, Fraction(a), Fraction(b)))
+    result = a + b if op == "+" else a - b if op == "-" else a * b if op == "*" else a // b
     shown = [f"({x})" if x < 0 else str(x) for x in (a, b)]
     out.append(f"Step {len(out) + 1}: {_WORDS[op]}: {shown[0]} {_SYMBOL[op]} {shown[1]} = {result}.")
     return result
@@ -90,14 +76,10 @@ def _steps(node, out: list[str]) -> int:
 def arithmetic(rng: random.Random, difficulty: int) -> Item:
     """Evaluate an integer expression with + - × ÷, parentheses and negatives."""
     leaves = 2 + (difficulty - 1) * 5 // 9
-    tree = _build(rng, leaves, difficulty)
-    value = _value(tree)
-    assert value.denominator == 1
+    tree, value = _build(rng.random, leaves, difficulty)
     expression = _text(tree)
     steps: list[str] = []
-    _steps(tree, steps)
-    prompt = f"Calculate ${expression}$."
-    solution = "\n".join(
-        ["Follow the order of operations: parentheses first, then × and ÷, then + and −, left to right.",
-         *steps, f"The answer is {int(value)}."])
-    return Item(prompt, str(int(value)), solution, {"expression": expression, "leaves": leaves})
+    assert _steps(tree, steps) == value
+    solution = "\n".join(["Follow the order of operations: parentheses first, then × and ÷, then + and −, left to right.",
+                          *steps, f"The answer is {value}."])
+    return Item(f"Calculate ${expression}$.", str(value), solution, {"expression": expression, "leaves": leaves})
