@@ -1,0 +1,36 @@
+"""Shared fixtures of the trainer tests: one CPU thread, a small trained tokenizer, tiny model configs."""
+
+import pytest
+import torch
+
+from train.model import ModelConfig
+from train.tokenizer import train_tokenizer
+
+
+@pytest.fixture
+def single_thread():
+    """One intra-op thread: on 2 shared cores two OpenMP threads wait on each other (a matmul of a
+    tiny model then takes 50x longer), and one thread makes every CPU result bit-for-bit repeatable."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+CORPUS = [f"Problem: {a} + {b}\nAnswer: <think>{a} + {b} = {a + b}</think> <answer>{a + b}</answer>"
+          for a in range(40) for b in range(6)] + ["The cat sat on the mat. What is the sum?"] * 20
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """A byte-level BPE of about 300 tokens trained on arithmetic text."""
+    return train_tokenizer(CORPUS, vocab_size=300)
+
+
+@pytest.fixture
+def tiny_config(tokenizer):
+    """A two-layer grouped-query model over the fixture tokenizer's vocabulary (untied, so the head
+    can be edited on its own)."""
+    return ModelConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, intermediate_size=48, max_position_embeddings=96,
+                       tie_word_embeddings=False)
