@@ -141,10 +141,16 @@ def test_grouped_query_attention_equals_repeated_key_value_heads():
     reads kv head h // 2 (the grouping of Llama and Qwen), in the full forward and the decode step."""
     gqa = make(num_key_value_heads=2)
     mha = Transformer(dataclasses.replace(gqa.config, num_key_value_heads=4)).eval()
+    def repeat(kv):  # [2 heads x 8, 32] -> [4 heads x 8, 32], each head twice in a row
+        return kv.view(2, 8, 32).repeat_interleave(2, dim=0).reshape(32, 32)
+
     state = gqa.state_dict()
     for name, tensor in list(state.items()):
-        if name.endswith(("k_proj.weight", "v_proj.weight")):
-            state[name] = tensor.view(2, 8, 32).repeat_interleave(2, dim=0).reshape(32, 32)
+        if name.endswith("qkv_proj.weight"):  # q, k and v fused in one matrix
+            q, k, v = tensor.split([32, 16, 16])
+            state[name] = torch.cat([q, repeat(k), repeat(v)])
+        elif name.endswith((".k_proj.weight", ".v_proj.weight")):
+            state[name] = repeat(tensor)
     mha.load_state_dict(state)
     ids = torch.randint(0, 61, (2, 10))
     assert torch.allclose(gqa(ids), mha(ids), atol=1e-5)
