@@ -55,6 +55,8 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-static", action="store_true", help="skip transformers' static cache")
+    parser.add_argument("--skip-hf", action="store_true", help="measure rlvr's engine only")
+    parser.add_argument("--no-compile", action="store_true", help="CUDA graphs of the eager decode step")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -76,7 +78,9 @@ def main() -> None:
 
     ours = load_hf(folder).to(device, dtype).eval()
     results["params_M"] = round(ours.num_parameters() / 1e6, 1)
-    engine = Engine(ours, tokenizer, max_batch_size=args.prompts, stop_ids=[])
+    engine = Engine(ours, tokenizer, max_batch_size=args.prompts, stop_ids=[],
+                    compile=False if args.no_compile else None)
+    results["engine_compile"] = engine.compile
     ids = prompts.tolist()
 
     def run_ours():
@@ -86,6 +90,9 @@ def main() -> None:
     seconds = time_call(run_ours, args.repeats)
     results["rlvr_tokens_per_s"] = new_tokens / seconds
     engine = ours = None  # free the GPU memory before transformers runs
+    if args.skip_hf:
+        print(json.dumps(results, indent=2))
+        return
 
     import transformers
 

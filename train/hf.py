@@ -1,7 +1,7 @@
 """Hugging Face interop: load local Llama / Qwen2 / Qwen3 checkpoints natively, export ours.
 
-Our parameter names are Hugging Face's without the ``model.`` prefix, so conversion renames keys and
-copies tensors. Any other causal LM loads through :class:`GenericCausalLM`, a slower path that the
+Our parameter names are Hugging Face's without the ``model.`` prefix, with q/k/v and gate/up fused,
+so conversion renames keys and joins or splits those matrices. Any other causal LM loads through :class:`GenericCausalLM`, a slower path that the
 trainer and the engine also accept. Nothing is ever downloaded: paths must be local folders.
 
 >>> import tempfile
@@ -112,6 +112,37 @@ def _read_weights(folder: Path) -> dict[str, Tensor]:
     raise FileNotFoundError(f"{folder}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin")
 
 
+def _fuse(state: dict[str, Tensor], config: ModelConfig) -> dict[str, Tensor]:
+    """Hugging Face names -> ours: drop ``model.``, join q/k/v and gate/up."""
+    state = {name.removeprefix("model."): t for name, t in state.items()}
+    for i in range(config.num_hidden_layers):
+        attn, mlp = f"layers.{i}.self_attn.", f"layers.{i}.mlp."
+        for kind in ("weight", "bias"):
+            parts = [state.pop(f"{attn}{p}_proj.{kind}", None) for p in "qkv"]
+            if all(t is not None for t in parts):
+                state[f"{attn}qkv_proj.{kind}"] = torch.cat(parts)
+        parts = [state.pop(f"{mlp}{p}_proj.weight", None) for p in ("gate", "up")]
+        if all(t is not None for t in parts):
+            state[f"{mlp}gate_up_proj.weight"] = torch.cat(parts)
+    return state
+
+
+def _unfuse(state: dict[str, Tensor], config: ModelConfig) -> dict[str, Tensor]:
+    """Ours -> Hugging Face names."""
+    sizes = [config.num_attention_heads * config.head_dim] + [config.num_key_value_heads * config.head_dim] * 2
+    out = {}
+    for name, tensor in state.items():
+        if ".qkv_proj." in name:
+            for p, part in zip("qkv", tensor.split(sizes)):
+                out[f"model.{name.replace('qkv_proj', f'{p}_proj')}"] = part
+        elif ".gate_up_proj." in name:
+            for p, part in zip(("gate", "up"), tensor.chunk(2)):
+                out[f"model.{name.replace('gate_up_proj', f'{p}_proj')}"] = part
+        else:
+            out[name if name == "lm_head.weight" else f"model.{name}"] = tensor
+    return out
+
+
 def load_hf(path: str | Path, *, dtype: torch.dtype | None = None) -> Transformer:
     """A native model from a local Hugging Face folder of a Llama, Qwen2 or Qwen3 causal LM.
 
@@ -123,7 +154,7 @@ def load_hf(path: str | Path, *, dtype: torch.dtype | None = None) -> Transforme
         raise FileNotFoundError(f"{folder}: not a Hugging Face model folder (no config.json)")
     config = config_from_hf(json.loads(config_file.read_text()))
     weights = _read_weights(folder)
-    state = {name.removeprefix("model."): t for name, t in weights.items()}
+    state = _fuse(weights, config)
     if config.tie_word_embeddings:
         state.pop("lm_head.weight", None)
     model = Transformer(config)
@@ -149,13 +180,9 @@ def export_hf(model: Transformer, folder: str | Path, tokenizer=None, *, dtype: 
     folder.mkdir(parents=True, exist_ok=True)
     model = getattr(model, "_orig_mod", getattr(model, "module", model))
     config = model.config
-    state = {}
-    for name, tensor in model.state_dict().items():
-        if config.tie_word_embeddings and name == "lm_head.weight":
-            continue
-        key = name if name == "lm_head.weight" else f"model.{name}"
-        tensor = tensor.detach().to("cpu", dtype or tensor.dtype).contiguous()
-        state[key] = tensor
+    ours = {name: t.detach().to("cpu", dtype or t.dtype) for name, t in model.state_dict().items()
+            if not (config.tie_word_embeddings and name == "lm_head.weight")}
+    state = {name: t.contiguous() for name, t in _unfuse(ours, config).items()}
     save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
     hf_config = config_to_hf(config, tokenizer.special_ids() if tokenizer is not None else None)
     if dtype is not None:

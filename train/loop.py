@@ -156,11 +156,11 @@ def train_loop(cfg: TrainConfig, *, model: torch.nn.Module, tokenizer, train_dat
     window_tokens, window_start = 0, time.perf_counter()
     while step < cfg.max_steps:
         loss_sum = torch.zeros((), device=device)
-        tokens = 0
+        tokens = torch.zeros((), dtype=torch.long, device=device)  # summed on the device: no sync per step
         for micro in range(cfg.grad_accum):
             x, y = train_data.batch(order.next())
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            tokens += int((y != -100).sum())
+            tokens += (y != -100).sum()
             sync = micro == cfg.grad_accum - 1 or not info.is_distributed
             with (contextlib.nullcontext() if sync else forward.no_sync()), autocast:
                 loss = forward(x, y) / cfg.grad_accum
@@ -172,12 +172,13 @@ def train_loop(cfg: TrainConfig, *, model: torch.nn.Module, tokenizer, train_dat
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        window_tokens += tokens * info.world_size
+        window_tokens = window_tokens + tokens * info.world_size
 
         evaluating = step == cfg.max_steps or (cfg.eval_every and step % cfg.eval_every == 0)
         if step % cfg.log_every == 0 or evaluating:
             loss_value = all_reduce_mean(loss_sum).item()
             elapsed = time.perf_counter() - window_start
+            window_tokens = int(window_tokens)
             row = {"step": step, "loss": round(loss_value, 5), "lr": float(f"{scheduler.get_last_lr()[0]:.4g}"),
                    "grad_norm": round(float(grad_norm), 4), "tokens_per_s": round(window_tokens / elapsed, 1)}
             if flops_per_token and peak:

@@ -3,7 +3,8 @@
 RMSNorm, rotary position embeddings, SwiGLU, grouped-query attention through
 ``scaled_dot_product_attention``, optional QK-norm (Qwen3), optional QKV bias (Qwen2), tied or untied
 embeddings. Parameter names are those of Hugging Face's ``LlamaForCausalLM`` without the ``model.``
-prefix, so local checkpoints of Llama, Qwen2 and Qwen3 load as they are (see ``train.hf``).
+prefix, except that q/k/v and gate/up are fused into one matmul each (``qkv_proj``, ``gate_up_proj``:
+fewer, larger kernels); ``train.hf`` joins and splits them, so Llama, Qwen2 and Qwen3 checkpoints load.
 
 >>> import torch
 >>> model = Transformer(PRESETS["tiny"])
@@ -135,14 +136,22 @@ class KVCache:
         return self.k.shape[1]
 
 
+@torch.compiler.disable
+def write_cache(k_cache: Tensor, v_cache: Tensor, index: Tensor, k: Tensor, v: Tensor) -> None:
+    # Kept out of torch.compile: a compiled in-place write into a view of the cache would be
+    # functionalised into a copy of the whole cache, every layer, every step.
+    k_cache.index_copy_(2, index, k)
+    v_cache.index_copy_(2, index, v)
+
+
 class Attention(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         c = config
         self.n_heads, self.n_kv, self.head_dim = c.num_attention_heads, c.num_key_value_heads, c.head_dim
-        self.q_proj = nn.Linear(c.hidden_size, c.num_attention_heads * c.head_dim, bias=c.qkv_bias)
-        self.k_proj = nn.Linear(c.hidden_size, c.num_key_value_heads * c.head_dim, bias=c.qkv_bias)
-        self.v_proj = nn.Linear(c.hidden_size, c.num_key_value_heads * c.head_dim, bias=c.qkv_bias)
+        # queries, keys and values in one matmul (Hugging Face keeps three: train.hf splits and joins)
+        self.qkv_proj = nn.Linear(c.hidden_size, (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim,
+                                  bias=c.qkv_bias)
         self.o_proj = nn.Linear(c.num_attention_heads * c.head_dim, c.hidden_size, bias=False)
         if c.qk_norm:
             self.q_norm = RMSNorm(c.head_dim, c.rms_norm_eps)
@@ -151,17 +160,18 @@ class Attention(nn.Module):
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None,
                 cache: tuple[Tensor, Tensor] | None, index: Tensor | None, length: int) -> Tensor:
         B, T, _ = x.shape
-        q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim)
-        k = self.k_proj(x).view(B, T, self.n_kv, self.head_dim)
-        v = self.v_proj(x).view(B, T, self.n_kv, self.head_dim).transpose(1, 2)
+        q, k, v = self.qkv_proj(x).split([self.n_heads * self.head_dim, self.n_kv * self.head_dim,
+                                          self.n_kv * self.head_dim], dim=-1)
+        q = q.view(B, T, self.n_heads, self.head_dim)
+        k = k.view(B, T, self.n_kv, self.head_dim)
+        v = v.reshape(B, T, self.n_kv, self.head_dim).transpose(1, 2)
         if hasattr(self, "q_norm"):
             q, k = self.q_norm(q), self.k_norm(k)
         q = apply_rope(q.transpose(1, 2), cos, sin)
         k = apply_rope(k.transpose(1, 2), cos, sin)
         if cache is not None:
             k_cache, v_cache = cache
-            k_cache.index_copy_(2, index, k)
-            v_cache.index_copy_(2, index, v)
+            write_cache(k_cache, v_cache, index, k, v)
             k, v = k_cache[:, :, :length], v_cache[:, :, :length]
             if T == 1:
                 return self.o_proj(self._decode_attention(q, k, v, mask).reshape(B, 1, -1))
@@ -182,12 +192,12 @@ class Attention(nn.Module):
 class MLP(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
-        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.gate_up_proj = nn.Linear(config.hidden_size, 2 * config.intermediate_size, bias=False)
         self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
 
 
 class Block(nn.Module):
