@@ -47,6 +47,10 @@ class PretrainConfig(TrainConfig):
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         if self.seq_len < 8:
             raise ValueError(f"seq_len must be at least 8, got {self.seq_len}")
+        limit = PRESETS[self.preset].max_position_embeddings
+        if self.seq_len > limit:
+            raise ValueError(f"seq_len {self.seq_len} exceeds the {self.preset} preset's "
+                             f"max_position_embeddings ({limit})")
 
 
 def read_corpus(path: str | Path) -> list[str]:
@@ -102,8 +106,9 @@ def pretrain(cfg: PretrainConfig) -> dict:
     val_docs = [d for d in docs if _held_out(d)] or docs[:1]
     train_rows = pack_documents(tokenizer.encode_batch(train_docs), cfg.seq_len, bos_id=tokenizer.bos_id,
                                 eos_id=tokenizer.eos_id)
-    val_rows = pack_documents(tokenizer.encode_batch(val_docs), cfg.seq_len, bos_id=tokenizer.bos_id,
-                              eos_id=tokenizer.eos_id) if sum(map(len, val_docs)) > cfg.seq_len else train_rows[:1]
+    val_ids = tokenizer.encode_batch(val_docs)  # with BOS and EOS, enough tokens for one row?
+    val_rows = pack_documents(val_ids, cfg.seq_len, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id) \
+        if sum(len(ids) + 2 for ids in val_ids) > cfg.seq_len else train_rows[:1]
     torch.manual_seed(cfg.seed)
     model = Transformer(model_config).to(info.device)
     if info.is_main:
