@@ -75,6 +75,15 @@ def sft(cfg: SFTConfig) -> dict:
     parts = split(datasets.Dataset.from_list(rows), test_size=0.1, seed=cfg.seed)
     train_rows, test_rows = list(parts["train"]), list(parts["test"])[: cfg.eval_problems]
     template = TEMPLATES[cfg.template]
+    # fail now, not at the first evaluation: every sequence must fit the model's positions
+    limit = model.config.max_position_embeddings
+    if cfg.max_len > limit:
+        raise ValueError(f"--max-len {cfg.max_len} exceeds the model's max_position_embeddings ({limit})")
+    longest = max((len(ids) for ids in tokenizer.encode_batch(
+        [render_prompt(r["prompt"], template) for r in test_rows], bos=True)), default=0)
+    if longest + cfg.max_new_tokens > limit:
+        raise ValueError(f"--max-new-tokens {cfg.max_new_tokens} plus the longest held-out prompt ({longest} tokens) "
+                         f"exceeds the model's max_position_embeddings ({limit})")
     train_data, skipped = build_sft_data(train_rows, tokenizer, template, cfg.max_len)
     val_data, _ = build_sft_data(test_rows, tokenizer, template, cfg.max_len)
     if len(train_data) == 0:
