@@ -56,9 +56,12 @@ class TrainConfig:
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "batch_size", "grad_accum"):
+        for name in ("max_steps", "batch_size", "grad_accum", "log_every", "eval_batches"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("eval_every", "save_every", "keep_last"):  # checked now, not at the first save
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
         if self.warmup_steps > self.max_steps:
             self.warmup_steps = self.max_steps
 
