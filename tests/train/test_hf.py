@@ -239,3 +239,26 @@ def test_trl_trains_the_exported_folder(tokenizer, tmp_path):
     assert tokenizer.decode(example["input_ids"]) == rows[0]["prompt"] + rows[0]["completion"]
     result = trainer.train()
     assert result.global_step == 2 and 0 < result.training_loss < 10
+
+
+def test_engine_greedy_equals_transformers_generate_on_the_export(tokenizer, tmp_path):
+    from train.engine import Engine
+
+    torch.manual_seed(0)
+    model = perturb(Transformer(ModelConfig(**{**COMMON, "vocab_size": tokenizer.vocab_size}, qkv_bias=True,
+                                            tie_word_embeddings=False)))
+    with torch.no_grad():
+        model.lm_head.weight.mul_(20)  # well-separated logits: no near-ties for float noise to flip
+    export_hf(model, tmp_path, tokenizer)
+    hf = AutoModelForCausalLM.from_pretrained(tmp_path, local_files_only=True).eval()
+    auto = AutoTokenizer.from_pretrained(tmp_path, local_files_only=True, padding_side="left")
+    prompts = ["Problem: What is 12 + 30?\nAnswer:", "7 *", "<think>"]
+    ours = Engine(model, tokenizer).generate(prompts, max_new_tokens=12, temperature=0)
+    batch = auto([auto.bos_token + p for p in prompts], return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.no_grad():
+        theirs = hf.generate(**batch, do_sample=False, max_new_tokens=12)[:, batch["input_ids"].shape[1]:]
+    stops = {tokenizer.eos_id, tokenizer.answer_end_id}
+    for g, row in zip(ours, theirs.tolist()):
+        end = next((i + 1 for i, t in enumerate(row) if t in stops), len(row))
+        assert g.token_ids == row[:end]
+        assert g.finish_reason == ("stop" if end < len(row) or row[-1] in stops else "length")
