@@ -73,7 +73,7 @@ def test_greedy_does_not_depend_on_batching_or_reuse(tokenizer, tiny_config):
     together = engine.generate(prompts, num_samples=2, max_new_tokens=12, temperature=0)
     chunked = Engine(model, tokenizer, stop_ids=[], max_batch_size=4).generate(prompts, num_samples=2,
                                                                                 max_new_tokens=12, temperature=0)
-    alone = [g for k, p in enumerate(prompts)
+    alone = [g for p in prompts
              for g in engine.generate([p], num_samples=1, max_new_tokens=12, temperature=0)]
     again = engine.generate(prompts, num_samples=2, max_new_tokens=12, temperature=0)  # cache reused, stale
     assert [(g.prompt_index, g.token_ids) for g in chunked] == [(g.prompt_index, g.token_ids) for g in together]

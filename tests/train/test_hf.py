@@ -262,3 +262,25 @@ def test_engine_greedy_equals_transformers_generate_on_the_export(tokenizer, tmp
         end = next((i + 1 for i, t in enumerate(row) if t in stops), len(row))
         assert g.token_ids == row[:end]
         assert g.finish_reason == ("stop" if end < len(row) or row[-1] in stops else "length")
+
+
+def test_load_policy_reads_hf_folders_and_explains_what_it_cannot(tokenizer, tmp_path):
+    from train.load import load_policy
+
+    torch.manual_seed(0)
+    ours = perturb(Transformer(ModelConfig(**{**COMMON, "vocab_size": tokenizer.vocab_size})))
+    export_hf(ours, tmp_path / "ours", tokenizer)
+    model, loaded_tokenizer = load_policy(tmp_path / "ours")
+    ids = torch.randint(0, tokenizer.vocab_size, (1, 7))
+    assert torch.equal(model(ids), ours(ids)) and loaded_tokenizer.special_ids() == tokenizer.special_ids()
+    # a native architecture without our tokenizer
+    torch.manual_seed(0)
+    save(LlamaForCausalLM(LlamaConfig(**COMMON)), tmp_path / "llama")
+    with pytest.raises(FileNotFoundError, match="no tokenizer"):
+        load_policy(tmp_path / "llama")
+    # an architecture the stages cannot train natively
+    save(GPT2LMHeadModel(GPT2Config(vocab_size=97, n_embd=32, n_layer=2, n_head=4, n_positions=64)),
+         tmp_path / "gpt2")
+    tokenizer.save(tmp_path / "gpt2" / "tokenizer.json")
+    with pytest.raises(ValueError, match="GenericCausalLM"):
+        load_policy(tmp_path / "gpt2")
