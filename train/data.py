@@ -3,7 +3,7 @@ resumable, rank-sharded batch order.
 
 >>> rows = pack_documents([[1, 2, 3], [4, 5]], seq_len=2, bos_id=0, eos_id=9)
 >>> rows.tolist()
-[[0, 1, 2], [2, 3, 9], [9, 0, 4]]
+[[0, 1, 2], [2, 3, 9], [9, 0, 4], [4, 5, 9]]
 >>> ids, labels = sft_example([0, 7, 7], [5, 6], eos_id=9)
 >>> ids, labels
 ([0, 7, 7, 5, 6, 9], [-100, -100, -100, 5, 6, 9])
