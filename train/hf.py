@@ -1,8 +1,9 @@
 """Hugging Face interop: load local Llama / Qwen2 / Qwen3 checkpoints natively, export ours.
 
 Our parameter names are Hugging Face's without the ``model.`` prefix, with q/k/v and gate/up fused,
-so conversion renames keys and joins or splits those matrices. Any other causal LM loads through :class:`GenericCausalLM`, a slower path that the
-trainer and the engine also accept. Nothing is ever downloaded: paths must be local folders.
+so conversion renames keys and joins or splits those matrices. Any other causal LM loads through
+:class:`GenericCausalLM`, a slower path that the training loop also accepts (it generates with its own
+``generate``, not the engine). Nothing is ever downloaded: paths must be local folders.
 
 >>> import tempfile
 >>> from train.model import PRESETS, Transformer
@@ -179,6 +180,12 @@ def export_hf(model: Transformer, folder: str | Path, tokenizer=None, *, dtype: 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model = getattr(model, "_orig_mod", getattr(model, "module", model))
+    if isinstance(model, GenericCausalLM):  # the generic path keeps its own architecture and format
+        state = None if dtype is None else {k: v.to(dtype) for k, v in model.hf.state_dict().items()}
+        model.hf.save_pretrained(folder, state_dict=state)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(folder)
+        return folder
     config = model.config
     ours = {name: t.detach().to("cpu", dtype or t.dtype) for name, t in model.state_dict().items()
             if not (config.tie_word_embeddings and name == "lm_head.weight")}
@@ -200,8 +207,8 @@ def export_hf(model: Transformer, folder: str | Path, tokenizer=None, *, dtype: 
 class GenericCausalLM(nn.Module):
     """Any local ``AutoModelForCausalLM`` behind the native model's ``forward(ids, targets)`` call.
 
-    The slower path for architectures we do not implement: training works the same; the engine
-    generates with the model's own ``generate`` instead of our KV cache and CUDA graphs.
+    The slower path for architectures we do not implement: ``train_loop`` trains it the same way and
+    exports it with ``save_pretrained``; generate with ``model.hf.generate`` (the engine needs a native model).
     """
 
     def __init__(self, path: str | Path, *, dtype: torch.dtype | None = None):

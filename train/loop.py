@@ -97,6 +97,8 @@ def train_loop(cfg: TrainConfig, *, model: torch.nn.Module, tokenizer, train_dat
     ``evaluate(model)`` runs on rank 0 at each evaluation and its numbers join the metrics row.
     """
     out_dir = Path(cfg.out_dir)
+    if info.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
     device = info.device
     raw_model = model
     optimizer = build_optimizer(model, name=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay)
