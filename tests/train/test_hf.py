@@ -284,3 +284,27 @@ def test_load_policy_reads_hf_folders_and_explains_what_it_cannot(tokenizer, tmp
     tokenizer.save(tmp_path / "gpt2" / "tokenizer.json")
     with pytest.raises(ValueError, match="GenericCausalLM"):
         load_policy(tmp_path / "gpt2")
+
+
+def test_generic_path_trains_in_the_loop_and_exports(tokenizer, tmp_path):
+    from train.data import PackedData
+    from train.dist import DistInfo
+    from train.loop import TrainConfig, train_loop
+
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=tokenizer.vocab_size, n_embd=32, n_layer=2, n_head=4, n_positions=64)
+    save(GPT2LMHeadModel(config), tmp_path / "gpt2")
+    model = GenericCausalLM(tmp_path / "gpt2")
+    rows = torch.randint(0, tokenizer.vocab_size, (8, 17))
+    out = tmp_path / "run" / "gpt2"  # not there yet: the loop makes it
+    cfg = TrainConfig(out_dir=str(out), max_steps=3, batch_size=2, save_every=2, log_every=1, progress=False,
+                      device="cpu", warmup_steps=0)
+    last = train_loop(cfg, model=model, tokenizer=tokenizer, train_data=PackedData(rows),
+                      val_data=PackedData(rows[:2]), info=DistInfo(), stage="generic", model_config={})
+    assert last["step"] == 3 and last["val_loss"] > 0
+    assert sorted(p.name for p in out.glob("step_*")) == ["step_00000002", "step_00000003"]
+    exported = AutoModelForCausalLM.from_pretrained(out / "final", local_files_only=True).eval()
+    ids = rows[:1, :9]
+    with torch.no_grad():
+        assert torch.allclose(exported(ids).logits, model.eval()(ids), atol=1e-5)
+    assert AutoTokenizer.from_pretrained(out / "final").pad_token_id == tokenizer.pad_id
