@@ -307,3 +307,17 @@ def test_evaluate_policy_counts_accuracy_format_and_pass_at_k():
     greedy = evaluate_policy(None, None, problems, engine=StubEngine([c[:1] for c in completions]))
     assert greedy["accuracy"] == 0.5 and "pass@2" not in greedy
     assert evaluate_policy(None, None, [], engine=StubEngine([])) == {}
+
+
+def test_gradient_accumulation_matches_the_larger_batch(root, reference, tmp_path):
+    """Two micro-batches of 2 rows are one batch of 4 (the same rows, in the same order): the same
+    losses and weights up to float rounding."""
+    out = tmp_path / "run"
+    assert pretrain(out, root / "corpus.txt", "--batch-size", "2", "--grad-accum", "2") == 0
+    for ours, theirs in zip(rows(out), rows(reference), strict=True):
+        assert ours["loss"] == pytest.approx(theirs["loss"], rel=1e-4)
+        assert ours["grad_norm"] == pytest.approx(theirs["grad_norm"], rel=1e-3)
+    model, _ = load_policy(out)
+    expected, _ = load_policy(reference)
+    for a, b in zip(model.parameters(), expected.parameters()):
+        assert torch.allclose(a, b, atol=1e-4)
