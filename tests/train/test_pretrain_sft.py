@@ -208,11 +208,14 @@ def test_held_out_split_is_counted_in_tokens(root, tmp_path):
     assert rows(tmp_path / "run")[-1]["val_loss"] > 0
 
 
-def test_pretrain_on_generated_problems(tmp_path):
+def test_pretrain_on_generated_problems_with_a_progress_bar(tmp_path, capsys):
     assert pretrain_main(["--tasks", "arithmetic", "--n-problems", "60", "--difficulty", "1", "--vocab-size", "300",
-                          "--seq-len", "32", "--batch-size", "2", "--max-steps", "2", "--no-progress",
-                          "--device", "cpu", "--out-dir", str(tmp_path)]) == 0
+                          "--seq-len", "32", "--batch-size", "2", "--max-steps", "2", "--device", "cpu",
+                          "--out-dir", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
     assert [r["step"] for r in rows(tmp_path)] == [2]
+    assert json.loads(out.splitlines()[-1]) == rows(tmp_path)[-1]  # the last row, printed
+    assert "pretrain: 100%" in err and "2/2" in err
     assert (tmp_path / "final" / "model.safetensors").is_file()
 
 
