@@ -16,6 +16,7 @@ COMMANDS = {
     "sandbox": "run a program isolated and bounded (rlvr sandbox run FILE.py)",
     "pretrain": "train a model from scratch on generated text (rlvr pretrain --preset tiny)",
     "sft": "teach a model the <think>/<answer> format (rlvr sft --init-from RUN)",
+    "grpo": "reinforcement learning with verifiable rewards (rlvr grpo --init-from RUN)",
     "demo": "verify a built-in sample of model outputs and print a table",
 }
 
@@ -55,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         from train.sft import main as sft
 
         return sft(rest)
+    if args.command == "grpo":
+        from train.grpo import main as grpo
+
+        return grpo(rest)
     from train.demo import main as demo
 
     return demo(rest)
