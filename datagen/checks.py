@@ -1,16 +1,21 @@
 """Properties every generator must have; tests (ours, and yours for your own generators) call them.
 
-For each difficulty 1..10 and many seeded items: the gold answer scores correct with the problem's
-own verifier; a perturbed answer does not; the worked solution ends with the gold answer; an
-independent computation (given by the test) agrees with the gold answer.
+``check_task``: for each difficulty 1..10 and every one of the first ``per_difficulty`` items (1,000
+by default): the gold answer scores correct with the problem's own verifier; a perturbed answer does
+not; the worked solution ends with the gold answer; and, when the test gives one, a cheap independent
+computation agrees with the gold answer. The verdicts come from a pool of worker processes.
+
+``check_sample``: an independent computation that costs milliseconds (SymPy, the sandbox) on items
+hypothesis draws from those same first ``items`` of each difficulty.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 
-__all__ = ["check_task", "completion", "difficulty_grows", "perturb"]
+__all__ = ["check_sample", "check_task", "completion", "difficulty_grows", "perturb", "verdicts"]
 
 from datagen.registry import TASKS, list_tasks, make_problem
 from verifiers.rewards import judge
@@ -33,23 +38,69 @@ def completion(answer: str) -> str:
     return f"<think>worked out</think>\n<answer>{answer}</answer>"
 
 
-def check_task(name: str, per_difficulty: int, independent: Callable[[dict], bool] | None = None,
-               perturbed: Callable[[dict], str] | None = None, seed: int = 0) -> None:
-    """Assert the properties on ``per_difficulty`` items at each difficulty 1..10."""
+def _statuses(pairs: Sequence[tuple[dict, str]]) -> list[tuple[str, str]]:
+    return [(v.status, v.reason) for v in (judge(completion(answer), row) for row, answer in pairs)]
+
+
+@functools.cache
+def _pool(workers: int):
+    import atexit
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    atexit.register(pool.shutdown)
+    return pool
+
+
+def verdicts(pairs: Sequence[tuple[dict, str]], workers: int = 2, chunk: int = 250) -> Iterator[tuple[str, str]]:
+    """``(status, reason)`` of each ``(row, answer)`` by the row's own verifier, in order.
+
+    ``workers > 1`` judges chunks in a pool of processes that lives as long as this one; the work
+    starts at once, so the caller can do its own while the pool judges.
+    """
+    if workers <= 1 or len(pairs) <= chunk:
+        return iter(_statuses(pairs))
+    chunks = [pairs[i : i + chunk] for i in range(0, len(pairs), chunk)]
+    return (s for part in _pool(workers).map(_statuses, chunks) for s in part)
+
+
+def check_task(name: str, per_difficulty: int = 1000, independent: Callable[[dict], bool] | None = None,
+               perturbed: Callable[[dict], str] | None = None, seed: int = 0, workers: int = 2) -> None:
+    """Assert the properties on the first ``per_difficulty`` items of each difficulty 1..10."""
     list_tasks()
     assert name in TASKS, name
+    rows = [make_problem(name, seed, d, i).to_row() for d in range(1, 11) for i in range(per_difficulty)]
+    wrong = [(row, perturbed(row) if perturbed else perturb(row["answer"])) for row in rows]
+    found = verdicts([(row, row["answer"]) for row in rows] + wrong, workers)
+    for row in rows:  # while the pool judges
+        last = row["solution"].strip().splitlines()[-1]
+        assert row["answer"] in last, (row["id"], last, row["answer"])
+        if independent is not None:
+            assert independent(row), (row["id"], row)
+    for row, (status, reason) in zip(rows, found):
+        assert status == "correct", (row["id"], row["answer"], status, reason)
+    for (row, answer), (status, reason) in zip(wrong, found):
+        assert status != "correct", (row["id"], row["answer"], answer, reason)
+
+
+def check_sample(name: str, independent: Callable[[dict], bool], per_difficulty: int, items: int = 1000,
+                 seed: int = 0) -> None:
+    """Assert ``independent`` on ``per_difficulty`` items of each difficulty, drawn by hypothesis from the
+    first ``items`` (the ones ``check_task`` checks)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    list_tasks()
     for difficulty in range(1, 11):
-        for index in range(per_difficulty):
-            row = make_problem(name, seed, difficulty, index).to_row()
-            where = f"{row['id']} (difficulty {difficulty})"
-            verdict = judge(completion(row["answer"]), row)
-            assert verdict.correct, (where, row["answer"], verdict)
-            wrong = perturbed(row) if perturbed else perturb(row["answer"])
-            assert not judge(completion(wrong), row).correct, (where, row["answer"], wrong)
-            last = row["solution"].strip().splitlines()[-1]
-            assert row["answer"] in last, (where, last, row["answer"])
-            if independent is not None:
-                assert independent(row), (where, row)
+
+        @settings(max_examples=per_difficulty, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(index=st.integers(0, items - 1))
+        def agrees(index: int) -> None:
+            row = make_problem(name, seed, difficulty, index).to_row()  # noqa: B023 (called in this iteration)
+            assert independent(row), (row["id"], row)
+
+        agrees()
 
 
 def difficulty_grows(name: str, measure: Callable[[dict], float], seed: int = 0, n: int = 40) -> None:

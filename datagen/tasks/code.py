@@ -212,7 +212,7 @@ _FUNCTIONS: tuple[_Function, ...] = (
         "Compare each element with the threshold $t and count.",
         "def $fn($a):\n    return sum(1 for v in $a if v > $t)\n",
         lambda rng, d, c: [_nums(rng, d)], edges=(([],), ([0],)),
-        consts=lambda rng: {"t": rng.randint(-5, 10)},
+        consts=lambda rng: {"t": rng.randint(-5, 6)},  # values reach 10 at difficulty 1
     ),
     _Function(
         "prefix_sums", 1, ("prefix_sums", "running_total", "cumulative_sum"), _NUMS,
