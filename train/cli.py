@@ -17,6 +17,7 @@ COMMANDS = {
     "pretrain": "train a model from scratch on generated text (rlvr pretrain --preset tiny)",
     "sft": "teach a model the <think>/<answer> format (rlvr sft --init-from RUN)",
     "grpo": "reinforcement learning with verifiable rewards (rlvr grpo --init-from RUN)",
+    "pipeline": "the whole recipe with a report: data, pretrain, SFT, GRPO, R1-Zero (rlvr pipeline --preset tiny)",
     "demo": "verify a built-in sample of model outputs and print a table",
 }
 
@@ -60,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         from train.grpo import main as grpo
 
         return grpo(rest)
+    if args.command == "pipeline":
+        from train.pipeline import main as pipeline
+
+        return pipeline(rest)
     from train.demo import main as demo
 
     return demo(rest)
