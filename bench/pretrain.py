@@ -37,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = PretrainConfig(out_dir=args.out, preset=args.preset, seq_len=args.seq_len, batch_size=args.batch_size,
                          max_steps=args.steps, log_every=args.log_every, eval_every=0, eval_batches=1,
-                         n_problems=args.n_problems, warmup_steps=5, lr=1e-3, progress=False)
+                         n_problems=args.n_problems, warmup_steps=5, lr=1e-3, progress=False, overwrite=True)
     pretrain(cfg)
     if int(os.environ.get("RANK", "0")) != 0:
         return

@@ -50,6 +50,7 @@ class TrainConfig:
     keep_last: int = field(default=2, metadata={"help": "checkpoints kept"})
     log_every: int = field(default=10, metadata={"help": "steps between metrics lines"})
     resume: bool = field(default=False, metadata={"help": "continue from the latest checkpoint in out_dir"})
+    overwrite: bool = field(default=False, metadata={"help": "start afresh in an out_dir that holds an earlier run"})
     seed: int = field(default=0, metadata={"help": "seed for initialisation, data order and sampling"})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1 (default: cuda if available)"})
     compile: bool | None = field(default=None, metadata={"help": "torch.compile the model (default: on GPU)"})
@@ -75,6 +76,28 @@ def peak_flops(device: torch.device) -> float | None:
                        ("A10", 125e12), ("4090", 165e12)):
         if key in name:
             return flops
+    return None
+
+
+def start_run(out_dir: Path, resume: bool, overwrite: bool, is_main: bool) -> Path | None:
+    """The checkpoint to resume from, if any. A fresh run refuses a folder holding an earlier run's
+    checkpoints unless ``overwrite`` (then they are deleted): otherwise a later resume would pick up
+    the old run's weights."""
+    import shutil
+
+    found = latest_checkpoint(out_dir)
+    if resume:
+        if found is None and is_main:
+            print(f"--resume: no checkpoint in {out_dir}, starting from scratch")
+        return found
+    if found is not None:
+        if not overwrite:
+            raise ValueError(f"{out_dir} holds checkpoints of an earlier run (latest {found.name}); pass --resume to "
+                             "continue it, --overwrite to start afresh, or another --out-dir")
+        if is_main:
+            for old in out_dir.glob("step_*"):
+                shutil.rmtree(old, ignore_errors=True)
+            (out_dir / "metrics.jsonl").unlink(missing_ok=True)
     return None
 
 
@@ -106,9 +129,7 @@ def train_loop(cfg: TrainConfig, *, model: torch.nn.Module, tokenizer, train_dat
                                 schedule=cfg.schedule, min_lr_ratio=cfg.min_lr_ratio)
     order = BatchOrder(len(train_data), cfg.batch_size, cfg.seed, info.rank, info.world_size)
     step = 0
-    checkpoint = latest_checkpoint(out_dir) if cfg.resume else None
-    if cfg.resume and checkpoint is None and info.is_main:
-        print(f"--resume: no checkpoint in {out_dir}, starting from scratch")
+    checkpoint = start_run(out_dir, cfg.resume, cfg.overwrite, info.is_main)
     if checkpoint is not None:
         loaded = load_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
                                  map_location=device)

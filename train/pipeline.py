@@ -110,7 +110,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
     out = Path(cfg.out_dir)
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
-    common = {"seed": cfg.seed, "device": cfg.device, "progress": cfg.progress}
+    common = {"seed": cfg.seed, "device": cfg.device, "progress": cfg.progress, "overwrite": True}
 
     # 1. data: one held-out set for every stage's evaluation; training problems never include it
     started = time.perf_counter()

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers, trainers
+from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers, processors, trainers
 from tokenizers import Tokenizer as HFTokenizer
 
 __all__ = ["FORMAT_TAGS", "SPECIAL_TOKENS", "Tokenizer", "train_tokenizer"]
@@ -106,4 +106,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, *, min_frequen
     hf.train_from_iterator(texts, trainer=trainer)
     # format tags are whole tokens that survive decoding (not "special", which decode would drop)
     hf.add_tokens([AddedToken(tag, normalized=False, special=False) for tag in FORMAT_TAGS])
+    # transformers and TRL encode with add_special_tokens=True: give them the BOS our models train with
+    bos = SPECIAL_TOKENS["bos"]
+    hf.post_processor = processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
+                                                      special_tokens=[(bos, hf.token_to_id(bos))])
     return Tokenizer(hf)

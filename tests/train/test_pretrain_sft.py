@@ -353,3 +353,17 @@ def test_two_process_ddp_run_equals_one_process_with_the_global_batch(root, refe
     model, _ = load_policy(out / "final")
     expected, _ = load_policy(reference)
     assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(model.parameters(), expected.parameters()))
+
+
+def test_a_fresh_run_refuses_a_folder_with_an_earlier_run(root, reference, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert pretrain(out, root / "corpus.txt", "--max-steps", "3") == 0
+    first = latest_checkpoint(out)
+    capsys.readouterr()
+    assert pretrain(out, root / "corpus.txt", "--max-steps", "2") == 2
+    message = capsys.readouterr().err
+    assert "--resume" in message and "--overwrite" in message and first.name in message
+    assert latest_checkpoint(out) == first  # nothing of the earlier run was touched
+    assert pretrain(out, root / "corpus.txt", "--max-steps", "2", "--overwrite") == 0
+    assert latest_checkpoint(out).name == "step_00000002"
+    assert [r["step"] for r in rows(out)] == [1, 2]  # the old run's metrics are gone too

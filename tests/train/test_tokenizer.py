@@ -107,3 +107,10 @@ def test_templates():
     assert "<think> </think> and <answer> </answer> tags" in R1_ZERO
     assert render_prompt("q") == render_prompt("q", TEMPLATES["r1_zero"])
     assert render_completion("1 + 1 = 2", "2") == " <think>1 + 1 = 2</think> <answer>2</answer>"
+
+
+def test_transformers_encoding_starts_with_bos_as_our_models_were_trained():
+    tok = train_tokenizer(["12 + 30 = 42 <answer>42</answer>"] * 10, vocab_size=300)
+    hf = tok.to_transformers()
+    assert hf("12 + 30")["input_ids"] == tok.encode("12 + 30", bos=True)
+    assert hf("12 + 30", add_special_tokens=False)["input_ids"] == tok.encode("12 + 30")
