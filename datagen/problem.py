@@ -15,7 +15,7 @@ from json.encoder import c_make_encoder, encode_basestring_ascii
 __all__ = ["FIELDS", "VERIFIERS", "Problem", "make_id"]
 
 FIELDS = ("id", "task", "prompt", "answer", "solution", "verifier", "tests", "difficulty", "meta")
-VERIFIERS = ("math", "exact", "equation", "countdown", "code")
+VERIFIERS = ("math", "exact", "equation", "countdown", "factor", "code")
 
 
 def _not_serializable(o: object) -> None:

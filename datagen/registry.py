@@ -2,8 +2,8 @@
 
 A generator is ``fn(rng: random.Random, difficulty: int) -> Item`` where ``Item`` holds the prompt,
 the canonical answer, a worked solution ending in that answer, and optionally ``meta`` (generator
-parameters; the ``equation`` and ``countdown`` verifiers read theirs from it) and ``tests`` (code
-tasks). The framework adds the id, task, difficulty and verifier, and seeds every item from
+parameters; the ``equation`` and ``countdown`` verifiers read theirs from it), ``tests`` (code
+tasks) and ``verifier`` (when one item needs another checker than its task's, e.g. ``factor``). The framework adds the id, task, difficulty and verifier, and seeds every item from
 ``(task, seed, difficulty, index)`` alone, so items can be made in any order or in parallel and a
 dataset is byte-identical on any machine.
 
@@ -34,6 +34,7 @@ class Item:
     solution: str
     meta: dict[str, Any] = field(default_factory=dict)
     tests: str = ""
+    verifier: str = ""  # the task's own when empty
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,8 @@ def make_problem(name: str, seed: int, difficulty: int, index: int) -> Problem:
         list_tasks()
     spec = TASKS[name]
     item = spec.fn(item_rng(name, seed, difficulty, index), difficulty)
-    return Problem(make_id(name, seed, index), name, item.prompt, item.answer, item.solution, spec.verifier,
-                   difficulty, item.tests, item.meta)
+    return Problem(make_id(name, seed, index), name, item.prompt, item.answer, item.solution,
+                   item.verifier or spec.verifier, difficulty, item.tests, item.meta)
 
 
 def list_tasks(kind: str | None = None) -> list[str]:

@@ -14,6 +14,7 @@ from verifiers.countdown import verify_countdown
 from verifiers.equation import verify_equation
 from verifiers.exact import verify_exact
 from verifiers.extract import extract_answer
+from verifiers.factored import verify_factored
 from verifiers.format import FormatResult, check_format, format_reward, tag_count
 from verifiers.math_answer import verify_math, verify_math_batch
 from verifiers.rewards import REWARDS, Rubric, Score, judge, score
@@ -37,6 +38,7 @@ __all__ = [
     "verify_countdown",
     "verify_equation",
     "verify_exact",
+    "verify_factored",
     "verify_math",
     "verify_math_batch",
 ]

@@ -7,7 +7,7 @@ skip the sample instead of punishing a parser failure.
 
 | name | range | what it rewards |
 |---|---|---|
-| ``accuracy`` | {0, 1} | the answer is right, by the problem's ``verifier`` (math, equation, exact, countdown, code) |
+| ``accuracy`` | {0, 1} | the answer is right, by the problem's ``verifier`` (math, equation, exact, countdown, factor, code) |
 | ``format`` | {0, 1} | strict R1 template: one think block, then one answer block, nothing else |
 | ``tag_count`` | [0, 1] | 0.25 per template tag present exactly once (partial credit early in training) |
 | ``length`` | [-0.5, 0.5] | Kimi 1.5: shorter than the group's others, only when correct (group reward) |
@@ -37,6 +37,7 @@ from typing import Any
 from verifiers.countdown import verify_countdown
 from verifiers.equation import verify_equation
 from verifiers.exact import verify_exact
+from verifiers.factored import verify_factored
 from verifiers.format import check_format, tag_count
 from verifiers.math_answer import verify_math
 from verifiers.verdict import Verdict
@@ -59,6 +60,7 @@ VERIFIERS: dict[str, Callable[[str, Problem], Verdict]] = {
     "exact": lambda c, p: verify_exact(p["answer"], c),
     "equation": lambda c, p: verify_equation(c, _meta(p), gold=p.get("answer") or None),
     "countdown": lambda c, p: verify_countdown(c, _meta(p)),
+    "factor": lambda c, p: verify_factored(p["answer"], c),
     "code": lambda c, p: _code_verdict(c, p),
 }
 

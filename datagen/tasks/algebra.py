@@ -9,7 +9,7 @@ task differentiates its own small expression trees. Standard library only.
 | ``linear_equation`` | math | ``ax + b = c``, x on both sides (2), brackets (3), rational solutions (4), fractions (6) |
 | ``linear_system`` | equation | 2 unknowns (1-5), 3 unknowns (6-10); larger coefficients, rational solutions at 4-5, 9-10 |
 | ``quadratic`` | math | integer roots, rational (3-5), irrational (5-8), complex (7-10); terms on both sides from 3 |
-| ``polynomial`` | math | expand (a coefficient), factor, or evaluate; degree 2 to 5, larger coefficients |
+| ``polynomial`` | math (``factor`` for factoring) | expand (a coefficient), factor, or evaluate; degree 2 to 5, larger coefficients |
 | ``derivative`` | math | power rule, sin/cos/exp/ln, product (5), chain (6), quotient (8), nesting (9); f'(a) a third |
 
 >>> import random
@@ -567,7 +567,7 @@ def _factor(rng: random.Random, difficulty: int) -> Item:
     prompt = f"Factor completely over the integers: ${_poly(expanded)}$."
     return Item(prompt, answer, "\n".join(lines),
                 {"kind": "factor", "polynomial": _poly(expanded), "factors": [*map(_poly, factors)],
-                 "content": content})
+                 "content": content}, verifier="factor")  # the expanded polynomial is equal, but not an answer
 
 
 def _evaluate(rng: random.Random, difficulty: int) -> Item:

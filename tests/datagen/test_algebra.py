@@ -17,9 +17,10 @@ import pytest
 import sympy
 from latex2sympy2_extended import latex2sympy
 
-from datagen.checks import check_sample, check_task, difficulty_grows
+from datagen.checks import check_sample, check_task, completion, difficulty_grows, verdicts
 from datagen.registry import list_tasks, make_problem
 from datagen.tasks import algebra
+from verifiers import verify_math
 
 X = sympy.Symbol("x")
 TASKS = ("linear_equation", "linear_system", "quadratic", "polynomial", "derivative")
@@ -97,6 +98,18 @@ def test_properties(name):
 @pytest.mark.parametrize("name", TASKS)
 def test_sympy_agrees(name):
     check_sample(name, INDEPENDENT[name], per_difficulty=20)
+
+
+def test_factor_answers_must_be_factored():
+    """The expanded polynomial equals the gold, so the math verifier would take it; a factor row's own
+    verifier does not."""
+    list_tasks()
+    rows = [row for d in range(1, 11) for i in range(300)
+            if _meta(row := make_problem("polynomial", 0, d, i).to_row())["kind"] == "factor"]
+    assert len(rows) > 500 and {row["verifier"] for row in rows} == {"factor"}
+    expanded = [(row, _meta(row)["polynomial"]) for row in rows]
+    assert all(status == "incorrect" for status, _ in verdicts(expanded)), "an expanded answer passed"
+    assert all(verify_math(row["answer"], completion(text)).correct for row, text in expanded[:50])
 
 
 def test_difficulty_grows():
