@@ -11,11 +11,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q '$(TORCH)'
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[train,dev]'
 	touch $@
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/rlvr demo
+	$(VENV)/bin/rlvr pipeline --preset tiny --out-dir runs/demo
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -109,17 +109,35 @@ def split(dataset, test_size: float = 0.1, seed: int = 0):
 
     Problems are assigned by a hash of the normalised prompt, so duplicates land in the same split.
     """
-    import hashlib
-
     import datasets
+
+    train, test = _assign(dataset["prompt"], test_size, seed)
+    return datasets.DatasetDict({"train": dataset.select(train), "test": dataset.select(test)})
+
+
+def split_rows(rows: Sequence[dict], test_size: float = 0.1, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """:func:`split` for plain rows (no ``datasets`` needed): ``(train, test)``.
+
+    >>> rows = [{"prompt": f"{i} + 1"} for i in range(50)] + [{"prompt": "1,000 + 1"}, {"prompt": "1000 + 1"}]
+    >>> train, test = split_rows(rows, test_size=0.2)
+    >>> len(train) + len(test), {r["prompt"] for r in train} & {r["prompt"] for r in test}
+    (52, set())
+    """
+    train, test = _assign([r["prompt"] for r in rows], test_size, seed)
+    return [rows[k] for k in train], [rows[k] for k in test]
+
+
+def _assign(prompts: Sequence[str], test_size: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices of train and test rows, by a hash of the normalised prompt."""
+    import hashlib
 
     if not 0 < test_size < 1:
         raise ValueError("test_size must be between 0 and 1")
     train, test = [], []
-    for k, prompt in enumerate(dataset["prompt"]):
+    for k, prompt in enumerate(prompts):
         digest = hashlib.sha256(f"{seed}:{_skeleton(prompt)}".encode()).digest()
         (test if int.from_bytes(digest[:8], "big") / 2**64 < test_size else train).append(k)
-    return datasets.DatasetDict({"train": dataset.select(train), "test": dataset.select(test)})
+    return train, test
 
 
 def to_corpus(dataset, template: str = "Problem: {prompt}\n\nSolution: {solution}\n\nAnswer: {answer}\n") -> list[str]:

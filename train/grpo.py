@@ -30,7 +30,7 @@ import torch
 from train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from train.config import config_to_dict, parse_config
 from train.data import BatchOrder
-from train.dist import DistInfo, all_reduce_mean, all_reduce_sum, init_distributed, shutdown
+from train.dist import DistInfo, all_reduce_sum, init_distributed, shutdown
 from train.engine import Engine, Generation
 from train.grpo_loss import filter_groups, group_advantages, grpo_loss, token_entropy, token_logprobs
 from train.loop import TrainConfig, _metrics_file
@@ -98,6 +98,13 @@ class GRPOConfig(TrainConfig):
             raise ValueError(f"--temperature must be positive for sampling, got {self.temperature}")
         if (self.epsilon_high is not None and self.epsilon_high < 0) or self.epsilon < 0:
             raise ValueError("clip ranges must be non-negative")
+        if self.rewards:  # checked now, not after the model and data are loaded
+            from verifiers.rewards import Rubric
+
+            try:
+                Rubric.parse(self.rewards)
+            except ValueError as exc:
+                raise ValueError(f"--rewards {self.rewards!r}: {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,10 +231,12 @@ def _mean(values) -> float | None:
 
 def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
     """Run GRPO; returns the last metrics row. ``reward_funcs``: extra TRL-style callables (weight 1)."""
-    from datagen.api import split
+    from datagen.api import split_rows
     from train.evaluate import evaluate_policy
     from train.load import load_policy, load_problem_rows, make_problem_rows
 
+    if not cfg.rewards and not reward_funcs:
+        raise ValueError("no rewards: --rewards is empty and no reward functions were given")
     info: DistInfo = init_distributed(cfg.device)
     device = info.device
     torch.manual_seed(cfg.seed + info.rank)  # each rank samples its own completions
@@ -238,10 +247,8 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
         ref_model = copy.deepcopy(model).eval().requires_grad_(False)
     rows = (load_problem_rows(cfg.problems) if cfg.problems
             else make_problem_rows(cfg.tasks, cfg.n_problems, cfg.seed, cfg.difficulty))
-    import datasets
-
-    parts = split(datasets.Dataset.from_list(rows), test_size=0.1, seed=cfg.seed)
-    train_rows, test_rows = list(parts["train"]), list(parts["test"])[: cfg.eval_problems]
+    train_rows, test_rows = split_rows(rows, test_size=0.1, seed=cfg.seed)
+    test_rows = test_rows[: cfg.eval_problems]
     template = TEMPLATES[cfg.template]
     prompt_ids_all = tokenizer.encode_batch([render_prompt(r["prompt"], template) for r in train_rows], bos=True)
     keep = [i for i, p in enumerate(prompt_ids_all) if len(p) <= cfg.max_prompt_length]
@@ -287,9 +294,12 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
         out = {"eval_accuracy": result.get("accuracy"), "eval_format": result.get("format"),
                "eval_per_task": result.get("per_task")}
         if cfg.eval_samples > 1:
-            sampled = evaluate_policy(model, tokenizer, test_rows, template=template, engine=engine,
-                                      max_new_tokens=cfg.max_completion_length, num_samples=cfg.eval_samples,
-                                      temperature=cfg.temperature)
+            # sampled on a fork of the RNG: a run that evaluates (e.g. at its last step, then is resumed) must
+            # go on sampling the same training completions as one that did not
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                sampled = evaluate_policy(model, tokenizer, test_rows, template=template, engine=engine,
+                                          max_new_tokens=cfg.max_completion_length, num_samples=cfg.eval_samples,
+                                          temperature=cfg.temperature)
             out[f"eval_pass@{cfg.eval_samples}"] = sampled.get(f"pass@{cfg.eval_samples}")
         return out
 
@@ -338,6 +348,12 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
                 if len(kept) >= cfg.prompts_per_step:
                     break
             kept = kept[: cfg.prompts_per_step]
+            if info.is_distributed and cfg.dynamic_sampling:
+                # the ranks train together or not at all: a rank left with no groups would skip the collectives
+                # (token count, gradient all-reduce) that the others wait in
+                ranks_with_groups = all_reduce_sum(torch.tensor(float(bool(kept)), device=device))
+                if int(ranks_with_groups) < info.world_size:
+                    kept = []
             step += 1
             row: dict = {"step": step}
             if kept:
@@ -373,6 +389,7 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
         from train.hf import export_hf
 
         export_hf(model, out_dir / "final", tokenizer)
+    del forward  # DDP's destructor still talks to the process group: free it before leaving the group
     shutdown()
     return last
 
@@ -448,10 +465,12 @@ def _train_on(kept: list[tuple], cfg: GRPOConfig, *, model, forward, ref_model, 
         row[f"reward/{name}"] = _mean([p.get(name) for p in parts])
     for key, values in stats.items():
         row[key] = round(sum(values) / tokens, 6)
-    if info.is_distributed:
+    if info.is_distributed:  # every rank joins each reduction, also where its own value is None
         for key in ("reward", "accuracy", "format", "completion_length"):
-            if row.get(key) is not None:
-                row[key] = round(float(all_reduce_mean(torch.tensor(row[key], device=device))), 5)
+            value = row.get(key)
+            pair = torch.tensor([value or 0.0, float(value is not None)], device=device)
+            total, count = all_reduce_sum(pair).tolist()
+            row[key] = round(total / count, 5) if count else None
     return row
 
 

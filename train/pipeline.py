@@ -115,12 +115,10 @@ def pipeline(cfg: PipelineConfig) -> dict:
     # 1. data: one held-out set for every stage's evaluation; training problems never include it
     started = time.perf_counter()
     rows = make_problem_rows(budget.tasks, budget.n_problems, cfg.seed, budget.difficulty)
-    import datasets
+    from datagen.api import split_rows, to_corpus
 
-    from datagen.api import split, to_corpus
-
-    parts = split(datasets.Dataset.from_list(rows), test_size=0.05, seed=cfg.seed)
-    train_rows, test_rows = list(parts["train"]), list(parts["test"])[: budget.eval_problems]
+    train_rows, test_rows = split_rows(rows, test_size=0.05, seed=cfg.seed)
+    test_rows = test_rows[: budget.eval_problems]
     write_jsonl(train_rows, data / "train.jsonl")
     write_jsonl(test_rows, data / "test.jsonl")
     write_jsonl([{"text": t} for t in to_corpus(train_rows)], data / "corpus.jsonl")

@@ -60,7 +60,7 @@ def build_sft_data(rows: list[dict], tokenizer, template: str, max_len: int) -> 
 
 def sft(cfg: SFTConfig) -> dict:
     """Run SFT; returns the last metrics row (with held-out accuracy and format rate)."""
-    from datagen.api import split
+    from datagen.api import split_rows
     from train.evaluate import evaluate_policy
     from train.load import load_policy, load_problem_rows, make_problem_rows
 
@@ -70,10 +70,8 @@ def sft(cfg: SFTConfig) -> dict:
     model = model.to(info.device)
     rows = (load_problem_rows(cfg.problems) if cfg.problems
             else make_problem_rows(cfg.tasks, cfg.n_problems, cfg.seed, cfg.difficulty))
-    import datasets
-
-    parts = split(datasets.Dataset.from_list(rows), test_size=0.1, seed=cfg.seed)
-    train_rows, test_rows = list(parts["train"]), list(parts["test"])[: cfg.eval_problems]
+    train_rows, test_rows = split_rows(rows, test_size=0.1, seed=cfg.seed)
+    test_rows = test_rows[: cfg.eval_problems]
     template = TEMPLATES[cfg.template]
     # fail now, not at the first evaluation: every sequence must fit the model's positions
     limit = model.config.max_position_embeddings
