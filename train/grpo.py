@@ -27,13 +27,13 @@ from typing import Literal
 
 import torch
 
-from train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from train.checkpoint import load_checkpoint, save_checkpoint
 from train.config import config_to_dict, parse_config
 from train.data import BatchOrder
 from train.dist import DistInfo, all_reduce_sum, init_distributed, shutdown
 from train.engine import Engine, Generation
 from train.grpo_loss import filter_groups, group_advantages, grpo_loss, token_entropy, token_logprobs
-from train.loop import TrainConfig, _metrics_file
+from train.loop import TrainConfig, _metrics_file, start_run
 from train.optim import build_optimizer, build_scheduler
 from train.template import TEMPLATES, render_prompt
 
@@ -259,6 +259,7 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
 
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = start_run(out_dir, cfg.resume, cfg.overwrite, info.is_main)  # an earlier run's: refused or removed
     tokenizer_file = out_dir / "tokenizer.json"
     if info.is_main:
         tokenizer.save(tokenizer_file)
@@ -267,7 +268,6 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
                                 schedule=cfg.schedule, min_lr_ratio=cfg.min_lr_ratio)
     order = BatchOrder(len(train_rows), cfg.prompts_per_step, cfg.seed, info.rank, info.world_size)
     step = 0
-    checkpoint = latest_checkpoint(out_dir) if cfg.resume else None
     if checkpoint is not None:
         loaded = load_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, map_location=device)
         step = loaded["step"]

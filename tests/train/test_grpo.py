@@ -1,0 +1,417 @@
+"""``rlvr grpo`` on CPU with a tiny model: it learns a contrived reward, scores rubric rewards the same in a
+process pool and in-process, builds the batch the loss sees, resumes exactly, drops flat groups with
+dynamic sampling, and reports bad configs with exit code 2."""
+
+import contextlib
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import train.grpo
+from train.dist import DistInfo
+from train.engine import Generation
+from train.grpo import GRPOConfig, RewardScorer, _train_on, build_batch, grpo, main
+from train.hf import export_hf
+from train.load import load_policy, make_problem_rows
+from train.model import ModelConfig, Transformer
+
+# timings differ from run to run; everything else in a row must repeat exactly
+TIMINGS = ("step_time", "generation_time", "tokens_per_s")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # see conftest.single_thread: fast on 2 shared cores, and bit-for-bit repeatable
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _threads(one_thread):
+    yield
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory, tokenizer):
+    """A randomly initialised two-layer model with the fixture tokenizer, exported as a Hugging Face folder."""
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, intermediate_size=48, max_position_embeddings=128)
+    folder = tmp_path_factory.mktemp("policy")
+    export_hf(Transformer(config), folder, tokenizer)
+    return folder
+
+
+def sevens(prompts, completions, **columns):
+    """A contrived reward with TRL's signature: the share of characters that are the digit 7."""
+    return [c.count("7") / max(1, len(c)) for c in completions]
+
+
+def config(policy: Path, out: Path, **overrides) -> GRPOConfig:
+    settings = dict(init_from=str(policy), out_dir=str(out), rewards="", tasks="arithmetic", difficulty="1",
+                    n_problems=60, template="plain", prompts_per_step=4, num_generations=8, max_completion_length=12,
+                    lr=1e-2, max_steps=30, reward_workers=0, eval_every=0, eval_problems=4, device="cpu",
+                    progress=False, seed=0)
+    return GRPOConfig(**{**settings, **overrides})
+
+
+def rows(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def latest_step(out: Path) -> int:
+    return max(int(p.name.removeprefix("step_")) for p in out.glob("step_*"))
+
+
+def without_timings(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k not in TIMINGS}
+
+
+def test_a_tiny_model_learns_a_contrived_reward(policy, tmp_path):
+    """The learning test of issue 7: sevens are rare under the random model and common after 30 steps."""
+    out = tmp_path / "run"
+    last = grpo(config(policy, out), reward_funcs=[sevens])
+    metrics = rows(out)
+    assert [r["step"] for r in metrics] == list(range(1, 31))
+    rewards = [r["reward"] for r in metrics]
+    first, final = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
+    assert first < 0.05 and final > 0.5, rewards
+    assert metrics[-1]["reward/sevens"] == metrics[-1]["reward"]
+    assert last == metrics[-1] and "eval_accuracy" in last and last["eval_per_task"].keys() == {"arithmetic"}
+    for key in ("format", "completion_length", "completion_length_max", "truncated", "grad_norm", "entropy",
+                "clip_ratio/region_mean", "ratio/mean", "lr", "tokens_per_s", "step_time"):
+        assert key in last, key
+    assert last["accuracy"] is None and last["unjudged"] is None  # no rubric: no verifier ran
+    assert "kl" not in last  # beta 0: no reference model
+    assert all(r["ratio/mean"] == 1.0 for r in metrics)  # mu = 1 is on-policy
+    assert latest_step(out) == 30 and (out / "final" / "model.safetensors").is_file()
+    model, _ = load_policy(out / "final")
+    initial, _ = load_policy(policy)
+    assert not torch.equal(model.lm_head.weight, initial.lm_head.weight)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rewards
+
+
+@pytest.fixture(scope="module")
+def problems():
+    return make_problem_rows("arithmetic", 2, 0, "1")  # "Calculate $1 + 2$." -> 3, "Calculate $1 - 5$." -> -4
+
+
+def completions_for(problems):
+    """Per problem: right, wrong, no <answer>, unparseable answer; all but the third well formed."""
+    out, group_problems = [], []
+    for p in problems:
+        out += [f"<think>so</think> <answer>{p['answer']}</answer>", "<think>so</think> <answer>99</answer>",
+                "<think>I cannot say</think>", "<think>so</think> <answer>x + </answer>"]
+        group_problems += [p] * 4
+    return out, group_problems
+
+
+def score(scorer: RewardScorer, completions, group_problems):
+    try:
+        pending = scorer.submit(completions, group_problems, [len(c) for c in completions], group=4)
+        return scorer.result(pending, [p["prompt"] for p in group_problems], completions, group_problems)
+    finally:
+        scorer.close()
+
+
+def test_rubric_rewards_in_a_process_pool_equal_those_in_process(problems):
+    completions, group_problems = completions_for(problems)
+    pooled = score(RewardScorer("accuracy,format=0.5", workers=1), completions, group_problems)
+    local = score(RewardScorer("accuracy,format=0.5", workers=0), completions, group_problems)
+    assert pooled == local
+    totals, parts, correct, formats = local
+    assert totals == [1.5, 0.5, 0.0, None] * 2  # no answer: 0 (the model's failure); unparseable: excluded
+    assert [p["accuracy"] for p in parts] == [1.0, 0.0, 0.0, None] * 2
+    assert correct == [True, False, False, None] * 2
+    assert formats == [True, True, False, True] * 2
+
+    lenient = score(RewardScorer("accuracy,format=0.5", workers=0, punish_no_answer=False), completions,
+                    group_problems)
+    assert lenient[0] == [1.5, 0.5, None, None] * 2 and lenient[2] == [True, False, None, None] * 2
+
+
+def test_reward_callables_are_added_to_the_rubric_and_checked(problems):
+    completions, group_problems = completions_for(problems)
+    seen = {}
+
+    def bonus(prompts, completions, **columns):
+        seen.update(columns, prompts=prompts)
+        return [0.25] * (len(completions) - 1) + [None]
+
+    totals, parts, _, _ = score(RewardScorer("accuracy", workers=0, funcs=[bonus]), completions, group_problems)
+    assert totals == [1.25, 0.25, 0.25, None, 1.25, 0.25, 0.25, None]  # a None from any reward: excluded
+    assert parts[0] == {"accuracy": 1.0, "bonus": 0.25} and parts[-1]["bonus"] is None
+    assert seen["answer"] == [p["answer"] for p in group_problems]  # dataset columns, as TRL passes them
+    assert seen["prompts"] == [p["prompt"] for p in group_problems]
+
+    only = score(RewardScorer("", workers=0, funcs=[sevens]), ["77", "a7", "ab"], [problems[0]] * 3)
+    assert only[0] == [1.0, 0.5, 0.0] and only[2] == [None] * 3 and only[3] == [False] * 3
+
+    def short(prompts, completions, **columns):
+        return [1.0]
+    with pytest.raises(ValueError, match="reward function short returned 1 values for 8"):
+        score(RewardScorer("accuracy", workers=0, funcs=[short]), completions, group_problems)
+
+
+# ---------------------------------------------------------------------------------------------
+# The batch
+
+
+def generation(prompt_index: int, token_ids: list[int], finish_reason: str = "stop") -> Generation:
+    return Generation(prompt_index, token_ids, "", [0.0] * len(token_ids), finish_reason)
+
+
+def test_build_batch_masks_exactly_the_completion_targets():
+    prompts = [[1, 2, 3], [4, 5]]
+    generations = [generation(0, [10, 11]), generation(0, [12]), generation(1, [13, 14, 15]), generation(1, [16])]
+    inputs, targets, mask = build_batch(prompts, generations, pad_id=0)
+    assert inputs.shape == targets.shape == mask.shape == (4, 64)
+    for i, g in enumerate(generations):
+        row = prompts[g.prompt_index] + g.token_ids
+        assert inputs[i, :len(row) - 1].tolist() == row[:-1] and targets[i, :len(row) - 1].tolist() == row[1:]
+        assert targets[i][mask[i].bool()].tolist() == g.token_ids  # the completion, and nothing else
+        assert (inputs[i, len(row):] == 0).all() and (targets[i, len(row) - 1:] == 0).all()
+    long = build_batch([[1] * 40], [generation(0, [2] * 25)], pad_id=0)  # 65 tokens: the next multiple
+    assert long[0].shape == (1, 128) and long[2].sum() == 25 and long[2][0, 39:64].all()
+
+
+def train_on(kept, tokenizer, info=None, **settings) -> dict:
+    """One ``_train_on`` call with a tiny model that does not move (lr 0)."""
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1,
+                                    num_attention_heads=2, num_key_value_heads=1, intermediate_size=32))
+    cfg = GRPOConfig(init_from="unused", num_generations=len(kept[0][1]), **settings)
+    return _train_on(kept, cfg, model=model, forward=model, ref_model=None,
+                     optimizer=torch.optim.SGD(model.parameters(), lr=0.0), pad_id=0,
+                     autocast=contextlib.nullcontext(), info=info or DistInfo(), device=torch.device("cpu"))
+
+
+def group(rewards: list[float | None], truncated: int | None = None) -> tuple:
+    """One group of completions as the sampling loop keeps it: prompt, generations, rewards, valid, parts, ..."""
+    generations = [generation(0, list(range(10, 12 + i % 2)), "length" if i == truncated else "stop")
+                   for i in range(len(rewards))]
+    values = torch.tensor([float("nan") if r is None else r for r in rewards])
+    return ([1, 2, 3], generations, values, ~torch.isnan(values), [{"accuracy": r} for r in rewards],
+            [None if r is None else r == 1.0 for r in rewards], [True] * len(rewards))
+
+
+def test_excluded_and_masked_truncated_rows_get_no_loss(tokenizer, monkeypatch):
+    """Unjudged completions (reward None) never reach the loss; truncated ones only when masked."""
+    seen = []
+    real = train.grpo.grpo_loss
+
+    def spy(logprobs, old, advantages, mask, **kwargs):
+        seen.append((advantages.clone(), mask.clone()))
+        return real(logprobs, old, advantages, mask, **kwargs)
+
+    monkeypatch.setattr(train.grpo, "grpo_loss", spy)
+    kept = [group([1.0, 0.0, None, 0.8], truncated=1)]
+    for masked, expected_rows in ((False, [2, 3, 0, 3]), (True, [2, 0, 0, 3])):
+        seen.clear()
+        row = train_on(kept, tokenizer, mask_truncated_completions=masked, micro_batch_size=2)
+        advantages = torch.cat([a for a, _ in seen])
+        mask = torch.cat([m for _, m in seen])
+        assert len(seen) == 2  # two micro-batches of 2
+        assert mask.sum(1).tolist() == expected_rows
+        assert advantages[2] == 0 and advantages[0] > advantages[3] > 0 > advantages[1]
+        assert row["reward"] == 0.6 and row["accuracy"] == pytest.approx(1 / 3, abs=1e-5) and row["unjudged"] == 0.25
+        assert row["truncated"] == 0.25 and row["completion_length"] == 2.5
+
+
+def test_ddp_every_rank_joins_the_same_reductions(tokenizer, monkeypatch):
+    """A rank whose completions were all unjudged (reward and accuracy None) still joins every all-reduce of the
+    step's metrics, which the other ranks wait in; the mean is over the ranks that have a value."""
+    calls = []
+
+    def all_reduce_sum(tensor):  # adds a second rank's numbers: the same token count, and 0.5 for each metric
+        calls.append(tensor.numel())
+        return tensor.add_(tensor.clone() if tensor.numel() == 1 else torch.tensor([0.5, 1.0]))
+
+    monkeypatch.setattr(train.grpo, "all_reduce_sum", all_reduce_sum)
+    two_ranks = DistInfo(rank=0, world_size=2)
+    judged = train_on([group([1.0, 0.0])], tokenizer, two_ranks)
+    judged_calls, calls[:] = len(calls), []
+    unjudged = train_on([group([None, None])], tokenizer, two_ranks)
+    assert len(calls) == judged_calls == 5  # the token count, then reward, accuracy, format, completion length
+    assert (judged["reward"], judged["accuracy"], judged["format"], judged["completion_length"]) == (0.5, 0.5, 0.75, 1.5)
+    assert (unjudged["reward"], unjudged["accuracy"], unjudged["format"]) == (0.5, 0.5, 0.75)  # the other rank's
+# ---------------------------------------------------------------------------------------------
+# The command line
+
+
+def test_bad_configs_exit_2_naming_the_flag(policy, tmp_path, capsys):
+    out = tmp_path / "out"
+    base = ["--no-progress", "--device", "cpu", "--max-steps", "1", "--out-dir", str(out), "--tasks", "arithmetic",
+            "--n-problems", "40", "--reward-workers", "0"]
+    init = ["--init-from", str(policy)]
+    cases = [
+        ([], ["--init-from is required"]),
+        ([*init, "--num-generations", "1"], ["--num-generations must be at least 2", "got 1"]),
+        ([*init, "--temperature", "0"], ["--temperature must be positive"]),
+        ([*init, "--temperature", "-1"], ["--temperature must be positive"]),
+        ([*init, "--rewards", "accuracy,nosuch=2"], ["--rewards", "unknown reward 'nosuch'"]),
+        ([*init, "--rewards", ""], ["--rewards", "no rewards"]),
+        (["--init-from", str(tmp_path / "nowhere")], ["nowhere: no such model folder"]),
+    ]
+    for argv, words in cases:
+        code = main([*base, *argv])
+        err = capsys.readouterr().err
+        assert code == 2, (argv, err)
+        assert err.startswith("rlvr grpo: error:"), (argv, err)
+        for word in words:
+            assert word in err, (argv, word, err)
+        assert "Traceback" not in err
+    assert not (out / "metrics.jsonl").exists()  # every error came before any training
+
+
+def test_main_trains_with_the_rubric_in_a_process_pool(policy, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["--init-from", str(policy), "--out-dir", str(out), "--tasks", "arithmetic", "--difficulty", "1",
+                 "--n-problems", "40", "--template", "plain", "--prompts-per-step", "2", "--num-generations", "2",
+                 "--max-completion-length", "6", "--max-steps", "2", "--reward-workers", "1", "--eval-problems", "2",
+                 "--device", "cpu", "--no-progress"])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    last = json.loads(stdout.splitlines()[-1])
+    assert last == rows(out)[-1] and last["step"] == 2
+    for key in ("reward", "accuracy", "format", "unjudged", "reward/accuracy", "reward/format", "eval_accuracy",
+                "eval_format"):
+        assert key in last, key
+    # a random model writes bytes no verifier can read: unjudged, so excluded from the loss (the model unchanged)
+    assert last["format"] == 0 and 0 <= last["unjudged"] <= 1 and last["eval_accuracy"] == 0
+    assert (last["reward"] is None) == (last["unjudged"] == 1) == (last["grad_norm"] == 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Resume, dynamic sampling, KL, mu > 1
+
+
+def test_resume_continues_exactly(policy, tmp_path):
+    """Two steps, then --resume to four: steps 3-4 as in an uninterrupted run of four, bit for bit. The end of the
+    short run evaluates with sampling (pass@k) before it saves; that must not move the sampling RNG of training."""
+    full, part = tmp_path / "full", tmp_path / "part"
+    settings = dict(save_every=2, eval_samples=2, eval_problems=2)
+    grpo(config(policy, full, max_steps=4, **settings), reward_funcs=[sevens])
+    grpo(config(policy, part, max_steps=2, **settings), reward_funcs=[sevens])
+    grpo(config(policy, part, max_steps=4, resume=True, **settings), reward_funcs=[sevens])
+    expected, resumed = rows(full), rows(part)
+    assert [r["step"] for r in resumed] == [1, 2, 3, 4] and "eval_pass@2" in resumed[1] and "eval_pass@2" not in expected[1]
+    assert [without_timings(r) for r in resumed[2:]] == [without_timings(r) for r in expected[2:]]
+    a, _ = load_policy(full / "final")
+    b, _ = load_policy(part / "final")
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+    # a fresh run in a folder with an earlier run's checkpoints: refused, or with --overwrite started afresh (a
+    # later --resume must not pick up the old run's step 4)
+    with pytest.raises(ValueError, match=r"holds checkpoints of an earlier run.*--resume.*--overwrite"):
+        grpo(config(policy, full, max_steps=1), reward_funcs=[sevens])
+    grpo(config(policy, full, max_steps=1, overwrite=True), reward_funcs=[sevens])
+    assert [r["step"] for r in rows(full)] == [1] and latest_step(full) == 1
+
+
+def test_dynamic_sampling_drops_flat_groups_and_refills(policy, tmp_path):
+    def odd_answers_only(prompts, completions, answer, **columns):
+        # problems with an even answer score 0 whatever the completion: their groups carry no signal
+        return [0.0 if int(a) % 2 == 0 else sum(map(ord, c)) % 7 / 7 for c, a in zip(completions, answer)]
+
+    out = tmp_path / "run"
+    grpo(config(policy, out, max_steps=4, dynamic_sampling=True), reward_funcs=[odd_answers_only])
+    metrics = rows(out)
+    assert sum(r["dropped_groups"] for r in metrics) > 0
+    assert any(r["sampling_rounds"] > 1 for r in metrics)
+    assert all(not r.get("skipped") and r["grad_norm"] > 0 for r in metrics)
+    assert all(r["reward"] > 0 for r in metrics)  # only groups with an odd answer were kept
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step:UserWarning")  # no update in a skipped step
+def test_a_step_where_every_group_is_flat_is_skipped(policy, tmp_path):
+    def constant(prompts, completions, **columns):
+        return [1.0] * len(completions)
+
+    out = tmp_path / "run"
+    grpo(config(policy, out, max_steps=2, dynamic_sampling=True, max_sampling_rounds=2), reward_funcs=[constant])
+    for r in rows(out):
+        assert r["skipped"] is True and r["sampling_rounds"] == 2 and r["dropped_groups"] == 8, r
+        assert "reward" not in r and "grad_norm" not in r
+    model, _ = load_policy(out / "final")
+    initial, _ = load_policy(policy)
+    assert all(torch.equal(x, y) for x, y in zip(model.state_dict().values(), initial.state_dict().values()))
+
+
+def test_beta_builds_a_reference_model_and_logs_kl(policy, tmp_path):
+    out = tmp_path / "run"
+    grpo(config(policy, out, max_steps=4, beta=0.1), reward_funcs=[sevens])
+    metrics = rows(out)
+    assert metrics[0]["kl"] == 0  # the policy starts at the reference
+    for before, r in itertools.pairwise(metrics):  # and moves away from it with the first update
+        assert (r["kl"] > 0) == (before["kl"] > 0 or before["grad_norm"] > 0), metrics
+    assert metrics[-1]["kl"] > 0
+
+
+def test_num_iterations_reuses_the_batch_with_old_logprobs(policy, tmp_path):
+    out = tmp_path / "run"
+    grpo(config(policy, out, max_steps=3, num_iterations=2, epsilon=0.05, lr=3e-2), reward_funcs=[sevens])
+    metrics = rows(out)
+    for r in metrics:
+        for key in ("clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean"):
+            assert 0 <= r[key] <= 1, (key, r)
+        # the second pass sees the policy after the first update (none when every reward was equal)
+        assert (r["ratio/mean"] != 1.0) == (r["grad_norm"] > 0), r
+    assert any(r["clip_ratio/region_mean"] > 0 for r in metrics)
+
+
+# ---------------------------------------------------------------------------------------------
+# DDP
+
+DDP_SCRIPT = '''
+import os, sys
+from train.grpo import GRPOConfig, grpo
+
+RANK, calls = int(os.environ["RANK"]), []
+
+
+def reward(prompts, completions, answer, **columns):
+    """Rank 0: every group flat at step 1, then the groups of even answers; rank 1: rewards that differ."""
+    calls.append(1)
+    varied = [sum(map(ord, c)) % 7 / 7 for c in completions]
+    if RANK == 1:
+        return varied
+    return [1.0 if len(calls) == 1 or int(a) % 2 == 0 else v for v, a in zip(varied, answer)]
+
+
+grpo(GRPOConfig(init_from=sys.argv[1], out_dir=sys.argv[2], rewards="", tasks="arithmetic", difficulty="1",
+                n_problems=60, template="plain", prompts_per_step=2, num_generations=4, max_completion_length=8,
+                lr=1e-2, max_steps=3, reward_workers=0, eval_problems=2, device="cpu", progress=False,
+                dynamic_sampling=True, max_sampling_rounds=1), reward_funcs=[reward])
+'''
+
+
+def test_ddp_ranks_with_and_without_groups_to_train_on_stay_in_step(policy, tmp_path):
+    """torchrun, 2 CPU processes (Gloo), dynamic sampling: when one rank is left with no group to learn from, every
+    rank skips the step (the others would wait in the collectives of the update forever); the ranks train together
+    again when each has groups, also when their numbers of groups differ; rank 0 alone logs."""
+    project = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(project), "OMP_NUM_THREADS": "1"}
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    (tmp_path / "run_grpo.py").write_text(DDP_SCRIPT)
+    out = tmp_path / "ddp"
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                             str(tmp_path / "run_grpo.py"), str(policy), str(out)], cwd=project, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    metrics = rows(out)
+    assert [r["step"] for r in metrics] == [1, 2, 3]
+    assert metrics[0]["skipped"] is True and "grad_norm" not in metrics[0]
+    assert any("grad_norm" in r for r in metrics[1:]), metrics
+    assert (out / "final" / "model.safetensors").is_file()
