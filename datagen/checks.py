@@ -6,7 +6,8 @@ not; the worked solution ends with the gold answer; and, when the test gives one
 computation agrees with the gold answer. The verdicts come from a pool of worker processes.
 
 ``check_sample``: an independent computation that costs milliseconds (SymPy, the sandbox) on items
-hypothesis draws from those same first ``items`` of each difficulty.
+hypothesis draws from those same first ``items`` of each difficulty. ``check_task(..., sample=...)``
+runs it while the pool judges.
 """
 
 from __future__ import annotations
@@ -66,14 +67,18 @@ def verdicts(pairs: Sequence[tuple[dict, str]], workers: int = 2, chunk: int = 2
 
 
 def check_task(name: str, per_difficulty: int = 1000, independent: Callable[[dict], bool] | None = None,
-               perturbed: Callable[[dict], str] | None = None, seed: int = 0, workers: int = 2) -> None:
-    """Assert the properties on the first ``per_difficulty`` items of each difficulty 1..10."""
+               perturbed: Callable[[dict], str] | None = None, seed: int = 0, workers: int = 2,
+               sample: Callable[[dict], bool] | None = None, sample_size: int = 20) -> None:
+    """Assert the properties on the first ``per_difficulty`` items of each difficulty 1..10, and
+    ``sample`` (an expensive independent check) on ``sample_size`` of them per difficulty."""
     list_tasks()
     assert name in TASKS, name
     rows = [make_problem(name, seed, d, i).to_row() for d in range(1, 11) for i in range(per_difficulty)]
     wrong = [(row, perturbed(row) if perturbed else perturb(row["answer"])) for row in rows]
     found = verdicts([(row, row["answer"]) for row in rows] + wrong, workers)
-    for row in rows:  # while the pool judges
+    if sample is not None:  # while the pool judges
+        check_sample(name, sample, sample_size, items=per_difficulty, seed=seed)
+    for row in rows:
         last = row["solution"].strip().splitlines()[-1]
         assert row["answer"] in last, (row["id"], last, row["answer"])
         if independent is not None:

@@ -12,7 +12,7 @@ from itertools import pairwise
 
 import sympy
 
-from datagen.checks import check_sample, check_task, difficulty_grows
+from datagen.checks import check_task, difficulty_grows
 from datagen.registry import list_tasks, make_problem
 from verifiers import verify_math
 
@@ -177,11 +177,7 @@ def _sequence_agrees(row: dict) -> bool:
 
 
 def test_sequence_properties():
-    check_task("sequence")
-
-
-def test_sequence_sympy_agrees():
-    check_sample("sequence", _sequence_agrees, per_difficulty=40)
+    check_task("sequence", sample=_sequence_agrees, sample_size=40)
 
 
 def test_sequence_difficulty_grows_the_numbers():
