@@ -224,11 +224,11 @@ class Engine:
         keys = torch.arange(prompt_len, device=device)
         mask = (keys[None, None, :] <= keys[None, :, None]) & (keys[None, None, :] >= pads[:, None, None])
         mask |= torch.eye(prompt_len, dtype=torch.bool, device=device)  # pad queries see themselves: no NaN
-        prefill = KVCache(model.config, n_prompts, prompt_len, device, dec.cache.k.dtype)
+        prefill = KVCache(model.config, n_prompts, prompt_len, device, dec.cache.dtype)
         logits = model(ids, positions=(keys[None, :] - pads[:, None]).clamp(min=0), mask=mask[:, None],
                        cache=prefill, index=keys, length=prompt_len)[:, -1]
-        dec.cache.k[:, :, :, :prompt_len] = prefill.k.repeat_interleave(num_samples, dim=1)
-        dec.cache.v[:, :, :, :prompt_len] = prefill.v.repeat_interleave(num_samples, dim=1)
+        for full, once in zip(dec.cache.k + dec.cache.v, prefill.k + prefill.v):
+            full[:, :, :prompt_len] = once.repeat_interleave(num_samples, dim=0)
         del prefill
         first, first_logprobs = sample_tokens(logits.repeat_interleave(num_samples, dim=0), *sampling)
 

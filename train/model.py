@@ -119,29 +119,19 @@ def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 
 
 class KVCache:
-    """Preallocated keys and values for every layer: ``[batch, kv_heads, max_len, head_dim]`` each.
+    """Preallocated keys and values, one ``[batch, kv_heads, max_len, head_dim]`` tensor per layer.
 
     The engine writes position ``t`` of all rows at once (``index`` is a tensor, so the step can be
-    captured in a CUDA graph) and reads only the first ``length`` positions.
+    captured in a CUDA graph) and reads only the first ``length`` positions. Each layer has its own
+    tensor, not a view of one big one: a compiled step then writes in place, where an in-place write
+    into a view would be functionalised into a copy of the whole cache.
     """
 
     def __init__(self, config: ModelConfig, batch: int, max_len: int, device, dtype):
-        shape = (config.num_hidden_layers, batch, config.num_key_value_heads, max_len, config.head_dim)
-        self.k = torch.zeros(shape, device=device, dtype=dtype)
-        self.v = torch.zeros(shape, device=device, dtype=dtype)
-        self.max_len = max_len
-
-    @property
-    def batch(self) -> int:
-        return self.k.shape[1]
-
-
-@torch.compiler.disable
-def write_cache(k_cache: Tensor, v_cache: Tensor, index: Tensor, k: Tensor, v: Tensor) -> None:
-    # Kept out of torch.compile: a compiled in-place write into a view of the cache would be
-    # functionalised into a copy of the whole cache, every layer, every step.
-    k_cache.index_copy_(2, index, k)
-    v_cache.index_copy_(2, index, v)
+        shape = (batch, config.num_key_value_heads, max_len, config.head_dim)
+        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.num_hidden_layers)]
+        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.num_hidden_layers)]
+        self.max_len, self.batch, self.dtype = max_len, batch, dtype
 
 
 class Attention(nn.Module):
@@ -171,7 +161,8 @@ class Attention(nn.Module):
         k = apply_rope(k.transpose(1, 2), cos, sin)
         if cache is not None:
             k_cache, v_cache = cache
-            write_cache(k_cache, v_cache, index, k, v)
+            k_cache.index_copy_(2, index, k)
+            v_cache.index_copy_(2, index, v)
             k, v = k_cache[:, :, :length], v_cache[:, :, :length]
             if T == 1:
                 return self.o_proj(self._decode_attention(q, k, v, mask).reshape(B, 1, -1))
