@@ -70,8 +70,9 @@ class GRPOConfig(TrainConfig):
     max_sampling_rounds: int = field(default=4, metadata={"help": "dynamic sampling: generation rounds per step"})
     micro_batch_size: int = field(default=32, metadata={"help": "completions per forward/backward"})
     punish_no_answer: bool = field(default=True, metadata={
-        "help": "a completion with no final answer scores 0 accuracy (the model's failure); unparseable answers "
-                "and verifier timeouts stay excluded from the loss"})
+        "help": "a completion with no final answer, or whose answer is unreadable and outside the "
+                "<think>/<answer> template, scores 0 accuracy (the model's failure); a well-formed answer the "
+                "verifier cannot read, or a verifier timeout, stays excluded from the loss"})
     reward_workers: int = field(default=2, metadata={"help": "processes scoring rewards (0: in this process)"})
     eval_problems: int = field(default=200, metadata={"help": "held-out problems for accuracy"})
     eval_samples: int = field(default=0, metadata={"help": "also sample k per problem for pass@k (0: off)"})
@@ -131,13 +132,17 @@ def _score_chunk(job: tuple[list[str], list[dict], list[int]]) -> list[tuple[flo
     for completion, s in zip(completions, scores):
         total, parts = s.total, dict(s.parts)
         correct = None if s.verdict is None or not s.verdict.judged else bool(s.verdict.correct)
-        if _PUNISH_NO_ANSWER and s.verdict is not None and s.verdict.status == "no_answer":
+        well_formed = check_format(completion).ok
+        # No final answer, or an answer outside the template, is the model's failure: 0, not "unjudged".
+        # Only a well-formed answer the verifier cannot read (or a timeout) stays out of the loss.
+        failed = s.verdict is not None and (s.verdict.status == "no_answer" or (not s.verdict.judged and not well_formed))
+        if _PUNISH_NO_ANSWER and failed:
             correct = False
             if parts.get("accuracy", 0.0) is None:
                 parts["accuracy"] = 0.0
             if all(v is not None for v in parts.values()):
                 total = round(sum(_RUBRIC.weights[name] * v for name, v in parts.items()), 12)
-        out.append((total, parts, correct, check_format(completion).ok))
+        out.append((total, parts, correct, well_formed))
     return out
 
 

@@ -140,6 +140,17 @@ def test_rubric_rewards_in_a_process_pool_equal_those_in_process(problems):
     assert lenient[0] == [1.5, 0.5, None, None] * 2 and lenient[2] == [True, False, None, None] * 2
 
 
+def test_an_unreadable_answer_outside_the_template_is_the_models_failure(problems):
+    """Unreadable and malformed (no think block, text after the answer, bare garbage): 0. Unreadable but well
+    formed: the verifier's failure, excluded (None)."""
+    p = problems[0]
+    completions = ["<answer>x + </answer>", "<think>so</think> <answer>x + </answer> more", "+-*/ x +",
+                   "<think>so</think> <answer>x + </answer>"]
+    totals, _, correct, formats = score(RewardScorer("accuracy,format=0.5", workers=0), completions, [p] * 4)
+    assert formats == [False, False, False, True]
+    assert totals == [0.0, 0.0, 0.0, None] and correct == [False, False, False, None]
+
+
 def test_reward_callables_are_added_to_the_rubric_and_checked(problems):
     completions, group_problems = completions_for(problems)
     seen = {}
@@ -287,9 +298,10 @@ def test_main_trains_with_the_rubric_in_a_process_pool(policy, tmp_path, capsys)
     for key in ("reward", "accuracy", "format", "unjudged", "reward/accuracy", "reward/format", "eval_accuracy",
                 "eval_format"):
         assert key in last, key
-    # a random model writes bytes no verifier can read: unjudged, so excluded from the loss (the model unchanged)
-    assert last["format"] == 0 and 0 <= last["unjudged"] <= 1 and last["eval_accuracy"] == 0
-    assert (last["reward"] is None) == (last["unjudged"] == 1) == (last["grad_norm"] == 0)
+    # a random model writes bytes outside the template with no readable answer: the model's failure, scored 0
+    # (not "unjudged"); every reward in every group is then 0, so advantages and the gradient are 0
+    assert last["format"] == 0 and last["eval_accuracy"] == 0
+    assert last["unjudged"] == 0 and last["reward"] == 0 and last["grad_norm"] == 0
 
 
 # ---------------------------------------------------------------------------------------------
