@@ -74,7 +74,7 @@ class GRPOConfig(TrainConfig):
                 "<think>/<answer> template, scores 0 accuracy (the model's failure); a well-formed answer the "
                 "verifier cannot read, or a verifier timeout, stays excluded from the loss"})
     reward_workers: int = field(default=2, metadata={"help": "processes scoring rewards (0: in this process)"})
-    eval_problems: int = field(default=200, metadata={"help": "held-out problems for accuracy"})
+    eval_problems: int = field(default=200, metadata={"help": "held-out problems for accuracy (0: no split)"})
     eval_samples: int = field(default=0, metadata={"help": "also sample k per problem for pass@k (0: off)"})
     lr: float = field(default=1e-5, metadata={"help": "peak learning rate"})
     warmup_steps: int = field(default=0, metadata={"help": "linear warmup steps"})
@@ -252,8 +252,11 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
         ref_model = copy.deepcopy(model).eval().requires_grad_(False)
     rows = (load_problem_rows(cfg.problems) if cfg.problems
             else make_problem_rows(cfg.tasks, cfg.n_problems, cfg.seed, cfg.difficulty))
-    train_rows, test_rows = split_rows(rows, test_size=0.1, seed=cfg.seed)
-    test_rows = test_rows[: cfg.eval_problems]
+    if cfg.eval_problems > 0:  # hold out 10% of the distinct prompts for evaluation
+        train_rows, test_rows = split_rows(rows, test_size=0.1, seed=cfg.seed)
+        test_rows = test_rows[: cfg.eval_problems]
+    else:  # evaluated elsewhere (rlvr pipeline): train on everything
+        train_rows, test_rows = rows, []
     template = TEMPLATES[cfg.template]
     prompt_ids_all = tokenizer.encode_batch([render_prompt(r["prompt"], template) for r in train_rows], bos=True)
     keep = [i for i, p in enumerate(prompt_ids_all) if len(p) <= cfg.max_prompt_length]

@@ -31,6 +31,7 @@ class Budget:
     n_problems: int
     eval_problems: int
     template: str
+    test_size: float  # share of distinct prompts held out
     pretrain: dict
     sft: dict
     grpo: dict
@@ -39,25 +40,25 @@ class Budget:
 PIPELINES: dict[str, Budget] = {
     # CPU, 2 cores: a few minutes in all. Easy arithmetic; the short template keeps sequences short.
     "tiny": Budget(
-        tasks="arithmetic", difficulty="1-2", n_problems=12000, eval_problems=100, template="plain",
+        tasks="arithmetic", difficulty="1-2", n_problems=12000, eval_problems=100, template="plain", test_size=0.2,
         # about 400 steps are needed: the loss drops a second time near step 250-350, when the model
         # learns to copy the operands from the question (an induction head) instead of guessing
         pretrain=dict(max_steps=400, batch_size=16, seq_len=256, lr=3e-3, warmup_steps=20),
         sft=dict(max_steps=120, batch_size=32, lr=1e-3, warmup_steps=10, max_len=256),
-        grpo=dict(max_steps=20, prompts_per_step=8, num_generations=8, max_completion_length=64, lr=2e-4,
+        grpo=dict(max_steps=30, prompts_per_step=8, num_generations=8, max_completion_length=64, lr=2e-5,
                   reward_workers=1),
     ),
     # One GPU, about a quarter of an hour: the math mix at low difficulty, the R1-Zero template.
     "small": Budget(
         tasks="arithmetic,fractions,linear_equation,number_theory,sequence,word_problem", difficulty="1-3",
-        n_problems=120000, eval_problems=500, template="r1_zero",
+        n_problems=120000, eval_problems=500, template="r1_zero", test_size=0.02,
         pretrain=dict(max_steps=1500, batch_size=64, seq_len=512, lr=3e-3, warmup_steps=100),
         sft=dict(max_steps=600, batch_size=64, lr=5e-4, warmup_steps=30, max_len=512),
         grpo=dict(max_steps=150, prompts_per_step=32, num_generations=8, max_completion_length=256, lr=2e-5,
                   reward_workers=8),
     ),
     "base": Budget(
-        tasks="math", difficulty="1-5", n_problems=400000, eval_problems=1000, template="r1_zero",
+        tasks="math", difficulty="1-5", n_problems=400000, eval_problems=1000, template="r1_zero", test_size=0.01,
         pretrain=dict(max_steps=4000, batch_size=32, seq_len=2048, lr=1.5e-3, warmup_steps=200),
         sft=dict(max_steps=1500, batch_size=64, lr=3e-4, warmup_steps=50, max_len=768),
         grpo=dict(max_steps=300, prompts_per_step=32, num_generations=8, max_completion_length=512, lr=1e-5,
@@ -119,8 +120,9 @@ def pipeline(cfg: PipelineConfig) -> dict:
     rows = make_problem_rows(budget.tasks, budget.n_problems, cfg.seed, budget.difficulty)
     from datagen.api import split_rows, to_corpus
 
-    train_rows, test_rows = split_rows(rows, test_size=0.05, seed=cfg.seed)
-    test_rows = test_rows[: budget.eval_problems]
+    train_rows, test_rows = split_rows(rows, test_size=budget.test_size, seed=cfg.seed)
+    distinct = {r["prompt"]: r for r in test_rows}  # each held-out question once (easy tasks repeat a lot)
+    test_rows = list(distinct.values())[: budget.eval_problems]
     write_jsonl(train_rows, data / "train.jsonl")
     write_jsonl(test_rows, data / "test.jsonl")
     write_jsonl([{"text": t} for t in to_corpus(train_rows)], data / "corpus.jsonl")
@@ -151,10 +153,10 @@ def pipeline(cfg: PipelineConfig) -> dict:
                                                    **_steps(budget.pretrain, cfg.scale), **common))
     sft_dir = run("sft", sft, SFTConfig(out_dir=str(out / "sft"), init_from=str(pre / "final"),
                                         problems=str(data / "train.jsonl"), template=budget.template,
-                                        eval_problems=50, max_new_tokens=budget.grpo["max_completion_length"],
+                                        eval_problems=0, max_new_tokens=budget.grpo["max_completion_length"],
                                         **_steps(budget.sft, cfg.scale), **common))
     grpo_common = dict(problems=str(data / "train.jsonl"), template=budget.template, rewards=cfg.rewards,
-                       eval_problems=50, **_steps(budget.grpo, cfg.scale), **common)
+                       eval_problems=0, **_steps(budget.grpo, cfg.scale), **common)
     run("grpo", grpo, GRPOConfig(out_dir=str(out / "grpo"), init_from=str(sft_dir / "final"), **grpo_common))
     if cfg.r1_zero:
         run("r1_zero", grpo, GRPOConfig(out_dir=str(out / "r1_zero"), init_from=str(pre / "final"), **grpo_common))

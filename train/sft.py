@@ -37,7 +37,7 @@ class SFTConfig(TrainConfig):
     difficulty: str = field(default="1-10", metadata={"help": "generated data: levels, e.g. 1-3"})
     template: Literal["r1_zero", "plain"] = field(default="r1_zero", metadata={"help": "prompt template"})
     max_len: int = field(default=512, metadata={"help": "longest example in tokens (longer ones are skipped)"})
-    eval_problems: int = field(default=200, metadata={"help": "held-out problems for accuracy"})
+    eval_problems: int = field(default=200, metadata={"help": "held-out problems for accuracy (0: no split)"})
     max_new_tokens: int = field(default=256, metadata={"help": "generation budget at evaluation"})
     lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
     warmup_steps: int = field(default=20, metadata={"help": "linear warmup steps"})
@@ -70,8 +70,11 @@ def sft(cfg: SFTConfig) -> dict:
     model = model.to(info.device)
     rows = (load_problem_rows(cfg.problems) if cfg.problems
             else make_problem_rows(cfg.tasks, cfg.n_problems, cfg.seed, cfg.difficulty))
-    train_rows, test_rows = split_rows(rows, test_size=0.1, seed=cfg.seed)
-    test_rows = test_rows[: cfg.eval_problems]
+    if cfg.eval_problems > 0:  # hold out 10% of the distinct prompts for evaluation
+        train_rows, test_rows = split_rows(rows, test_size=0.1, seed=cfg.seed)
+        test_rows = test_rows[: cfg.eval_problems]
+    else:  # evaluated elsewhere (rlvr pipeline): train on everything
+        train_rows, test_rows = rows, []
     template = TEMPLATES[cfg.template]
     # fail now, not at the first evaluation: every sequence must fit the model's positions
     limit = model.config.max_position_embeddings
