@@ -305,3 +305,22 @@ def parse_config(cls: type[T], argv: list[str] | None = None, *, prog: str | Non
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataclass_args(parser, cls)
     return config_from_args(cls, parser.parse_args(argv))
+
+
+def run_stage(cls: type[T], run: Any, argv: list[str] | None, *, prog: str, description: str | None,
+              print_result: bool = True) -> int:
+    """``main()`` of a training stage: parse ``cls`` from ``argv``, call ``run(cfg)``, print its JSON result.
+
+    Bad configuration or data (ValueError, FileNotFoundError) prints ``PROG: error: ...`` and returns 2.
+    """
+    import json
+    import sys
+
+    try:
+        result = run(parse_config(cls, argv, prog=prog, description=description))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    if print_result:
+        print(json.dumps(result))
+    return 0

@@ -28,13 +28,12 @@ from typing import Literal
 import torch
 
 from train.checkpoint import load_checkpoint, save_checkpoint
-from train.config import config_to_dict, parse_config
+from train.config import config_to_dict, run_stage
 from train.data import BatchOrder
 from train.dist import DistInfo, all_reduce_sum, init_distributed, shutdown
 from train.engine import Engine, Generation
 from train.grpo_loss import filter_groups, group_advantages, grpo_loss, token_entropy, token_logprobs
-from train.loop import TrainConfig, _metrics_file, start_run
-from train.optim import build_optimizer, build_scheduler
+from train.loop import TrainConfig, _metrics_file, setup_training, start_run
 from train.template import TEMPLATES, render_prompt
 
 __all__ = ["GRPOConfig", "RewardScorer", "grpo", "main"]
@@ -271,9 +270,7 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
     tokenizer_file = out_dir / "tokenizer.json"
     if info.is_main:
         tokenizer.save(tokenizer_file)
-    optimizer = build_optimizer(model, name=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = build_scheduler(optimizer, warmup_steps=cfg.warmup_steps, total_steps=cfg.max_steps,
-                                schedule=cfg.schedule, min_lr_ratio=cfg.min_lr_ratio)
+    optimizer, scheduler, forward, autocast = setup_training(cfg, model, info)
     order = BatchOrder(len(train_rows), cfg.prompts_per_step, cfg.seed, info.rank, info.world_size)
     step = 0
     if checkpoint is not None:
@@ -283,12 +280,6 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
     metrics_path = _metrics_file(out_dir, step) if info.is_main else None
     config_record = {"stage": "grpo", "model": model.config.to_dict(), "train": config_to_dict(cfg)}
 
-    use_compile = device.type == "cuda" if cfg.compile is None else cfg.compile
-    forward = torch.compile(model) if use_compile else model
-    if info.is_distributed:
-        forward = torch.nn.parallel.DistributedDataParallel(
-            forward, device_ids=[device.index] if device.type == "cuda" else None)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     engine = Engine(model, tokenizer, max_batch_size=max(256, cfg.prompts_per_step * cfg.num_generations))
     scorer = RewardScorer(cfg.rewards, cfg.reward_workers, reward_funcs, cfg.punish_no_answer)
     if info.is_main:
@@ -483,14 +474,7 @@ def _train_on(kept: list[tuple], cfg: GRPOConfig, *, model, forward, ref_model, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        cfg = parse_config(GRPOConfig, argv, prog="rlvr grpo", description=__doc__)
-        row = grpo(cfg)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"rlvr grpo: error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(row))
-    return 0
+    return run_stage(GRPOConfig, grpo, argv, prog="rlvr grpo", description=__doc__)
 
 
 if __name__ == "__main__":

@@ -101,6 +101,23 @@ def start_run(out_dir: Path, resume: bool, overwrite: bool, is_main: bool) -> Pa
     return None
 
 
+def setup_training(cfg: TrainConfig, model: torch.nn.Module, info: DistInfo):
+    """``(optimizer, scheduler, forward, autocast)`` for a stage: AdamW or Muon with the schedule,
+    the model compiled on GPU (or as ``cfg.compile`` says) and wrapped in DDP under torchrun, and bf16
+    autocast on GPU."""
+    device = info.device
+    optimizer = build_optimizer(model, name=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = build_scheduler(optimizer, warmup_steps=cfg.warmup_steps, total_steps=cfg.max_steps,
+                                schedule=cfg.schedule, min_lr_ratio=cfg.min_lr_ratio)
+    use_compile = device.type == "cuda" if cfg.compile is None else cfg.compile
+    forward = torch.compile(model) if use_compile else model
+    if info.is_distributed:
+        forward = torch.nn.parallel.DistributedDataParallel(
+            forward, device_ids=[device.index] if device.type == "cuda" else None)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    return optimizer, scheduler, forward, autocast
+
+
 def _metrics_file(out_dir: Path, resumed_step: int) -> Path:
     """metrics.jsonl, with lines after the resumed step dropped so a resumed run does not repeat them."""
     path = out_dir / "metrics.jsonl"
@@ -124,9 +141,7 @@ def train_loop(cfg: TrainConfig, *, model: torch.nn.Module, tokenizer, train_dat
         out_dir.mkdir(parents=True, exist_ok=True)
     device = info.device
     raw_model = model
-    optimizer = build_optimizer(model, name=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = build_scheduler(optimizer, warmup_steps=cfg.warmup_steps, total_steps=cfg.max_steps,
-                                schedule=cfg.schedule, min_lr_ratio=cfg.min_lr_ratio)
+    optimizer, scheduler, forward, autocast = setup_training(cfg, model, info)
     order = BatchOrder(len(train_data), cfg.batch_size, cfg.seed, info.rank, info.world_size)
     step = 0
     checkpoint = start_run(out_dir, cfg.resume, cfg.overwrite, info.is_main)
@@ -138,13 +153,6 @@ def train_loop(cfg: TrainConfig, *, model: torch.nn.Module, tokenizer, train_dat
     metrics_path = _metrics_file(out_dir, step) if info.is_main else None
     config_record = {"stage": stage, "model": model_config, "train": config_to_dict(cfg)}
 
-    use_compile = device.type == "cuda" if cfg.compile is None else cfg.compile
-    forward = torch.compile(model) if use_compile else model
-    if info.is_distributed:
-        forward = torch.nn.parallel.DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda"
-                                                            else None)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else contextlib.nullcontext())
     flops_per_token = raw_model.flops_per_token(train_data.batch([0])[0].shape[1]) \
         if hasattr(raw_model, "flops_per_token") else None
     peak = peak_flops(device)

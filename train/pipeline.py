@@ -238,15 +238,9 @@ def _plots(out: Path, r1_zero: bool) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from train.config import parse_config
+    from train.config import run_stage
 
-    try:
-        cfg = parse_config(PipelineConfig, argv, prog="rlvr pipeline", description=__doc__)
-        pipeline(cfg)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"rlvr pipeline: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_stage(PipelineConfig, pipeline, argv, prog="rlvr pipeline", description=__doc__, print_result=False)
 
 
 if __name__ == "__main__":

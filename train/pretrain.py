@@ -12,14 +12,13 @@ Documents are packed into fixed-length rows; 2% (chosen by hash) are held out fo
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from train.config import parse_config
+from train.config import run_stage
 from train.data import PackedData, pack_documents
 from train.dist import init_distributed, shutdown
 from train.loop import TrainConfig, train_loop
@@ -124,14 +123,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        cfg = parse_config(PretrainConfig, argv, prog="rlvr pretrain", description=__doc__)
-        row = pretrain(cfg)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"rlvr pretrain: error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(row))
-    return 0
+    return run_stage(PretrainConfig, pretrain, argv, prog="rlvr pretrain", description=__doc__)
 
 
 if __name__ == "__main__":

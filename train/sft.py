@@ -9,7 +9,6 @@ and EOS; the loss covers the completion only. A held-out split (no prompt in bot
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Literal
 
 import torch
 
-from train.config import parse_config
+from train.config import run_stage
 from train.data import SFTData, sft_example
 from train.dist import init_distributed, shutdown
 from train.engine import Engine
@@ -113,14 +112,7 @@ def sft(cfg: SFTConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        cfg = parse_config(SFTConfig, argv, prog="rlvr sft", description=__doc__)
-        row = sft(cfg)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"rlvr sft: error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(row))
-    return 0
+    return run_stage(SFTConfig, sft, argv, prog="rlvr sft", description=__doc__)
 
 
 if __name__ == "__main__":
