@@ -32,13 +32,15 @@ def load_policy(path: str | Path) -> tuple[Transformer, Tokenizer]:
     config = json.loads((folder / "config.json").read_text())
     if not (folder / "tokenizer.json").exists():
         raise FileNotFoundError(f"{folder}: no tokenizer.json beside the weights")
-    tokenizer = Tokenizer.load(folder / "tokenizer.json")
+    tokenizer = Tokenizer.from_folder(folder)
     if "model" in config and (folder / "trainer_state.pt").exists():  # one of our checkpoints
         model = Transformer(ModelConfig(**config["model"]))
         load_checkpoint(folder, model=model, restore_rng=False)
         return model, tokenizer
     try:
-        return load_hf(folder), tokenizer
+        model = load_hf(folder)
+        model.resize_vocab(tokenizer.vocab_size)  # a foreign tokenizer gained the format tags
+        return model, tokenizer
     except UnsupportedCheckpoint as exc:
         raise ValueError(f"{folder}: {exc}. The stages train native models; other architectures load with "
                          "train.hf.GenericCausalLM in your own loop") from None

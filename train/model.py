@@ -234,6 +234,27 @@ class Transformer(nn.Module):
             else:
                 nn.init.normal_(p, std=std)
 
+    def resize_vocab(self, vocab_size: int) -> None:
+        """Grow the embeddings (and an untied head) to ``vocab_size`` rows; new rows start at the mean
+        of the old ones, so added tokens (e.g. the format tags) begin as an average token."""
+        old = self.config.vocab_size
+        if vocab_size <= old:
+            return
+        embed = nn.Embedding(vocab_size, self.config.hidden_size).to(self.embed_tokens.weight)
+        with torch.no_grad():
+            embed.weight[:old] = self.embed_tokens.weight
+            embed.weight[old:] = self.embed_tokens.weight.mean(0)
+        self.embed_tokens = embed
+        head = nn.Linear(self.config.hidden_size, vocab_size, bias=False).to(self.lm_head.weight)
+        if self.config.tie_word_embeddings:
+            head.weight = embed.weight
+        else:
+            with torch.no_grad():
+                head.weight[:old] = self.lm_head.weight
+                head.weight[old:] = self.lm_head.weight.mean(0)
+        self.lm_head = head
+        self.config.vocab_size = vocab_size
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

@@ -28,18 +28,60 @@ SPLIT = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N
 
 
 class Tokenizer:
-    """A trained ``tokenizers.Tokenizer`` with the ids the trainer needs as attributes."""
+    """A ``tokenizers.Tokenizer`` with the ids the trainer needs as attributes.
 
-    def __init__(self, hf: HFTokenizer):
+    ``specials`` names the BOS/EOS/PAD tokens (ours by default; a local checkpoint's own, see
+    :meth:`from_folder`). A tokenizer without BOS has ``bos_id`` None and prepends nothing.
+    """
+
+    def __init__(self, hf: HFTokenizer, specials: dict[str, str | None] | None = None):
         self.hf = hf
-        ids = {name: hf.token_to_id(token) for name, token in SPECIAL_TOKENS.items()}
+        self.special_tokens = dict(SPECIAL_TOKENS if specials is None else specials)
+        ids = {name: hf.token_to_id(token) if token else None for name, token in self.special_tokens.items()}
         ids.update({tag: hf.token_to_id(tag) for tag in FORMAT_TAGS})
-        missing = [name for name, i in ids.items() if i is None]
+        missing = [name for name, i in ids.items() if i is None and not (name == "bos" and specials is not None)]
         if missing:
-            raise ValueError(f"tokenizer lacks the special tokens {missing}; train it with train_tokenizer()")
+            raise ValueError(f"tokenizer lacks the special tokens {missing}; train it with train_tokenizer() "
+                             "or load a checkpoint's own with Tokenizer.from_folder()")
         self.bos_id, self.eos_id, self.pad_id = ids["bos"], ids["eos"], ids["pad"]
         self.answer_end_id = ids["</answer>"]
         self._ids = ids
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> Tokenizer:
+        """The tokenizer of a model folder: ours as saved, or a local Hugging Face checkpoint's own.
+
+        For a foreign tokenizer, BOS/EOS/PAD come from ``tokenizer_config.json`` (else ``config.json``'s
+        ids; PAD falls back to EOS) and the four format tags are added as whole tokens if missing (the
+        model's embeddings then grow to match: see ``train.load.load_policy``).
+        """
+        import json
+
+        folder = Path(folder)
+        hf = HFTokenizer.from_file(str(folder / "tokenizer.json"))
+        if all(hf.token_to_id(t) is not None for t in SPECIAL_TOKENS.values()):
+            return cls(hf)
+
+        def text(value):
+            return value.get("content") if isinstance(value, dict) else value
+
+        settings = {}
+        for name in ("tokenizer_config.json", "special_tokens_map.json"):
+            if (folder / name).exists():
+                settings.update({k: text(v) for k, v in json.loads((folder / name).read_text()).items()
+                                 if k in ("bos_token", "eos_token", "pad_token") and text(v)})
+        config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").exists() else {}
+        for name in ("bos", "eos", "pad"):
+            token_id = config.get(f"{name}_token_id")
+            if f"{name}_token" not in settings and isinstance(token_id, int):
+                settings[f"{name}_token"] = hf.id_to_token(token_id)
+        if not settings.get("eos_token"):
+            raise ValueError(f"{folder}: the tokenizer names no EOS token (tokenizer_config.json or config.json)")
+        specials = {"bos": settings.get("bos_token"), "eos": settings["eos_token"],
+                    "pad": settings.get("pad_token") or settings["eos_token"]}
+        missing_tags = [tag for tag in FORMAT_TAGS if hf.token_to_id(tag) is None]
+        hf.add_tokens([AddedToken(tag, normalized=False, special=False) for tag in missing_tags])
+        return cls(hf, specials)
 
     @property
     def vocab_size(self) -> int:
@@ -50,10 +92,11 @@ class Tokenizer:
 
     def encode(self, text: str, *, bos: bool = False, eos: bool = False) -> list[int]:
         ids = self.hf.encode(text, add_special_tokens=False).ids
-        return ([self.bos_id] if bos else []) + ids + ([self.eos_id] if eos else [])
+        return ([self.bos_id] if bos and self.bos_id is not None else []) + ids + ([self.eos_id] if eos else [])
 
     def encode_batch(self, texts: list[str], *, bos: bool = False, eos: bool = False) -> list[list[int]]:
-        head, tail = [self.bos_id] if bos else [], [self.eos_id] if eos else []
+        head = [self.bos_id] if bos and self.bos_id is not None else []
+        tail = [self.eos_id] if eos else []
         return [head + e.ids + tail for e in self.hf.encode_batch(texts, add_special_tokens=False)]
 
     def decode(self, ids: Iterable[int]) -> str:
@@ -81,8 +124,9 @@ class Tokenizer:
         """The same tokenizer as a ``transformers.PreTrainedTokenizerFast``."""
         from transformers import PreTrainedTokenizerFast
 
-        return PreTrainedTokenizerFast(tokenizer_object=self.hf, bos_token=SPECIAL_TOKENS["bos"],
-                                       eos_token=SPECIAL_TOKENS["eos"], pad_token=SPECIAL_TOKENS["pad"])
+        names = self.special_tokens
+        return PreTrainedTokenizerFast(tokenizer_object=self.hf, bos_token=names["bos"], eos_token=names["eos"],
+                                       pad_token=names["pad"])
 
     def save_pretrained(self, folder: str | Path) -> None:
         self.to_transformers().save_pretrained(str(folder))
