@@ -216,6 +216,34 @@ def build_batch(prompt_ids: list[list[int]], generations: list[Generation], pad_
     return ids[:, :-1], ids[:, 1:], mask
 
 
+def completion_logprobs(model, prompts: list[list[int]], generations: list[Generation], *, pad_id: int,
+                        temperature: float, micro_batch_size: int, autocast, device) -> list[torch.Tensor]:
+    """Each completion's token log-probs under ``model`` (no gradient), one 1-D tensor per completion.
+
+    Used for the old policy (``num_iterations > 1``) and the reference (``beta > 0``) while the reward
+    workers score the same completions.
+    """
+    inputs, targets, _ = build_batch(prompts, generations, pad_id)
+    rows = []
+    with torch.no_grad(), autocast:
+        for i in range(0, len(generations), micro_batch_size):
+            chunk = slice(i, i + micro_batch_size)
+            logprobs = sequence_logprobs(model, inputs[chunk].to(device), targets[chunk].to(device), temperature)[0]
+            for lp, g in zip(logprobs, generations[chunk]):
+                start = len(prompts[g.prompt_index]) - 1
+                rows.append(lp[start:start + len(g.token_ids)])
+    return rows
+
+
+def _place(rows: list[torch.Tensor], prompts: list[list[int]], generations: list[Generation], like: torch.Tensor):
+    """Per-completion log-probs laid out as the batch's targets (zeros elsewhere)."""
+    out = torch.zeros_like(like)
+    for i, (row, g) in enumerate(zip(rows, generations)):
+        start = len(prompts[g.prompt_index]) - 1
+        out[i, start:start + len(row)] = row
+    return out
+
+
 def sequence_logprobs(model, inputs: torch.Tensor, targets: torch.Tensor, temperature: float,
                       with_entropy: bool = False):
     """Per-token log-probs of ``targets`` (temperature-scaled, as sampled), optionally the entropy."""
@@ -302,6 +330,9 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
             out[f"eval_pass@{cfg.eval_samples}"] = sampled.get(f"pass@{cfg.eval_samples}")
         return out
 
+    logprob_args = dict(pad_id=tokenizer.pad_id, temperature=cfg.temperature, micro_batch_size=cfg.micro_batch_size,
+                        autocast=autocast, device=device)
+
     def sample_round(indices: list[int]):
         problems = [train_rows[i] for i in indices]
         prompts = [prompt_ids_all[i] for i in indices]
@@ -330,6 +361,12 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
                 t0 = time.perf_counter()
                 prompts, generations, texts, group_problems, pending = sample_round(order.next())
                 gen_time += time.perf_counter() - t0
+                # the GPU computes old-policy and reference log-probs while the workers score the rewards
+                old_rows, ref_rows = [None] * len(generations), [None] * len(generations)
+                if cfg.num_iterations > 1:
+                    old_rows = completion_logprobs(model, prompts, generations, **logprob_args)
+                if ref_model is not None:
+                    ref_rows = completion_logprobs(ref_model, prompts, generations, **logprob_args)
                 totals, parts, correct, formats = scorer.result(pending, [render_prompt(p["prompt"], template)
                                                                           for p in group_problems], texts,
                                                                 group_problems)
@@ -343,7 +380,7 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
                 for k in groups:
                     sl = slice(k * cfg.num_generations, (k + 1) * cfg.num_generations)
                     kept.append((prompts[k], generations[sl], rewards[sl], valid[sl], parts[sl], correct[sl],
-                                 formats[sl]))
+                                 formats[sl], old_rows[sl], ref_rows[sl]))
                 if len(kept) >= cfg.prompts_per_step:
                     break
             kept = kept[: cfg.prompts_per_step]
@@ -356,7 +393,7 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
             step += 1
             row: dict = {"step": step}
             if kept:
-                row.update(_train_on(kept, cfg, model=model, forward=forward, ref_model=ref_model, optimizer=optimizer,
+                row.update(_train_on(kept, cfg, model=model, forward=forward, optimizer=optimizer,
                                      pad_id=tokenizer.pad_id, autocast=autocast, info=info, device=device))
             else:
                 row["skipped"] = True  # every group had equal rewards: nothing to learn from this step
@@ -393,7 +430,7 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
     return last
 
 
-def _train_on(kept: list[tuple], cfg: GRPOConfig, *, model, forward, ref_model, optimizer, pad_id, autocast,
+def _train_on(kept: list[tuple], cfg: GRPOConfig, *, model, forward, optimizer, pad_id, autocast,
               info: DistInfo, device) -> dict:
     """Advantages, then ``num_iterations`` optimizer passes over the batch; returns the step's metrics."""
     prompts = [k[0] for k in kept]
@@ -417,11 +454,12 @@ def _train_on(kept: list[tuple], cfg: GRPOConfig, *, model, forward, ref_model, 
     tokens_here = mask.sum()
     num_items = all_reduce_sum(tokens_here.clone()) / info.world_size  # DAPO's global token mean, DDP-averaged
 
-    with torch.no_grad(), autocast:
-        old = ([sequence_logprobs(model, inputs[c], targets[c], cfg.temperature)[0] for c in chunks]
-               if cfg.num_iterations > 1 else [None] * len(chunks))
-        ref = ([sequence_logprobs(ref_model, inputs[c], targets[c], cfg.temperature)[0] for c in chunks]
-               if ref_model is not None else [None] * len(chunks))
+    old_rows = [r for k in kept for r in k[7]]
+    ref_rows = [r for k in kept for r in k[8]]
+    old = ([_place(old_rows, prompts, generations, mask)[c] for c in chunks] if old_rows[0] is not None
+           else [None] * len(chunks))
+    ref = ([_place(ref_rows, prompts, generations, mask)[c] for c in chunks] if ref_rows[0] is not None
+           else [None] * len(chunks))
     stats: dict[str, list[float]] = {}
     grad_norm = torch.zeros(())
     for _ in range(cfg.num_iterations):

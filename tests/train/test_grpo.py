@@ -202,7 +202,7 @@ def train_on(kept, tokenizer, info=None, **settings) -> dict:
     model = Transformer(ModelConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1,
                                     num_attention_heads=2, num_key_value_heads=1, intermediate_size=32))
     cfg = GRPOConfig(init_from="unused", num_generations=len(kept[0][1]), **settings)
-    return _train_on(kept, cfg, model=model, forward=model, ref_model=None,
+    return _train_on(kept, cfg, model=model, forward=model,
                      optimizer=torch.optim.SGD(model.parameters(), lr=0.0), pad_id=0,
                      autocast=contextlib.nullcontext(), info=info or DistInfo(), device=torch.device("cpu"))
 
@@ -213,7 +213,8 @@ def group(rewards: list[float | None], truncated: int | None = None) -> tuple:
                    for i in range(len(rewards))]
     values = torch.tensor([float("nan") if r is None else r for r in rewards])
     return ([1, 2, 3], generations, values, ~torch.isnan(values), [{"accuracy": r} for r in rewards],
-            [None if r is None else r == 1.0 for r in rewards], [True] * len(rewards))
+            [None if r is None else r == 1.0 for r in rewards], [True] * len(rewards), [None] * len(rewards),
+            [None] * len(rewards))
 
 
 def test_excluded_and_masked_truncated_rows_get_no_loss(tokenizer, monkeypatch):
