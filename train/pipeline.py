@@ -76,6 +76,7 @@ class PipelineConfig:
     r1_zero: bool = field(default=True, metadata={"help": "also run GRPO straight from the pretrained model"})
     rewards: str = field(default="accuracy,format=0.5", metadata={"help": "GRPO rewards by name with weights"})
     scale: float = field(default=1.0, metadata={"help": "multiply every stage's steps (e.g. 0.1 for a smoke run)"})
+    eval_problems: int | None = field(default=None, metadata={"help": "held-out questions (default: the preset's)"})
     progress: bool = field(default=True, metadata={"help": "progress bars"})
 
     def __post_init__(self) -> None:
@@ -83,6 +84,8 @@ class PipelineConfig:
             self.out_dir = f"runs/pipeline-{self.preset}"
         if self.scale <= 0:
             raise ValueError(f"--scale must be positive, got {self.scale}")
+        if self.eval_problems is not None and self.eval_problems < 1:
+            raise ValueError(f"--eval-problems must be at least 1, got {self.eval_problems}")
 
 
 def _steps(stage: dict, scale: float) -> dict:
@@ -122,7 +125,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
 
     train_rows, test_rows = split_rows(rows, test_size=budget.test_size, seed=cfg.seed)
     distinct = {r["prompt"]: r for r in test_rows}  # each held-out question once (easy tasks repeat a lot)
-    test_rows = list(distinct.values())[: budget.eval_problems]
+    test_rows = list(distinct.values())[: cfg.eval_problems or budget.eval_problems]
     write_jsonl(train_rows, data / "train.jsonl")
     write_jsonl(test_rows, data / "test.jsonl")
     write_jsonl([{"text": t} for t in to_corpus(train_rows)], data / "corpus.jsonl")

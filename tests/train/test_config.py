@@ -163,3 +163,14 @@ def test_unsupported_field_type_is_reported_at_parser_build():
 
     with pytest.raises(TypeError, match=r"Odd\.weights: unsupported config type dict"):
         add_dataclass_args(argparse.ArgumentParser(), Odd)
+
+
+def test_the_shipped_example_configs_parse():
+    from train.grpo import GRPOConfig
+    from train.pretrain import PretrainConfig
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    pre = parse_config(PretrainConfig, ["--config", str(root / "pretrain_base.yaml")])
+    assert pre.preset == "base" and pre.seq_len == 2048 and pre.lr == 1.5e-3
+    grpo = parse_config(GRPOConfig, ["--config", str(root / "grpo_small.yaml"), "--init-from", "x"])
+    assert grpo.epsilon_high == 0.28 and grpo.loss_type == "dapo" and grpo.init_from == "x"
