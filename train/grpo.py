@@ -33,7 +33,7 @@ from train.data import BatchOrder
 from train.dist import DistInfo, all_reduce_sum, init_distributed, shutdown
 from train.engine import Engine, Generation
 from train.grpo_loss import filter_groups, group_advantages, grpo_loss, token_entropy, token_logprobs
-from train.loop import TrainConfig, _metrics_file, setup_training, start_run
+from train.loop import StageConfig, _metrics_file, setup_training, start_run
 from train.template import TEMPLATES, render_prompt
 
 __all__ = ["GRPOConfig", "RewardScorer", "grpo", "main"]
@@ -42,7 +42,7 @@ RewardFunc = Callable[..., list]  # TRL's signature: f(prompts, completions, **c
 
 
 @dataclass
-class GRPOConfig(TrainConfig):
+class GRPOConfig(StageConfig):
     out_dir: str = field(default="runs/grpo", metadata={"help": "run folder"})
     init_from: str = field(default="", metadata={"help": "policy: run, checkpoint or Hugging Face folder"})
     problems: str | None = field(default=None, metadata={"help": "Parquet/JSONL/saved problems instead of generating"})

@@ -26,17 +26,15 @@ from train.data import BatchOrder
 from train.dist import DistInfo, all_reduce_mean
 from train.optim import build_optimizer, build_scheduler
 
-__all__ = ["TrainConfig", "peak_flops", "train_loop"]
+__all__ = ["StageConfig", "TrainConfig", "peak_flops", "setup_training", "start_run", "train_loop"]
 
 
 @dataclass
-class TrainConfig:
+class StageConfig:
     """Optimisation, logging and checkpointing settings common to every stage."""
 
     out_dir: str = field(default="runs/stage", metadata={"help": "run folder: checkpoints, metrics.jsonl, final/"})
     max_steps: int = field(default=500, metadata={"help": "optimizer steps"})
-    batch_size: int = field(default=32, metadata={"help": "sequences per micro-batch per process"})
-    grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
     lr: float = field(default=3e-3, metadata={"help": "peak learning rate (AdamW)"})
     min_lr_ratio: float = field(default=0.1, metadata={"help": "final learning rate / peak"})
     warmup_steps: int = field(default=50, metadata={"help": "linear warmup steps"})
@@ -45,7 +43,6 @@ class TrainConfig:
     optimizer: Literal["adamw", "muon"] = field(default="adamw", metadata={"help": "muon: Muon on hidden matrices"})
     grad_clip: float = field(default=1.0, metadata={"help": "max gradient norm (0: no clipping)"})
     eval_every: int = field(default=100, metadata={"help": "steps between held-out evaluations (0: only at the end)"})
-    eval_batches: int = field(default=8, metadata={"help": "held-out batches for the loss"})
     save_every: int = field(default=0, metadata={"help": "steps between checkpoints (0: only at the end)"})
     keep_last: int = field(default=2, metadata={"help": "checkpoints kept"})
     log_every: int = field(default=10, metadata={"help": "steps between metrics lines"})
@@ -57,7 +54,7 @@ class TrainConfig:
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "batch_size", "grad_accum", "log_every", "eval_batches"):
+        for name in ("max_steps", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("eval_every", "save_every", "keep_last"):  # checked now, not at the first save
@@ -65,6 +62,21 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
         if self.warmup_steps > self.max_steps:
             self.warmup_steps = self.max_steps
+
+
+@dataclass
+class TrainConfig(StageConfig):
+    """A language-model stage (pretraining, SFT): batches of token sequences."""
+
+    batch_size: int = field(default=32, metadata={"help": "sequences per micro-batch per process"})
+    grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
+    eval_batches: int = field(default=8, metadata={"help": "held-out batches for the loss"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("batch_size", "grad_accum", "eval_batches"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
 
 def peak_flops(device: torch.device) -> float | None:
@@ -101,7 +113,7 @@ def start_run(out_dir: Path, resume: bool, overwrite: bool, is_main: bool) -> Pa
     return None
 
 
-def setup_training(cfg: TrainConfig, model: torch.nn.Module, info: DistInfo):
+def setup_training(cfg: StageConfig, model: torch.nn.Module, info: DistInfo):
     """``(optimizer, scheduler, forward, autocast)`` for a stage: AdamW or Muon with the schedule,
     the model compiled on GPU (or as ``cfg.compile`` says) and wrapped in DDP under torchrun, and bf16
     autocast on GPU."""
