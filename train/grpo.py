@@ -33,6 +33,7 @@ from train.data import BatchOrder
 from train.dist import DistInfo, all_reduce_sum, init_distributed, shutdown
 from train.engine import Engine, Generation
 from train.grpo_loss import filter_groups, group_advantages, grpo_loss, token_entropy, token_logprobs
+from train.load import ProblemSource
 from train.loop import StageConfig, _metrics_file, setup_training, start_run
 from train.template import TEMPLATES, render_prompt
 
@@ -42,14 +43,8 @@ RewardFunc = Callable[..., list]  # TRL's signature: f(prompts, completions, **c
 
 
 @dataclass
-class GRPOConfig(StageConfig):
+class GRPOConfig(StageConfig, ProblemSource):
     out_dir: str = field(default="runs/grpo", metadata={"help": "run folder"})
-    init_from: str = field(default="", metadata={"help": "policy: run, checkpoint or Hugging Face folder"})
-    problems: str | None = field(default=None, metadata={"help": "Parquet/JSONL/saved problems instead of generating"})
-    tasks: str = field(default="math", metadata={"help": "generated data: task, math, or TASK=W,..."})
-    n_problems: int = field(default=5000, metadata={"help": "generated data: number of problems"})
-    difficulty: str = field(default="1-10", metadata={"help": "generated data: levels, e.g. 1-3"})
-    template: Literal["r1_zero", "plain"] = field(default="r1_zero", metadata={"help": "prompt template"})
     rewards: str = field(default="accuracy,format=0.5", metadata={"help": "rewards by name with weights"})
     prompts_per_step: int = field(default=8, metadata={"help": "problems per step (per process)"})
     num_generations: int = field(default=8, metadata={"help": "completions sampled per problem (the group)"})
@@ -73,7 +68,6 @@ class GRPOConfig(StageConfig):
                 "<think>/<answer> template, scores 0 accuracy (the model's failure); a well-formed answer the "
                 "verifier cannot read, or a verifier timeout, stays excluded from the loss"})
     reward_workers: int = field(default=2, metadata={"help": "processes scoring rewards (0: in this process)"})
-    eval_problems: int = field(default=200, metadata={"help": "held-out problems for accuracy (0: no split)"})
     eval_samples: int = field(default=0, metadata={"help": "also sample k per problem for pass@k (0: off)"})
     lr: float = field(default=1e-5, metadata={"help": "peak learning rate"})
     warmup_steps: int = field(default=0, metadata={"help": "linear warmup steps"})
@@ -85,8 +79,7 @@ class GRPOConfig(StageConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.init_from:
-            raise ValueError("--init-from is required: the policy to train (run, checkpoint or HF folder)")
+        self.check_source()
         if self.num_generations < 2:
             raise ValueError(f"--num-generations must be at least 2 (advantages compare a group), "
                              f"got {self.num_generations}")
@@ -263,9 +256,8 @@ def _mean(values) -> float | None:
 
 def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
     """Run GRPO; returns the last metrics row. ``reward_funcs``: extra TRL-style callables (weight 1)."""
-    from datagen.api import split_rows
     from train.evaluate import evaluate_policy
-    from train.load import load_policy, load_problem_rows, make_problem_rows
+    from train.load import load_policy, problem_splits
 
     if not cfg.rewards and not reward_funcs:
         raise ValueError("no rewards: --rewards is empty and no reward functions were given")
@@ -277,13 +269,7 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
     ref_model = None
     if cfg.beta > 0:
         ref_model = copy.deepcopy(model).eval().requires_grad_(False)
-    rows = (load_problem_rows(cfg.problems) if cfg.problems
-            else make_problem_rows(cfg.tasks, cfg.n_problems, cfg.seed, cfg.difficulty))
-    if cfg.eval_problems > 0:  # hold out 10% of the distinct prompts for evaluation
-        train_rows, test_rows = split_rows(rows, test_size=0.1, seed=cfg.seed)
-        test_rows = test_rows[: cfg.eval_problems]
-    else:  # evaluated elsewhere (rlvr pipeline): train on everything
-        train_rows, test_rows = rows, []
+    train_rows, test_rows = problem_splits(cfg, cfg.seed)
     template = TEMPLATES[cfg.template]
     prompt_ids_all = tokenizer.encode_batch([render_prompt(r["prompt"], template) for r in train_rows], bos=True)
     keep = [i for i, p in enumerate(prompt_ids_all) if len(p) <= cfg.max_prompt_length]

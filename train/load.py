@@ -8,12 +8,14 @@ the generic path). Nothing is downloaded.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from train.model import ModelConfig, Transformer
 from train.tokenizer import Tokenizer
 
-__all__ = ["load_policy", "load_problem_rows", "make_problem_rows"]
+__all__ = ["ProblemSource", "load_policy", "load_problem_rows", "make_problem_rows", "problem_splits"]
 
 
 def load_policy(path: str | Path) -> tuple[Transformer, Tokenizer]:
@@ -65,3 +67,33 @@ def load_problem_rows(path: str | Path) -> list[dict]:
     from verifiers.scoring import load_problems
 
     return list(load_problems(path).values())
+
+
+@dataclass
+class ProblemSource:
+    """Where a post-training stage (SFT, GRPO) gets its policy and its problems. A config mixin."""
+
+    init_from: str = field(default="", metadata={"help": "policy: a run, a checkpoint or a Hugging Face folder"})
+    problems: str | None = field(default=None, metadata={"help": "Parquet/JSONL/saved problems instead of generating"})
+    tasks: str = field(default="math", metadata={"help": "generated data: task, math, or TASK=W,..."})
+    n_problems: int = field(default=5000, metadata={"help": "generated data: number of problems"})
+    difficulty: str = field(default="1-10", metadata={"help": "generated data: levels, e.g. 1-3"})
+    template: Literal["r1_zero", "plain"] = field(default="r1_zero", metadata={"help": "prompt template"})
+    eval_problems: int = field(default=200, metadata={"help": "held-out problems for accuracy (0: no split)"})
+
+    def check_source(self) -> None:
+        if not self.init_from:
+            raise ValueError("--init-from is required: the policy to train (a run, checkpoint or Hugging Face folder)")
+
+
+def problem_splits(cfg: ProblemSource, seed: int) -> tuple[list[dict], list[dict]]:
+    """``(train, held_out)`` rows: read or generated, 10% of the distinct prompts held out (none when
+    ``eval_problems`` is 0, e.g. under ``rlvr pipeline``, which evaluates on its own held-out set)."""
+    from datagen.api import split_rows
+
+    rows = (load_problem_rows(cfg.problems) if cfg.problems
+            else make_problem_rows(cfg.tasks, cfg.n_problems, seed, cfg.difficulty))
+    if cfg.eval_problems <= 0:
+        return rows, []
+    train_rows, test_rows = split_rows(rows, test_size=0.1, seed=seed)
+    return train_rows, test_rows[: cfg.eval_problems]

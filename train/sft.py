@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import torch
 
@@ -20,6 +19,7 @@ from train.config import run_stage
 from train.data import SFTData, sft_example
 from train.dist import init_distributed, shutdown
 from train.engine import Engine
+from train.load import ProblemSource
 from train.loop import TrainConfig, train_loop
 from train.template import TEMPLATES, render_completion, render_prompt
 
@@ -27,16 +27,9 @@ __all__ = ["SFTConfig", "main", "sft"]
 
 
 @dataclass
-class SFTConfig(TrainConfig):
+class SFTConfig(TrainConfig, ProblemSource):
     out_dir: str = field(default="runs/sft", metadata={"help": "run folder"})
-    init_from: str = field(default="", metadata={"help": "pretrained run, checkpoint or Hugging Face folder"})
-    problems: str | None = field(default=None, metadata={"help": "Parquet/JSONL/saved problems instead of generating"})
-    tasks: str = field(default="math", metadata={"help": "generated data: task, math, or TASK=W,..."})
-    n_problems: int = field(default=5000, metadata={"help": "generated data: number of problems"})
-    difficulty: str = field(default="1-10", metadata={"help": "generated data: levels, e.g. 1-3"})
-    template: Literal["r1_zero", "plain"] = field(default="r1_zero", metadata={"help": "prompt template"})
     max_len: int = field(default=512, metadata={"help": "longest example in tokens (longer ones are skipped)"})
-    eval_problems: int = field(default=200, metadata={"help": "held-out problems for accuracy (0: no split)"})
     max_new_tokens: int = field(default=256, metadata={"help": "generation budget at evaluation"})
     lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
     warmup_steps: int = field(default=20, metadata={"help": "linear warmup steps"})
@@ -44,8 +37,7 @@ class SFTConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.init_from:
-            raise ValueError("--init-from is required: a pretrained run folder, checkpoint or Hugging Face folder")
+        self.check_source()
 
 
 def build_sft_data(rows: list[dict], tokenizer, template: str, max_len: int) -> tuple[SFTData, int]:
@@ -59,21 +51,14 @@ def build_sft_data(rows: list[dict], tokenizer, template: str, max_len: int) -> 
 
 def sft(cfg: SFTConfig) -> dict:
     """Run SFT; returns the last metrics row (with held-out accuracy and format rate)."""
-    from datagen.api import split_rows
     from train.evaluate import evaluate_policy
-    from train.load import load_policy, load_problem_rows, make_problem_rows
+    from train.load import load_policy, problem_splits
 
     info = init_distributed(cfg.device)
     torch.manual_seed(cfg.seed)
     model, tokenizer = load_policy(cfg.init_from)
     model = model.to(info.device)
-    rows = (load_problem_rows(cfg.problems) if cfg.problems
-            else make_problem_rows(cfg.tasks, cfg.n_problems, cfg.seed, cfg.difficulty))
-    if cfg.eval_problems > 0:  # hold out 10% of the distinct prompts for evaluation
-        train_rows, test_rows = split_rows(rows, test_size=0.1, seed=cfg.seed)
-        test_rows = test_rows[: cfg.eval_problems]
-    else:  # evaluated elsewhere (rlvr pipeline): train on everything
-        train_rows, test_rows = rows, []
+    train_rows, test_rows = problem_splits(cfg, cfg.seed)
     template = TEMPLATES[cfg.template]
     # fail now, not at the first evaluation: every sequence must fit the model's positions
     limit = model.config.max_position_embeddings

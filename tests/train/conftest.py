@@ -17,6 +17,15 @@ def single_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """``single_thread`` for a whole module (module-scoped fixtures that train use it too)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 CORPUS = [f"Problem: {a} + {b}\nAnswer: <think>{a} + {b} = {a + b}</think> <answer>{a + b}</answer>"
           for a in range(40) for b in range(6)] + ["The cat sat on the mat. What is the sum?"] * 20
 

@@ -25,14 +25,6 @@ from train.model import ModelConfig, Transformer
 TIMINGS = ("step_time", "generation_time", "tokens_per_s")
 
 
-@pytest.fixture(scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # see conftest.single_thread: fast on 2 shared cores, and bit-for-bit repeatable
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(autouse=True)
 def _threads(one_thread):
     yield

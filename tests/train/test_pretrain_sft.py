@@ -29,14 +29,6 @@ DOCS = [f"Problem: What is {a} + {b}?\nSolution: {a} + {b} = {a + b}.\nAnswer: {
 COMPARED = ("step", "loss", "lr", "grad_norm", "val_loss", "accuracy", "format", "unjudged", "completion_tokens")
 
 
-@pytest.fixture(scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # see conftest.single_thread; also what makes CPU runs bit-for-bit repeatable
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(autouse=True)
 def _threads(one_thread):
     yield
