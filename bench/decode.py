@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--skip-static", action="store_true", help="skip transformers' static cache")
     parser.add_argument("--skip-hf", action="store_true", help="measure rlvr's engine only")
     parser.add_argument("--no-compile", action="store_true", help="CUDA graphs of the eager decode step")
+    parser.add_argument("--length-bucket", type=int, default=128, help="KV-cache length granularity of the graphs")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -78,13 +79,14 @@ def main() -> None:
 
     ours = load_hf(folder).to(device, dtype).eval()
     results["params_M"] = round(ours.num_parameters() / 1e6, 1)
-    engine = Engine(ours, tokenizer, max_batch_size=args.prompts, stop_ids=[],
+    engine = Engine(ours, tokenizer, max_batch_size=args.prompts, stop_ids=[], length_bucket=args.length_bucket,
                     compile=False if args.no_compile else None)
     results["engine_compile"] = engine.compile
     ids = prompts.tolist()
 
     def run_ours():
-        out = engine.generate(ids, max_new_tokens=args.new_tokens, temperature=1.0)
+        # token ids only, as generate() returns them (no detokenisation on either side)
+        out = engine.generate(ids, max_new_tokens=args.new_tokens, temperature=1.0, detokenize=False)
         assert all(len(g.token_ids) == args.new_tokens for g in out)
 
     seconds = time_call(run_ours, args.repeats)

@@ -181,8 +181,12 @@ class Engine:
 
     @torch.no_grad()
     def generate(self, prompts: list[str] | list[list[int]], *, num_samples: int = 1, max_new_tokens: int = 256,
-                 temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0) -> list[Generation]:
-        """``num_samples`` completions per prompt, grouped by prompt: ``len(prompts) * num_samples``."""
+                 temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0,
+                 detokenize: bool = True) -> list[Generation]:
+        """``num_samples`` completions per prompt, grouped by prompt: ``len(prompts) * num_samples``.
+
+        ``detokenize=False`` leaves ``text`` empty (token ids only, as ``generate`` returns them).
+        """
         if num_samples < 1 or max_new_tokens < 1:
             raise ValueError(f"num_samples and max_new_tokens must be at least 1, got {num_samples}, {max_new_tokens}")
         if temperature < 0 or not 0 < top_p <= 1 or top_k < 0:
@@ -201,11 +205,12 @@ class Engine:
             for start in range(0, len(prompt_ids), per_batch):
                 chunk = prompt_ids[start:start + per_batch]
                 out += self._generate_batch(chunk, start, num_samples, max_new_tokens,
-                                            (float(temperature), top_p, top_k))
+                                            (float(temperature), top_p, top_k), detokenize)
         self.model.train(was_training)
         return out
 
-    def _generate_batch(self, prompt_ids, offset, num_samples, max_new_tokens, sampling) -> list[Generation]:
+    def _generate_batch(self, prompt_ids, offset, num_samples, max_new_tokens, sampling,
+                        detokenize) -> list[Generation]:
         model, device = self.model, self.device
         n_prompts, rows = len(prompt_ids), len(prompt_ids) * num_samples
         prompt_len = max(len(p) for p in prompt_ids)
@@ -218,9 +223,8 @@ class Engine:
 
         # prefill: each prompt once, left-padded, then its cache copied to its group's rows
         pads = torch.tensor([prompt_len - len(p) for p in prompt_ids], device=device)
-        ids = torch.full((n_prompts, prompt_len), self.tokenizer.pad_id, dtype=torch.long, device=device)
-        for i, p in enumerate(prompt_ids):
-            ids[i, prompt_len - len(p):] = torch.tensor(p, device=device)
+        ids = torch.tensor([[self.tokenizer.pad_id] * (prompt_len - len(p)) + p for p in prompt_ids],
+                           dtype=torch.long).to(device)  # one host-to-device copy
         keys = torch.arange(prompt_len, device=device)
         mask = (keys[None, None, :] <= keys[None, :, None]) & (keys[None, None, :] >= pads[:, None, None])
         mask |= torch.eye(prompt_len, dtype=torch.bool, device=device)  # pad queries see themselves: no NaN
@@ -244,9 +248,9 @@ class Engine:
                 break
             t = prompt_len + step - 1  # slot written by this step
             dec.run_step(-(-(t + 1) // bucket) * bucket)
-        return self._collect(dec, rows, offset, num_samples, max_new_tokens)
+        return self._collect(dec, rows, offset, num_samples, max_new_tokens, detokenize)
 
-    def _collect(self, dec: _Decoder, rows, offset, num_samples, max_new_tokens) -> list[Generation]:
+    def _collect(self, dec: _Decoder, rows, offset, num_samples, max_new_tokens, detokenize) -> list[Generation]:
         tokens = dec.out_tokens[:rows, :max_new_tokens].tolist()
         logprobs = dec.out_logprobs[:rows, :max_new_tokens].tolist()
         stops = set(self.stop_ids)
@@ -257,6 +261,6 @@ class Engine:
             ids = ids if end is None else ids[:end]
             results.append((row, ids, logprobs[row][:len(ids)], "length" if end is None else "stop"))
             texts_ids.append(ids)
-        texts = self.tokenizer.decode_batch(texts_ids)
+        texts = self.tokenizer.decode_batch(texts_ids) if detokenize else [""] * rows
         return [Generation(offset + row // num_samples, ids, text, lps, reason)
                 for (row, ids, lps, reason), text in zip(results, texts)]

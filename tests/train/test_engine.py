@@ -240,3 +240,13 @@ def test_sampling_frequencies_follow_the_filtered_distribution():
     top3 = torch.tensor([1.0, 2.0, 3.0]).softmax(-1).tolist()
     assert close(frequencies(temperature=1.0, top_p=0.9), [0, *top3, 0])
     assert frequencies(temperature=0)[3] == 1.0
+
+
+def test_without_detokenizing_the_tokens_are_the_same_and_the_text_empty(tokenizer, tiny_config):
+    engine = Engine(random_model(tiny_config), tokenizer)
+    prompts = prompts_of([3, 7], tiny_config.vocab_size)
+    with_text = engine.generate(prompts, num_samples=2, max_new_tokens=6, temperature=0)
+    ids_only = engine.generate(prompts, num_samples=2, max_new_tokens=6, temperature=0, detokenize=False)
+    assert [g.token_ids for g in ids_only] == [g.token_ids for g in with_text]
+    assert [g.logprobs for g in ids_only] == [g.logprobs for g in with_text]
+    assert all(g.text == "" for g in ids_only) and with_text[0].text == tokenizer.decode(with_text[0].token_ids)
