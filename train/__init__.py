@@ -1,1 +1,2 @@
-"""The trainer and the ``rlvr`` command line (later issues add the model and the training stages)."""
+"""The trainer: a Llama/Qwen-family model, tokenizer, rollout engine, pretraining, SFT, GRPO, the pipeline,
+and the ``rlvr`` command line (``python -m train`` is the same). See README.md for a tour."""
