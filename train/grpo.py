@@ -45,7 +45,9 @@ RewardFunc = Callable[..., list]  # TRL's signature: f(prompts, completions, **c
 @dataclass
 class GRPOConfig(StageConfig, ProblemSource):
     out_dir: str = field(default="runs/grpo", metadata={"help": "run folder"})
-    rewards: str = field(default="accuracy,format=0.5", metadata={"help": "rewards by name with weights"})
+    rewards: str = field(default="accuracy,format=0.5", metadata={
+        "help": "rewards by name with weights (verifiers.REWARDS); overlong and cosine_scaled are sized to "
+                "--max-completion-length"})
     prompts_per_step: int = field(default=8, metadata={"help": "problems per step (per process)"})
     num_generations: int = field(default=8, metadata={"help": "completions sampled per problem (the group)"})
     max_prompt_length: int = field(default=512, metadata={"help": "longer prompts are skipped"})
@@ -108,11 +110,20 @@ _RUBRIC = None
 _PUNISH_NO_ANSWER = True
 
 
-def _init_worker(spec: str, punish_no_answer: bool) -> None:
+def _init_worker(spec: str, punish_no_answer: bool, options: dict | None = None) -> None:
     global _RUBRIC, _PUNISH_NO_ANSWER
     from verifiers.rewards import Rubric
 
-    _RUBRIC, _PUNISH_NO_ANSWER = Rubric.parse(spec), punish_no_answer
+    weights = Rubric.parse(spec).weights
+    options = {name: opts for name, opts in (options or {}).items() if name in weights}
+    _RUBRIC, _PUNISH_NO_ANSWER = Rubric(weights, options=options), punish_no_answer
+
+
+def length_options(max_completion_length: int) -> dict:
+    """Length-shaped rewards sized to the generation budget (lengths are in tokens): DAPO's overlong
+    punishment over the last quarter, the cosine-scaled reward over the whole budget."""
+    return {"overlong": {"max_length": max_completion_length, "cache": max(1, max_completion_length // 4)},
+            "cosine_scaled": {"max_len": max_completion_length}}
 
 
 def _score_chunk(job: tuple[list[str], list[dict], list[int]]) -> list[tuple[float | None, dict, bool | None, bool]]:
@@ -142,16 +153,17 @@ class RewardScorer:
     """Scores completions with a rubric (``"accuracy,format=0.5"``) in ``workers`` processes, plus any
     TRL-style reward callables in this process. ``submit`` returns at once; ``result`` waits."""
 
-    def __init__(self, spec: str, workers: int, funcs: Sequence[RewardFunc] = (), punish_no_answer: bool = True):
+    def __init__(self, spec: str, workers: int, funcs: Sequence[RewardFunc] = (), punish_no_answer: bool = True,
+                 options: dict | None = None):
         from verifiers.rewards import Rubric
 
         if spec:
             Rubric.parse(spec)  # bad names fail here, with the registry's message
         self.spec, self.funcs = spec, list(funcs)
         self.pool = (ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                                         initargs=(spec, punish_no_answer)) if workers > 0 and spec else None)
+                                         initargs=(spec, punish_no_answer, options)) if workers > 0 and spec else None)
         if self.pool is None and spec:
-            _init_worker(spec, punish_no_answer)
+            _init_worker(spec, punish_no_answer, options)
 
     def submit(self, completions: list[str], problems: list[dict], lengths: list[int], group: int) -> list:
         jobs = [(completions[i:i + group], problems[i:i + group], lengths[i:i + group])
@@ -295,7 +307,8 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
     config_record = {"stage": "grpo", "model": model.config.to_dict(), "train": config_to_dict(cfg)}
 
     engine = Engine(model, tokenizer, max_batch_size=max(256, cfg.prompts_per_step * cfg.num_generations))
-    scorer = RewardScorer(cfg.rewards, cfg.reward_workers, reward_funcs, cfg.punish_no_answer)
+    scorer = RewardScorer(cfg.rewards, cfg.reward_workers, reward_funcs, cfg.punish_no_answer,
+                          length_options(cfg.max_completion_length))
     if info.is_main:
         print(f"grpo: {len(train_rows):,} training problems, {len(test_rows)} held out; "
               f"{cfg.prompts_per_step} x {cfg.num_generations} completions per step; rewards {cfg.rewards}; "

@@ -420,3 +420,15 @@ def test_ddp_ranks_with_and_without_groups_to_train_on_stay_in_step(policy, tmp_
     assert metrics[0]["skipped"] is True and "grad_norm" not in metrics[0]
     assert any("grad_norm" in r for r in metrics[1:]), metrics
     assert (out / "final" / "model.safetensors").is_file()
+
+
+def test_length_rewards_are_sized_to_the_generation_budget(problems):
+    """DAPO's overlong punishment over the last quarter of --max-completion-length, in tokens."""
+    completions = ["<think>so</think> <answer>3</answer>"] * 4
+    scorer = RewardScorer("overlong", workers=0, options=train.grpo.length_options(64))
+    try:
+        pending = scorer.submit(completions, [problems[0]] * 4, [10, 48, 56, 64], group=4)
+        totals, *_ = scorer.result(pending, ["p"] * 4, completions, [problems[0]] * 4)
+    finally:
+        scorer.close()
+    assert totals == [0.0, 0.0, -0.5, -1.0]
