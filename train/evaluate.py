@@ -38,7 +38,8 @@ def evaluate_policy(model, tokenizer, problems: Sequence[dict], *, template: str
 
     if not problems:
         return {}
-    engine = engine or Engine(model, tokenizer)
+    # an occasional evaluation does not repay compiling the decode step: CUDA graphs of the eager step
+    engine = engine or Engine(model, tokenizer, compile=False)
     prompts = [render_prompt(p["prompt"], template) for p in problems]
     generations = engine.generate(prompts, num_samples=num_samples, max_new_tokens=max_new_tokens,
                                   temperature=temperature)

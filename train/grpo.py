@@ -307,6 +307,7 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
     config_record = {"stage": "grpo", "model": model.config.to_dict(), "train": config_to_dict(cfg)}
 
     engine = Engine(model, tokenizer, max_batch_size=max(256, cfg.prompts_per_step * cfg.num_generations))
+    eval_engine = Engine(model, tokenizer, compile=False)  # greedy evaluation now and then: no compilation
     scorer = RewardScorer(cfg.rewards, cfg.reward_workers, reward_funcs, cfg.punish_no_answer,
                           length_options(cfg.max_completion_length))
     if info.is_main:
@@ -316,14 +317,14 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
 
     def evaluate() -> dict:
         result = evaluate_policy(model, tokenizer, test_rows, template=template, max_new_tokens=cfg.max_completion_length,
-                                 engine=engine)
+                                 engine=eval_engine)
         out = {"eval_accuracy": result.get("accuracy"), "eval_format": result.get("format"),
                "eval_per_task": result.get("per_task")}
         if cfg.eval_samples > 1:
             # sampled on a fork of the RNG: a run that evaluates (e.g. at its last step, then is resumed) must
             # go on sampling the same training completions as one that did not
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                sampled = evaluate_policy(model, tokenizer, test_rows, template=template, engine=engine,
+                sampled = evaluate_policy(model, tokenizer, test_rows, template=template, engine=eval_engine,
                                           max_new_tokens=cfg.max_completion_length, num_samples=cfg.eval_samples,
                                           temperature=cfg.temperature)
             out[f"eval_pass@{cfg.eval_samples}"] = sampled.get(f"pass@{cfg.eval_samples}")

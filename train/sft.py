@@ -80,7 +80,7 @@ def sft(cfg: SFTConfig) -> dict:
     engines: dict = {}  # one engine for the run: its CUDA graphs are captured once
 
     def evaluate(policy) -> dict:
-        engine = engines.setdefault("engine", Engine(policy, tokenizer))
+        engine = engines.setdefault("engine", Engine(policy, tokenizer, compile=False))
         return evaluate_policy(policy, tokenizer, test_rows, template=template, max_new_tokens=cfg.max_new_tokens,
                                engine=engine)
 
