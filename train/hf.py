@@ -159,16 +159,17 @@ def load_hf(path: str | Path, *, dtype: torch.dtype | None = None) -> Transforme
     if config.tie_word_embeddings:
         state.pop("lm_head.weight", None)
     model = Transformer(config)
-    expected = {name for name in model.state_dict() if not (config.tie_word_embeddings and name == "lm_head.weight")}
+    shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    expected = {name for name in shapes if not (config.tie_word_embeddings and name == "lm_head.weight")}
     missing, unexpected = expected - state.keys(), state.keys() - expected
     unexpected = {k for k in unexpected if not k.endswith("rotary_emb.inv_freq")}
     if missing or unexpected:
         raise UnsupportedCheckpoint(f"{folder}: weights do not match a {config.arch} model: "
                                     f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
     for name, tensor in state.items():
-        if name in expected and tensor.shape != model.state_dict()[name].shape:
+        if name in expected and tuple(tensor.shape) != shapes[name]:
             raise UnsupportedCheckpoint(f"{folder}: {name} has shape {tuple(tensor.shape)}, "
-                                        f"config implies {tuple(model.state_dict()[name].shape)}")
+                                        f"config implies {shapes[name]}")
     model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False)
     return model.to(dtype) if dtype is not None else model
 
