@@ -23,7 +23,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 
@@ -283,11 +283,13 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
         ref_model = copy.deepcopy(model).eval().requires_grad_(False)
     train_rows, test_rows = problem_splits(cfg, cfg.seed)
     template = TEMPLATES[cfg.template]
-    prompt_ids_all = tokenizer.encode_batch([render_prompt(r["prompt"], template) for r in train_rows], bos=True)
+    prompt_texts = [render_prompt(r["prompt"], template) for r in train_rows]
+    prompt_ids_all = tokenizer.encode_batch(prompt_texts, bos=True)
     keep = [i for i, p in enumerate(prompt_ids_all) if len(p) <= cfg.max_prompt_length]
     if not keep:
         raise ValueError(f"every prompt is longer than --max-prompt-length {cfg.max_prompt_length}")
     train_rows = [train_rows[i] for i in keep]
+    prompt_texts = [prompt_texts[i] for i in keep]
     prompt_ids_all = [prompt_ids_all[i] for i in keep]
 
     out_dir = Path(cfg.out_dir)
@@ -340,9 +342,10 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
                                       max_new_tokens=cfg.max_completion_length, temperature=cfg.temperature,
                                       top_p=cfg.top_p, top_k=cfg.top_k)
         group_problems = [problems[g.prompt_index] for g in generations]
+        group_prompts = [prompt_texts[indices[g.prompt_index]] for g in generations]
         texts = [g.text for g in generations]
         pending = scorer.submit(texts, group_problems, [len(g.token_ids) for g in generations], cfg.num_generations)
-        return prompts, generations, texts, group_problems, pending
+        return prompts, generations, texts, group_problems, group_prompts, pending
 
     bar = None
     if info.is_main and cfg.progress:
@@ -359,7 +362,7 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
             while rounds < (cfg.max_sampling_rounds if cfg.dynamic_sampling else 1):
                 rounds += 1
                 t0 = time.perf_counter()
-                prompts, generations, texts, group_problems, pending = sample_round(order.next())
+                prompts, generations, texts, group_problems, group_prompts, pending = sample_round(order.next())
                 gen_time += time.perf_counter() - t0
                 # the GPU computes old-policy and reference log-probs while the workers score the rewards
                 old_rows, ref_rows = [None] * len(generations), [None] * len(generations)
@@ -367,9 +370,7 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
                     old_rows = completion_logprobs(model, prompts, generations, **logprob_args)
                 if ref_model is not None:
                     ref_rows = completion_logprobs(ref_model, prompts, generations, **logprob_args)
-                totals, parts, correct, formats = scorer.result(pending, [render_prompt(p["prompt"], template)
-                                                                          for p in group_problems], texts,
-                                                                group_problems)
+                totals, parts, correct, formats = scorer.result(pending, group_prompts, texts, group_problems)
                 rewards = torch.tensor([math.nan if t is None else t for t in totals])
                 valid = ~torch.isnan(rewards)
                 groups = list(range(len(prompts)))
@@ -379,8 +380,8 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
                     groups = [k for k in groups if keep_mask[k]]
                 for k in groups:
                     sl = slice(k * cfg.num_generations, (k + 1) * cfg.num_generations)
-                    kept.append((prompts[k], generations[sl], rewards[sl], valid[sl], parts[sl], correct[sl],
-                                 formats[sl], old_rows[sl], ref_rows[sl]))
+                    kept.append(Group(prompts[k], generations[sl], rewards[sl], valid[sl], parts[sl], correct[sl],
+                                      formats[sl], old_rows[sl], ref_rows[sl]))
                 if len(kept) >= cfg.prompts_per_step:
                     break
             kept = kept[: cfg.prompts_per_step]
@@ -399,7 +400,7 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
                 row["skipped"] = True  # every group had equal rewards: nothing to learn from this step
             scheduler.step()
             elapsed = time.perf_counter() - start
-            completion_tokens = sum(len(g.token_ids) for k in kept for g in k[1])
+            completion_tokens = sum(len(g.token_ids) for k in kept for g in k.generations)
             row.update({"lr": float(f"{scheduler.get_last_lr()[0]:.4g}"), "step_time": round(elapsed, 3),
                         "generation_time": round(gen_time, 3),
                         "tokens_per_s": round(completion_tokens * info.world_size / elapsed, 1),
@@ -430,18 +431,32 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
     return last
 
 
-def _train_on(kept: list[tuple], cfg: GRPOConfig, *, model, forward, optimizer, pad_id, autocast,
+class Group(NamedTuple):
+    """One prompt's sampled completions as the step keeps them (each list has one entry per completion)."""
+
+    prompt: list[int]
+    generations: list[Generation]
+    rewards: torch.Tensor  # NaN where no reward could be computed
+    valid: torch.Tensor
+    parts: list[dict]
+    correct: list[bool | None]
+    formats: list[bool]
+    old_logprobs: list[torch.Tensor | None]  # per completion, when num_iterations > 1
+    ref_logprobs: list[torch.Tensor | None]  # per completion, when beta > 0
+
+
+def _train_on(kept: list[Group], cfg: GRPOConfig, *, model, forward, optimizer, pad_id, autocast,
               info: DistInfo, device) -> dict:
     """Advantages, then ``num_iterations`` optimizer passes over the batch; returns the step's metrics."""
-    prompts = [k[0] for k in kept]
-    generations = [g for k in kept for g in k[1]]
+    prompts = [k.prompt for k in kept]
+    generations = [g for k in kept for g in k.generations]
     for i, g in enumerate(generations):  # re-index prompts within the kept batch
         g.prompt_index = i // cfg.num_generations
-    rewards = torch.cat([k[2] for k in kept])
-    valid = torch.cat([k[3] for k in kept])
-    parts = [p for k in kept for p in k[4]]
-    correct = [c for k in kept for c in k[5]]
-    formats = [f for k in kept for f in k[6]]
+    rewards = torch.cat([k.rewards for k in kept])
+    valid = torch.cat([k.valid for k in kept])
+    parts = [p for k in kept for p in k.parts]
+    correct = [c for k in kept for c in k.correct]
+    formats = [f for k in kept for f in k.formats]
     advantages = group_advantages(torch.nan_to_num(rewards), cfg.num_generations, scale_rewards=cfg.scale_rewards,
                                   valid=valid)
     inputs, targets, mask = build_batch(prompts, generations, pad_id)
@@ -454,8 +469,8 @@ def _train_on(kept: list[tuple], cfg: GRPOConfig, *, model, forward, optimizer, 
     tokens_here = mask.sum()
     num_items = all_reduce_sum(tokens_here.clone()) / info.world_size  # DAPO's global token mean, DDP-averaged
 
-    old_rows = [r for k in kept for r in k[7]]
-    ref_rows = [r for k in kept for r in k[8]]
+    old_rows = [r for k in kept for r in k.old_logprobs]
+    ref_rows = [r for k in kept for r in k.ref_logprobs]
     old = ([_place(old_rows, prompts, generations, mask)[c] for c in chunks] if old_rows[0] is not None
            else [None] * len(chunks))
     ref = ([_place(ref_rows, prompts, generations, mask)[c] for c in chunks] if ref_rows[0] is not None

@@ -16,7 +16,7 @@ import torch
 import train.grpo
 from train.dist import DistInfo
 from train.engine import Generation
-from train.grpo import GRPOConfig, RewardScorer, _train_on, build_batch, grpo, main
+from train.grpo import Group, GRPOConfig, RewardScorer, _train_on, build_batch, grpo, main
 from train.hf import export_hf
 from train.load import load_policy, make_problem_rows
 from train.model import ModelConfig, Transformer
@@ -193,20 +193,20 @@ def train_on(kept, tokenizer, info=None, **settings) -> dict:
     torch.manual_seed(0)
     model = Transformer(ModelConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1,
                                     num_attention_heads=2, num_key_value_heads=1, intermediate_size=32))
-    cfg = GRPOConfig(init_from="unused", num_generations=len(kept[0][1]), **settings)
+    cfg = GRPOConfig(init_from="unused", num_generations=len(kept[0].generations), **settings)
     return _train_on(kept, cfg, model=model, forward=model,
                      optimizer=torch.optim.SGD(model.parameters(), lr=0.0), pad_id=0,
                      autocast=contextlib.nullcontext(), info=info or DistInfo(), device=torch.device("cpu"))
 
 
-def group(rewards: list[float | None], truncated: int | None = None) -> tuple:
+def group(rewards: list[float | None], truncated: int | None = None) -> Group:
     """One group of completions as the sampling loop keeps it: prompt, generations, rewards, valid, parts, ..."""
     generations = [generation(0, list(range(10, 12 + i % 2)), "length" if i == truncated else "stop")
                    for i in range(len(rewards))]
     values = torch.tensor([float("nan") if r is None else r for r in rewards])
-    return ([1, 2, 3], generations, values, ~torch.isnan(values), [{"accuracy": r} for r in rewards],
-            [None if r is None else r == 1.0 for r in rewards], [True] * len(rewards), [None] * len(rewards),
-            [None] * len(rewards))
+    return Group([1, 2, 3], generations, values, ~torch.isnan(values), [{"accuracy": r} for r in rewards],
+                 [None if r is None else r == 1.0 for r in rewards], [True] * len(rewards), [None] * len(rewards),
+                 [None] * len(rewards))
 
 
 def test_excluded_and_masked_truncated_rows_get_no_loss(tokenizer, monkeypatch):
