@@ -65,9 +65,9 @@ def sample_tokens(logits: Tensor, temperature: float, top_p: float = 1.0, top_k:
         filtered = filtered.masked_fill(filtered < kth, float("-inf"))
     if top_p < 1.0:
         sorted_logits, order = torch.sort(filtered, dim=-1, descending=True)
-        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        sorted_probs = sorted_logits.softmax(-1)
         # drop a token once the mass before it already reaches top_p (the first always stays)
-        drop_sorted = cumulative - sorted_logits.softmax(-1) >= top_p
+        drop_sorted = sorted_probs.cumsum(-1) - sorted_probs >= top_p
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         filtered = filtered.masked_fill(drop, float("-inf"))
     probs = filtered.softmax(-1)
