@@ -27,14 +27,14 @@ from typing import Literal, NamedTuple
 
 import torch
 
-from train.checkpoint import load_checkpoint, save_checkpoint
+from train.checkpoint import save_checkpoint
 from train.config import config_to_dict, run_stage
 from train.data import BatchOrder
 from train.dist import DistInfo, all_reduce_sum, init_distributed, shutdown
 from train.engine import Engine, Generation
 from train.grpo_loss import filter_groups, group_advantages, grpo_loss, token_entropy, token_logprobs
 from train.load import ProblemSource
-from train.loop import StageConfig, _metrics_file, setup_training, start_run
+from train.loop import StageConfig, resume, setup_training, start_run
 from train.template import TEMPLATES, render_prompt
 
 __all__ = ["GRPOConfig", "RewardScorer", "grpo", "main"]
@@ -300,12 +300,8 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
         tokenizer.save(tokenizer_file)
     optimizer, scheduler, forward, autocast = setup_training(cfg, model, info)
     order = BatchOrder(len(train_rows), cfg.prompts_per_step, cfg.seed, info.rank, info.world_size)
-    step = 0
-    if checkpoint is not None:
-        loaded = load_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, map_location=device)
-        step = loaded["step"]
-        order.load_state(loaded["state"]["data"])
-    metrics_path = _metrics_file(out_dir, step) if info.is_main else None
+    step, metrics_path = resume(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, order=order,
+                                out_dir=out_dir, info=info)
     config_record = {"stage": "grpo", "model": model.config.to_dict(), "train": config_to_dict(cfg)}
 
     engine = Engine(model, tokenizer, max_batch_size=max(256, cfg.prompts_per_step * cfg.num_generations))

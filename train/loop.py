@@ -26,7 +26,7 @@ from train.data import BatchOrder
 from train.dist import DistInfo, all_reduce_mean
 from train.optim import build_optimizer, build_scheduler
 
-__all__ = ["StageConfig", "TrainConfig", "peak_flops", "setup_training", "start_run", "train_loop"]
+__all__ = ["StageConfig", "TrainConfig", "peak_flops", "resume", "setup_training", "start_run", "train_loop"]
 
 
 @dataclass
@@ -130,6 +130,19 @@ def setup_training(cfg: StageConfig, model: torch.nn.Module, info: DistInfo):
     return optimizer, scheduler, forward, autocast
 
 
+def resume(checkpoint: Path | None, *, model, optimizer, scheduler, order: BatchOrder, out_dir: Path,
+           info: DistInfo) -> tuple[int, Path | None]:
+    """Restore weights, optimizer, schedule, RNG and data order from ``checkpoint`` (if any); return the
+    step reached and, on rank 0, ``metrics.jsonl`` cut back to that step."""
+    step = 0
+    if checkpoint is not None:
+        loaded = load_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
+                                 map_location=info.device)
+        step = loaded["step"]
+        order.load_state(loaded["state"]["data"])
+    return step, (_metrics_file(out_dir, step) if info.is_main else None)
+
+
 def _metrics_file(out_dir: Path, resumed_step: int) -> Path:
     """metrics.jsonl, with lines after the resumed step dropped so a resumed run does not repeat them."""
     path = out_dir / "metrics.jsonl"
@@ -155,14 +168,9 @@ def train_loop(cfg: TrainConfig, *, model: torch.nn.Module, tokenizer, train_dat
     raw_model = model
     optimizer, scheduler, forward, autocast = setup_training(cfg, model, info)
     order = BatchOrder(len(train_data), cfg.batch_size, cfg.seed, info.rank, info.world_size)
-    step = 0
     checkpoint = start_run(out_dir, cfg.resume, cfg.overwrite, info.is_main)
-    if checkpoint is not None:
-        loaded = load_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
-                                 map_location=device)
-        step = loaded["step"]
-        order.load_state(loaded["state"]["data"])
-    metrics_path = _metrics_file(out_dir, step) if info.is_main else None
+    step, metrics_path = resume(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, order=order,
+                                out_dir=out_dir, info=info)
     config_record = {"stage": stage, "model": model_config, "train": config_to_dict(cfg)}
 
     flops_per_token = raw_model.flops_per_token(train_data.batch([0])[0].shape[1]) \
