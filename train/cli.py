@@ -17,6 +17,8 @@ COMMANDS = {
     "pretrain": "train a model from scratch on generated text (rlvr pretrain --preset tiny)",
     "sft": "teach a model the <think>/<answer> format (rlvr sft --init-from RUN)",
     "grpo": "reinforcement learning with verifiable rewards (rlvr grpo --init-from RUN)",
+    "prefs": "sample, judge and pair completions for DPO (rlvr prefs --init-from RUN --out prefs.jsonl)",
+    "dpo": "preference optimisation on verifier-made or given pairs (rlvr dpo --init-from RUN)",
     "pipeline": "the whole recipe with a report: data, pretrain, SFT, GRPO, R1-Zero (rlvr pipeline --preset tiny)",
     "demo": "verify a built-in sample of model outputs and print a table",
 }
@@ -61,6 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         from train.grpo import main as grpo
 
         return grpo(rest)
+    if args.command == "prefs":
+        from train.prefs import main as prefs
+
+        return prefs(rest)
+    if args.command == "dpo":
+        from train.dpo import main as dpo
+
+        return dpo(rest)
     if args.command == "pipeline":
         from train.pipeline import main as pipeline
 

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "all_reduce_mean", "all_reduce_sum", "barrier", "init_distributed", "print0", "shard",
+__all__ = ["DistInfo", "all_gather_objects", "all_reduce_mean", "all_reduce_sum", "barrier", "init_distributed", "print0", "shard",
            "shutdown"]
 
 T = TypeVar("T")
@@ -118,6 +118,19 @@ def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)  # Gloo has no AVG
         tensor.div_(dist.get_world_size())
     return tensor
+
+
+def all_gather_objects(obj: T) -> list[T]:
+    """Every process's ``obj`` (picklable), in rank order; ``[obj]`` in a single process.
+
+    >>> all_gather_objects({"pairs": 3})
+    [{'pairs': 3}]
+    """
+    if not _active():
+        return [obj]
+    out: list = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def barrier() -> None:

@@ -95,5 +95,7 @@ def problem_splits(cfg: ProblemSource, seed: int) -> tuple[list[dict], list[dict
             else make_problem_rows(cfg.tasks, cfg.n_problems, seed, cfg.difficulty))
     if cfg.eval_problems <= 0:
         return rows, []
-    train_rows, test_rows = split_rows(rows, test_size=0.1, seed=seed)
+    # salted: a file already split by the same seed (the pipeline's train.jsonl) would otherwise hash every
+    # remaining prompt above the cut and leave nothing held out
+    train_rows, test_rows = split_rows(rows, test_size=0.1, seed=seed + 104729)
     return train_rows, test_rows[: cfg.eval_problems]

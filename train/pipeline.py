@@ -1,8 +1,8 @@
 """``rlvr pipeline``: the whole recipe in one command, with a report.
 
 generate problems -> train the tokenizer and pretrain -> SFT on worked solutions -> GRPO with
-verifiable rewards, and beside it the R1-Zero path (GRPO straight from the pretrained model, template
-and rule-based rewards only). Every stage's model is evaluated on the same held-out problems; the
+verifiable rewards on questions kept out of pretraining and SFT, and beside it the R1-Zero path (GRPO
+straight from the pretrained model, template and rule-based rewards only). Every stage's model is evaluated on the same held-out problems; the
 report folder gets ``report.md`` (accuracy and format per stage and task, time per stage),
 ``results.json`` and PNG plots (loss curves; reward, accuracy and completion length over GRPO steps).
 
@@ -32,37 +32,45 @@ class Budget:
     eval_problems: int
     template: str
     test_size: float  # share of distinct prompts held out
+    rl_size: float  # share of the other prompts kept for GRPO only: questions the model never saw solved
     pretrain: dict
     sft: dict
     grpo: dict
+    dpo: dict  # iterative DPO from the same SFT model, on the same prompts as GRPO: the comparison
 
 
 PIPELINES: dict[str, Budget] = {
     # CPU, 2 cores: a few minutes in all. Easy arithmetic; the short template keeps sequences short.
     "tiny": Budget(
-        tasks="arithmetic", difficulty="1-2", n_problems=12000, eval_problems=100, template="plain", test_size=0.2,
+        tasks="arithmetic", difficulty="1-2", n_problems=12000, eval_problems=100, template="plain", test_size=0.2, rl_size=0.25,
         # about 400 steps are needed: the loss drops a second time near step 250-350, when the model
         # learns to copy the operands from the question (an induction head) instead of guessing
         pretrain=dict(max_steps=400, batch_size=16, seq_len=256, lr=3e-3, warmup_steps=20),
         sft=dict(max_steps=120, batch_size=32, lr=1e-3, warmup_steps=10, max_len=256),
         grpo=dict(max_steps=30, prompts_per_step=8, num_generations=8, max_completion_length=64, lr=2e-5,
                   reward_workers=1),
+        dpo=dict(rounds=2, max_steps=30, prompts_per_round=96, num_generations=8, batch_size=16, lr=2e-5,
+                 beta=0.1, rpo_alpha=1.0, max_completion_length=64, warmup_steps=3),
     ),
     # One GPU, about a quarter of an hour: the math mix at low difficulty, the R1-Zero template.
     "small": Budget(
         tasks="arithmetic,fractions,linear_equation,number_theory,sequence,word_problem", difficulty="1-3",
-        n_problems=120000, eval_problems=500, template="r1_zero", test_size=0.02,
+        n_problems=120000, eval_problems=500, template="r1_zero", test_size=0.02, rl_size=0.25,
         pretrain=dict(max_steps=1500, batch_size=64, seq_len=512, lr=3e-3, warmup_steps=100),
         sft=dict(max_steps=600, batch_size=64, lr=5e-4, warmup_steps=30, max_len=512),
-        grpo=dict(max_steps=150, prompts_per_step=32, num_generations=8, max_completion_length=256, lr=2e-5,
+        grpo=dict(max_steps=150, prompts_per_step=32, num_generations=8, max_completion_length=256, lr=5e-5,
                   reward_workers=8),
+        dpo=dict(rounds=3, max_steps=150, prompts_per_round=1024, num_generations=8, batch_size=32, lr=2e-5,
+                 beta=0.1, rpo_alpha=1.0, max_completion_length=256, warmup_steps=10),
     ),
     "base": Budget(
-        tasks="math", difficulty="1-5", n_problems=400000, eval_problems=1000, template="r1_zero", test_size=0.01,
+        tasks="math", difficulty="1-5", n_problems=400000, eval_problems=1000, template="r1_zero", test_size=0.01, rl_size=0.25,
         pretrain=dict(max_steps=4000, batch_size=32, seq_len=2048, lr=1.5e-3, warmup_steps=200),
         sft=dict(max_steps=1500, batch_size=64, lr=3e-4, warmup_steps=50, max_len=768),
         grpo=dict(max_steps=300, prompts_per_step=32, num_generations=8, max_completion_length=512, lr=1e-5,
                   reward_workers=12),
+        dpo=dict(rounds=3, max_steps=300, prompts_per_round=2048, num_generations=8, batch_size=32, lr=1e-5,
+                 beta=0.1, rpo_alpha=1.0, max_completion_length=512, warmup_steps=10),
     ),
 }
 
@@ -73,11 +81,15 @@ class PipelineConfig:
     out_dir: str = field(default="", metadata={"help": "report folder (default runs/pipeline-PRESET)"})
     seed: int = field(default=0, metadata={"help": "seed for data, initialisation and sampling"})
     device: str | None = field(default=None, metadata={"help": "cpu or cuda (default: cuda if available)"})
+    dpo: bool = field(default=True, metadata={"help": "also run iterative DPO from the SFT model (the comparison)"})
     r1_zero: bool = field(default=True, metadata={"help": "also run GRPO straight from the pretrained model"})
     rewards: str = field(default="accuracy,format=0.5", metadata={"help": "GRPO rewards by name with weights"})
     scale: float = field(default=1.0, metadata={"help": "multiply every stage's steps (e.g. 0.1 for a smoke run)"})
     eval_problems: int | None = field(default=None, metadata={"help": "held-out questions (default: the preset's)"})
     progress: bool = field(default=True, metadata={"help": "progress bars"})
+    resume: bool = field(default=False, metadata={
+        "help": "keep the stages an earlier run of this out-dir finished (model and evaluation) and run the rest; "
+                "a stage cut short continues from its latest checkpoint"})
 
     def __post_init__(self) -> None:
         if not self.out_dir:
@@ -92,6 +104,8 @@ def _steps(stage: dict, scale: float) -> dict:
     stage = dict(stage)
     stage["max_steps"] = max(1, round(stage["max_steps"] * scale))
     stage["warmup_steps"] = min(stage.get("warmup_steps", 0), stage["max_steps"])
+    if "rounds" in stage:  # iterative DPO: every round needs a step
+        stage["rounds"] = min(stage["rounds"], stage["max_steps"])
     return stage
 
 
@@ -104,6 +118,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
     """Run every stage; return the results (also written to ``results.json`` and ``report.md``)."""
     import torch
 
+    from train.dpo import DPOConfig, dpo
     from train.evaluate import evaluate_policy
     from train.grpo import GRPOConfig, grpo
     from train.load import load_policy, make_problem_rows
@@ -118,38 +133,75 @@ def pipeline(cfg: PipelineConfig) -> dict:
     data.mkdir(parents=True, exist_ok=True)
     common = {"seed": cfg.seed, "device": cfg.device, "progress": cfg.progress, "overwrite": True}
 
+    # stages finished by an earlier run of this folder (--resume): seconds and evaluation of each
+    state_path = out / "stages.json"
+    settings = {"preset": cfg.preset, "seed": cfg.seed, "scale": cfg.scale, "rewards": cfg.rewards,
+                "eval_problems": cfg.eval_problems}
+    done: dict = json.loads(state_path.read_text()) if cfg.resume and state_path.exists() else {}
+    if done and done.pop("settings", None) != settings:
+        raise ValueError(f"--resume: {out} holds a run with other settings than {settings}; "
+                         "use the same flags, or another --out-dir")
+    if not cfg.resume:
+        state_path.unlink(missing_ok=True)
+    times: dict[str, float] = {name: d["seconds"] for name, d in done.items()}
+    results: dict[str, dict] = {name: d["result"] for name, d in done.items() if "result" in d}
+
+    def record(name: str, seconds: float, result: dict | None = None) -> None:
+        times[name] = round(seconds, 2)
+        done[name] = {"seconds": times[name], **({"result": result} if result is not None else {})}
+        tmp = state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"settings": settings, **done}, indent=1) + "\n")
+        tmp.replace(state_path)  # a crash mid-write leaves the previous record
+
     # 1. data: one held-out set for every stage's evaluation; training problems never include it
     started = time.perf_counter()
-    rows = make_problem_rows(budget.tasks, budget.n_problems, cfg.seed, budget.difficulty)
-    from datagen.api import split_rows, to_corpus
+    files = ("train.jsonl", "rl.jsonl", "test.jsonl", "corpus.jsonl")
+    if "data" in done and all((data / f).exists() for f in files):
+        from verifiers.scoring import read_jsonl
 
-    train_rows, test_rows = split_rows(rows, test_size=budget.test_size, seed=cfg.seed)
-    distinct = {r["prompt"]: r for r in test_rows}  # each held-out question once (easy tasks repeat a lot)
-    test_rows = list(distinct.values())[: cfg.eval_problems or budget.eval_problems]
-    write_jsonl(train_rows, data / "train.jsonl")
-    write_jsonl(test_rows, data / "test.jsonl")
-    write_jsonl([{"text": t} for t in to_corpus(train_rows)], data / "corpus.jsonl")
-    times = {"data": time.perf_counter() - started}
-    print(f"pipeline {cfg.preset}: {len(train_rows):,} training problems ({budget.tasks}, difficulty "
-          f"{budget.difficulty}), {len(test_rows)} held out -> {out}")
+        train_rows, rl_rows, test_rows = ([row for _, row in read_jsonl(data / f)] for f in files[:3])
+    else:
+        import random
+
+        from datagen.api import split_rows, to_corpus
+
+        rows = make_problem_rows(budget.tasks, budget.n_problems, cfg.seed, budget.difficulty)
+        train_rows, test_rows = split_rows(rows, test_size=budget.test_size, seed=cfg.seed)
+        # GRPO's prompts are questions the model never saw solved (not in the pretraining text nor in SFT):
+        # reinforcement on memorised questions teaches little that carries over to new ones
+        train_rows, rl_rows = split_rows(train_rows, test_size=budget.rl_size, seed=cfg.seed + 1)
+        distinct = list({r["prompt"]: r for r in test_rows}.values())  # each question once (easy ones repeat)
+        random.Random(cfg.seed).shuffle(distinct)  # every task represented, not the first ones generated
+        test_rows = distinct[: cfg.eval_problems or budget.eval_problems]
+        write_jsonl(train_rows, data / "train.jsonl")
+        write_jsonl(rl_rows, data / "rl.jsonl")
+        write_jsonl(test_rows, data / "test.jsonl")
+        write_jsonl([{"text": t} for t in to_corpus(train_rows)], data / "corpus.jsonl")
+        record("data", time.perf_counter() - started)
+    print(f"pipeline {cfg.preset}: {len(train_rows):,} problems for pretraining and SFT, {len(rl_rows):,} for "
+          f"GRPO ({budget.tasks}, difficulty {budget.difficulty}), {len(test_rows)} held out -> {out}")
 
     template = TEMPLATES[budget.template]
-    results: dict[str, dict] = {}
 
-    def evaluate(name: str, folder: Path) -> None:
+    def evaluate(name: str, folder: Path) -> dict:
         model, tokenizer = load_policy(folder / "final")
         model = model.to(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         max_new = budget.grpo["max_completion_length"]
-        results[name] = evaluate_policy(model, tokenizer, test_rows, template=template, max_new_tokens=max_new)
-        r = results[name]
-        print(f"  {name:<13} accuracy {r['accuracy']:.1%}  format {r['format']:.1%}  ({times[name]:.0f} s)")
+        return evaluate_policy(model, tokenizer, test_rows, template=template, max_new_tokens=max_new)
 
     def run(name: str, fn, config) -> Path:
-        began = time.perf_counter()
-        fn(config)
-        times[name] = time.perf_counter() - began
-        evaluate(name, Path(config.out_dir))
-        return Path(config.out_dir)
+        folder = Path(config.out_dir)
+        if name in results and (folder / "final" / "config.json").exists():
+            print(f"  {name:<13} kept from the earlier run (--resume)")
+        else:
+            config.resume = cfg.resume  # a stage cut short continues from its latest checkpoint
+            began = time.perf_counter()
+            fn(config)
+            record(name, time.perf_counter() - began, evaluate(name, folder))
+            results[name] = done[name]["result"]
+        r = results[name]
+        print(f"  {name:<13} accuracy {r['accuracy']:.1%}  format {r['format']:.1%}  ({times[name]:.0f} s)")
+        return folder
 
     pre = run("pretrain", pretrain, PretrainConfig(out_dir=str(out / "pretrain"), preset=cfg.preset,
                                                    corpus=str(data / "corpus.jsonl"),
@@ -158,9 +210,13 @@ def pipeline(cfg: PipelineConfig) -> dict:
                                         problems=str(data / "train.jsonl"), template=budget.template,
                                         eval_problems=0, max_new_tokens=budget.grpo["max_completion_length"],
                                         **_steps(budget.sft, cfg.scale), **common))
-    grpo_common = dict(problems=str(data / "train.jsonl"), template=budget.template, rewards=cfg.rewards,
+    grpo_common = dict(problems=str(data / "rl.jsonl"), template=budget.template, rewards=cfg.rewards,
                        eval_problems=0, **_steps(budget.grpo, cfg.scale), **common)
     run("grpo", grpo, GRPOConfig(out_dir=str(out / "grpo"), init_from=str(sft_dir / "final"), **grpo_common))
+    if cfg.dpo:
+        run("dpo", dpo, DPOConfig(out_dir=str(out / "dpo"), init_from=str(sft_dir / "final"),
+                                  problems=str(data / "rl.jsonl"), template=budget.template, eval_problems=0,
+                                  **_steps(budget.dpo, cfg.scale), **common))
     if cfg.r1_zero:
         run("r1_zero", grpo, GRPOConfig(out_dir=str(out / "r1_zero"), init_from=str(pre / "final"), **grpo_common))
 
@@ -175,7 +231,8 @@ def pipeline(cfg: PipelineConfig) -> dict:
     return summary
 
 
-STAGE_NAMES = {"pretrain": "pretrained", "sft": "SFT", "grpo": "SFT + GRPO", "r1_zero": "R1-Zero (GRPO, no SFT)"}
+STAGE_NAMES = {"pretrain": "pretrained", "sft": "SFT", "grpo": "SFT + GRPO", "dpo": "SFT + iterative DPO",
+               "r1_zero": "R1-Zero (GRPO, no SFT)"}
 
 
 def results_table(summary: dict) -> str:
@@ -196,6 +253,11 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
             f"Tasks `{summary['tasks']}`, difficulty {summary['difficulty']}; every stage evaluated greedily on the "
             f"same {summary['eval_problems']} held-out problems (accuracy by each problem's verifier, format by "
             "the strict R1-Zero check).", "", results_table(summary), ""]
+    stages = summary["stages"]
+    if {"sft", "grpo", "dpo"} <= stages.keys():
+        gain = {name: 100 * (stages[name]["accuracy"] - stages["sft"]["accuracy"]) for name in ("grpo", "dpo")}
+        text += [f"From the same SFT model, on the same prompts: GRPO {gain['grpo']:+.1f} points, iterative DPO "
+                 f"{gain['dpo']:+.1f} points of held-out accuracy.", ""]
     text += [f"![{Path(p).stem}]({p})" for p in plots]
     return "\n".join(text) + "\n"
 
@@ -237,6 +299,19 @@ def _plots(out: Path, r1_zero: bool) -> list[str]:
     fig.savefig(out / "grpo.png", dpi=110)
     plt.close(fig)
     made.append("grpo.png")
+    rows = [r for r in _read_metrics(out / "dpo") if "loss" in r]
+    if rows:
+        fig, axes = plt.subplots(1, 3, figsize=(14, 3.5))
+        for ax, key in zip(axes, ("loss", "rewards/accuracies", "rewards/margins")):
+            ax.plot([r["step"] for r in rows], [r[key] for r in rows])
+            for r in rows:
+                if "round/pairs" in r:  # a new round: fresh pairs from the current policy
+                    ax.axvline(r["step"], color="grey", lw=0.6, ls=":")
+            ax.set(title=f"iterative DPO {key}", xlabel="step")
+        fig.tight_layout()
+        fig.savefig(out / "dpo.png", dpi=110)
+        plt.close(fig)
+        made.append("dpo.png")
     return made
 
 

@@ -28,12 +28,12 @@ def test_every_stage_runs_and_is_evaluated(run):
     code, out = run
     assert code == 0
     results = json.loads((out / "results.json").read_text())
-    assert list(results["stages"]) == ["pretrain", "sft", "grpo", "r1_zero"]
+    assert list(results["stages"]) == ["pretrain", "sft", "grpo", "dpo", "r1_zero"]
     for name, stage in results["stages"].items():
         assert 0 <= stage["accuracy"] <= 1 and 0 <= stage["format"] <= 1, name
         assert stage["per_task"].keys() == {"arithmetic"}
         assert (out / name / "final" / "config.json").exists() and (out / name / "metrics.jsonl").exists()
-    assert set(results["seconds"]) == {"data", "pretrain", "sft", "grpo", "r1_zero"}
+    assert set(results["seconds"]) == {"data", "pretrain", "sft", "grpo", "dpo", "r1_zero"}
 
 
 def test_held_out_problems_are_distinct_and_never_trained_on(run):
@@ -43,8 +43,11 @@ def test_held_out_problems_are_distinct_and_never_trained_on(run):
     prompts = [r["prompt"] for r in test]
     assert prompts and len(prompts) == len(set(prompts)) <= PIPELINES["tiny"].eval_problems
     assert not set(prompts) & {r["prompt"] for r in train}
+    rl = [json.loads(line) for line in (out / "data" / "rl.jsonl").read_text().splitlines()]
+    rl_prompts = {r["prompt"] for r in rl}
+    assert rl and not rl_prompts & {r["prompt"] for r in train} and not rl_prompts & set(prompts)
     corpus = (out / "data" / "corpus.jsonl").read_text()
-    assert all(f"Problem: {p}\n" not in corpus for p in prompts)  # not even in the pretraining text
+    assert all(f"Problem: {p}\n" not in corpus for p in prompts + sorted(rl_prompts))  # nor in pretraining
 
 
 def test_report_has_the_table_and_the_plots(run):
@@ -52,7 +55,13 @@ def test_report_has_the_table_and_the_plots(run):
     report = (out / "report.md").read_text()
     for name in STAGE_NAMES.values():
         assert f"| {name} |" in report
-    for plot in ("loss.png", "grpo.png"):
+    plots = ["loss.png", "grpo.png"]
+    dpo_rows = [json.loads(line) for line in (out / "dpo" / "metrics.jsonl").read_text().splitlines()]
+    if any("loss" in r for r in dpo_rows):
+        plots.append("dpo.png")
+    else:  # this barely trained SFT model may give no pair at all: the rounds say so instead of training
+        assert dpo_rows and all(r["skipped"] for r in dpo_rows) and not (out / "dpo.png").exists()
+    for plot in plots:
         assert (out / plot).read_bytes()[:4] == b"\x89PNG" and f"({plot})" in report
 
 
@@ -62,3 +71,28 @@ def test_bad_options_exit_2(capsys):
     assert exit_info.value.code == 2 and "choose from 'tiny', 'small', 'base'" in capsys.readouterr().err
     assert rlvr(["pipeline", "--scale", "0"]) == 2
     assert "--scale must be positive" in capsys.readouterr().err
+
+
+def test_resume_keeps_finished_stages_and_reruns_the_rest(run, tmp_path, capsys):
+    import shutil
+
+    _, first = run
+    out = tmp_path / "copy"
+    shutil.copytree(first, out)
+    shutil.rmtree(out / "r1_zero" / "final")  # as if the run had been cut off during its last stage
+    before = json.loads((first / "results.json").read_text())
+    args = ["pipeline", "--preset", "tiny", "--scale", "0.02", "--out-dir", str(out), "--no-progress",
+            "--device", "cpu"]
+    capsys.readouterr()
+    assert rlvr([*args, "--resume"]) == 0
+    printed = capsys.readouterr().out
+    for name in ("pretrain", "sft", "grpo", "dpo"):
+        assert f"{name:<13} kept from the earlier run" in printed
+    assert "r1_zero       kept" not in printed and (out / "r1_zero" / "final" / "config.json").exists()
+    after = json.loads((out / "results.json").read_text())
+    for name in ("pretrain", "sft", "grpo", "dpo"):  # the kept stages' evaluations and times are the earlier ones
+        assert after["stages"][name] == before["stages"][name]
+        assert after["seconds"][name] == before["seconds"][name]
+    # other settings than the earlier run's are refused, not mixed in
+    assert rlvr([*args, "--seed", "1", "--resume"]) == 2
+    assert "other settings" in capsys.readouterr().err
