@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--skip-hf", action="store_true", help="measure rlvr's engine only")
     parser.add_argument("--no-compile", action="store_true", help="CUDA graphs of the eager decode step")
     parser.add_argument("--length-bucket", type=int, default=128, help="KV-cache length granularity of the graphs")
+    parser.add_argument("--compile-mode", default=None, help="torch.compile mode of the decode step")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -80,8 +81,9 @@ def main() -> None:
     ours = load_hf(folder).to(device, dtype).eval()
     results["params_M"] = round(ours.num_parameters() / 1e6, 1)
     engine = Engine(ours, tokenizer, max_batch_size=args.prompts, stop_ids=[], length_bucket=args.length_bucket,
-                    compile=False if args.no_compile else None)
+                    compile=False if args.no_compile else None, compile_mode=args.compile_mode)
     results["engine_compile"] = engine.compile
+    results["length_bucket"], results["compile_mode"] = args.length_bucket, args.compile_mode
     ids = prompts.tolist()
 
     def run_ours():

@@ -62,7 +62,16 @@ def run_ours(folder: Path, pairs_file: Path, args, out: Path) -> list[dict]:
     cfg = DPOConfig(init_from=str(folder), pairs=str(pairs_file), out_dir=str(out), loss_type="sigmoid", beta=0.1,
                     batch_size=args.batch, max_steps=args.steps, lr=5e-7, warmup_steps=0, max_length=1024,
                     eval_problems=0, progress=False, overwrite=True, template="r1_zero")
-    dpo(cfg)
+    if not args.profile:
+        dpo(cfg)
+    else:  # where the GPU time of our steps goes: the kernels of 3 steps after the warm-up
+        from torch.profiler import ProfilerActivity, profile, schedule
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+        with profile(activities=activities, schedule=schedule(wait=args.warmup, warmup=1, active=3, repeat=1)) as prof:
+            dpo(cfg, on_step=lambda row: prof.step())
+        sort = "cuda_time_total" if torch.cuda.is_available() else "cpu_time_total"
+        print(prof.key_averages().table(sort_by=sort, row_limit=25), flush=True)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return [{"step_time": r["step_time"]} for r in rows]
 
@@ -119,6 +128,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=420, help="prompt + completion length of a pair, about")
     parser.add_argument("--tiny", action="store_true", help="a tiny model for a CPU smoke run")
     parser.add_argument("--skip-trl", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="print the top kernels of our steps")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
 

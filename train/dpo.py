@@ -31,6 +31,7 @@ import shutil
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -154,8 +155,11 @@ def _padded(batch, pad_id: int, multiple: int):
     return type(batch)(pad(batch.input_ids, (0, extra), value=pad_id), pad(batch.labels, (0, extra), value=-100))
 
 
-def dpo(cfg: DPOConfig) -> dict:
-    """Run DPO (one round on given pairs, or ``rounds`` rounds of self-made pairs); returns the last metrics row."""
+def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
+    """Run DPO (one round on given pairs, or ``rounds`` rounds of self-made pairs); returns the last metrics row.
+
+    ``on_step(row)`` is called after every optimizer step with its metrics (e.g. to step a profiler).
+    """
     from train.evaluate import evaluate_policy
     from train.load import load_policy, problem_splits
     from train.prefs import load_preferences, make_preferences
@@ -312,6 +316,8 @@ def dpo(cfg: DPOConfig) -> dict:
             if step % cfg.log_every == 0 or "eval_accuracy" in row or step == cfg.max_steps:
                 log(row)
             last = row
+            if on_step is not None:
+                on_step(row)
             if bar is not None:
                 bar.set_postfix({key: row[key] for key in ("loss", "rewards/accuracies", "eval_accuracy")
                                  if row.get(key) is not None})

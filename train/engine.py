@@ -97,7 +97,7 @@ class _Decoder:
         self.pool = None
         # compiling fuses the step's many small kernels (norms, rotary, sampling); the graph then
         # replays them without launch overhead
-        self.compiled = torch.compile(self.step, dynamic=False) if engine.compile else None
+        self.compiled = torch.compile(self.step, dynamic=False, mode=engine.compile_mode) if engine.compile else None
 
     def step(self, length: int) -> None:
         """Feed ``tokens`` at slot ``t``, sample the next, record it; everything stays on the device."""
@@ -151,7 +151,8 @@ class Engine:
     """
 
     def __init__(self, model: Transformer, tokenizer, *, max_batch_size: int = 512, cuda_graphs: bool | None = None,
-                 compile: bool | None = None, length_bucket: int = 128, stop_ids: list[int] | None = None):
+                 compile: bool | None = None, length_bucket: int = 128, stop_ids: list[int] | None = None,
+                 compile_mode: str | None = None):
         self.model = getattr(model, "_orig_mod", getattr(model, "module", model))
         if not isinstance(self.model, Transformer):
             raise TypeError(f"Engine needs a native train.model.Transformer, got {type(self.model).__name__}; "
@@ -160,6 +161,7 @@ class Engine:
         self.device = next(self.model.parameters()).device
         self.cuda_graphs = self.device.type == "cuda" if cuda_graphs is None else cuda_graphs
         self.compile = self.cuda_graphs if compile is None else compile
+        self.compile_mode = compile_mode  # torch.compile's mode, e.g. "max-autotune-no-cudagraphs"
         # float32 weights on a GPU (a model being trained) decode under bf16 autocast, cache in bf16
         param_dtype = next(self.model.parameters()).dtype
         self.autocast = self.device.type == "cuda" and param_dtype == torch.float32
@@ -244,7 +246,7 @@ class Engine:
         dec.t.fill_(prompt_len)
         dec.step_index.fill_(1)
         for step in range(1, max_new_tokens):
-            if step % 16 == 0 and bool(dec.done.all()):  # a host sync, so only now and then
+            if step % 16 == 0 and self.stop_ids and bool(dec.done.all()):  # a host sync, so only now and then
                 break
             t = prompt_len + step - 1  # slot written by this step
             dec.run_step(-(-(t + 1) // bucket) * bucket)
