@@ -42,6 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -141,14 +142,15 @@ def collate_pairs(examples: list[PairExample], pad_id: int) -> PairBatch:
     if any(not prompt or not completion for prompt, completion in rows):
         raise ValueError("every pair needs a non-empty prompt and non-empty completions")
     width = max(len(p) + len(c) for p, c in rows) - 1
-    x = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    y = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    # filled through numpy: assigning a list to an array slice is many times faster than torch.tensor(list)
+    x = np.full((len(rows), width), pad_id, dtype=np.int64)
+    y = np.full((len(rows), width), IGNORE, dtype=np.int64)
     for row, (prompt, completion) in enumerate(rows):
-        ids = prompt + completion
-        labels = [IGNORE] * len(prompt) + completion
-        x[row, : len(ids) - 1] = torch.tensor(ids[:-1])
-        y[row, : len(ids) - 1] = torch.tensor(labels[1:])
-    return PairBatch(x, y)
+        n, k = len(prompt), len(completion)
+        x[row, :n] = prompt  # inputs: the sequence without its last token
+        x[row, n : n + k - 1] = completion[:-1]
+        y[row, n - 1 : n + k - 1] = completion  # targets: the completion tokens, each one position earlier
+    return PairBatch(torch.from_numpy(x), torch.from_numpy(y))
 
 
 class PairLogps(NamedTuple):
@@ -159,6 +161,17 @@ class PairLogps(NamedTuple):
     chosen_tokens: Tensor  # [B] completion token counts (int64)
     rejected_tokens: Tensor  # [B]
     chosen_nll: Tensor  # scalar: mean NLL per chosen completion token over the batch (RPO's term)
+
+
+def _is_native(model) -> bool:
+    """Whether ``model`` (maybe compiled or wrapped in DDP) is our ``train.model.Transformer``."""
+    from train.model import Transformer
+
+    for _ in range(3):
+        if isinstance(model, Transformer):
+            return True
+        model = getattr(model, "module", getattr(model, "_orig_mod", None))
+    return False
 
 
 def pair_logps(model, batch: PairBatch) -> PairLogps:
@@ -173,10 +186,13 @@ def pair_logps(model, batch: PairBatch) -> PairLogps:
     >>> out.chosen, out.rejected, out.rejected_tokens, out.chosen_nll
     (tensor([-4.6052]), tensor([-6.9078]), tensor([3]), tensor(2.3026))
     """
-    out = model(batch.input_ids)
-    logits = out if isinstance(out, Tensor) else out.logits
     mask = batch.labels != IGNORE
-    per_token = torch.where(mask, token_logprobs(logits, batch.labels.clamp(min=0)), 0.0)
+    if _is_native(model):  # our model returns per-token NLL itself: no float32 logits leave the graph
+        per_token = -model(batch.input_ids, batch.labels, reduction="none")
+    else:
+        out = model(batch.input_ids)
+        logits = out if isinstance(out, Tensor) else out.logits
+        per_token = torch.where(mask, token_logprobs(logits, batch.labels.clamp(min=0)), 0.0)
     sums, counts = per_token.sum(-1), mask.sum(-1)
     chosen, rejected = sums.chunk(2)
     chosen_tokens, rejected_tokens = counts.chunk(2)

@@ -268,7 +268,7 @@ class Transformer(nn.Module):
 
     def forward(self, input_ids: Tensor, targets: Tensor | None = None, *, positions: Tensor | None = None,
                 mask: Tensor | None = None, cache: KVCache | None = None, index: Tensor | None = None,
-                length: int = 0) -> Tensor:
+                length: int = 0, reduction: str = "mean") -> Tensor:
         if positions is None:
             positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         cos, sin = rope_tables(self.config.head_dim, positions, self.config.rope_theta)
@@ -282,4 +282,8 @@ class Transformer(nn.Module):
         if targets is None:
             return self.lm_head(x)
         logits = self.lm_head(x).float()
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100,
+                               reduction=reduction)
+        # "none": each target's negative log-prob [B, T] (0 where ignored), without handing the caller the
+        # float32 logits: compiled, the log-softmax and the gather fuse into the matmul's epilogue
+        return loss.view(targets.shape) if reduction == "none" else loss

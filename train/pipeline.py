@@ -262,6 +262,19 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
     return "\n".join(text) + "\n"
 
 
+def _running_mean(values: list[float], window: int) -> list[float]:
+    """Mean of each value and the ``window - 1`` before it (fewer at the start).
+
+    >>> _running_mean([1.0, 3.0, 5.0, 7.0], 2)
+    [1.0, 2.0, 4.0, 6.0]
+    """
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value - (values[i - window] if i >= window else 0.0)
+        out.append(total / min(i + 1, window))
+    return out
+
+
 def _plots(out: Path, r1_zero: bool) -> list[str]:
     """Loss curves of pretraining and SFT; reward, accuracy and completion length over GRPO steps."""
     try:
@@ -292,7 +305,9 @@ def _plots(out: Path, r1_zero: bool) -> list[str]:
         label = STAGE_NAMES[stage]
         for ax, key in zip(axes, ("reward", "accuracy", "completion_length")):
             points = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
-            ax.plot([p[0] for p in points], [p[1] for p in points], label=label)
+            steps, values = [p[0] for p in points], [p[1] for p in points]
+            line, = ax.plot(steps, values, alpha=0.3, lw=0.8)
+            ax.plot(steps, _running_mean(values, 10), color=line.get_color(), label=label)  # the trend
             ax.set(title=f"GRPO {key.replace('_', ' ')}", xlabel="step")
     axes[0].legend()
     fig.tight_layout()
