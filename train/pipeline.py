@@ -32,7 +32,9 @@ class Budget:
     eval_problems: int
     template: str
     test_size: float  # share of distinct prompts held out
-    rl_size: float  # share of the other prompts kept for GRPO only: questions the model never saw solved
+    # share of the other prompts kept for GRPO and DPO only: questions the model never saw solved. 0: they
+    # train on the SFT questions (the tiny preset's single-digit facts are too few to hold a quarter out)
+    rl_size: float
     pretrain: dict
     sft: dict
     grpo: dict
@@ -42,7 +44,7 @@ class Budget:
 PIPELINES: dict[str, Budget] = {
     # CPU, 2 cores: a few minutes in all. Easy arithmetic; the short template keeps sequences short.
     "tiny": Budget(
-        tasks="arithmetic", difficulty="1-2", n_problems=12000, eval_problems=100, template="plain", test_size=0.2, rl_size=0.25,
+        tasks="arithmetic", difficulty="1-2", n_problems=12000, eval_problems=100, template="plain", test_size=0.2, rl_size=0.0,
         # about 400 steps are needed: the loss drops a second time near step 250-350, when the model
         # learns to copy the operands from the question (an induction head) instead of guessing
         pretrain=dict(max_steps=400, batch_size=16, seq_len=256, lr=3e-3, warmup_steps=20),
@@ -169,7 +171,9 @@ def pipeline(cfg: PipelineConfig) -> dict:
         train_rows, test_rows = split_rows(rows, test_size=budget.test_size, seed=cfg.seed)
         # GRPO's prompts are questions the model never saw solved (not in the pretraining text nor in SFT):
         # reinforcement on memorised questions teaches little that carries over to new ones
-        train_rows, rl_rows = split_rows(train_rows, test_size=budget.rl_size, seed=cfg.seed + 1)
+        rl_rows = train_rows
+        if budget.rl_size > 0:
+            train_rows, rl_rows = split_rows(train_rows, test_size=budget.rl_size, seed=cfg.seed + 1)
         distinct = list({r["prompt"]: r for r in test_rows}.values())  # each question once (easy ones repeat)
         random.Random(cfg.seed).shuffle(distinct)  # every task represented, not the first ones generated
         test_rows = distinct[: cfg.eval_problems or budget.eval_problems]
@@ -178,8 +182,9 @@ def pipeline(cfg: PipelineConfig) -> dict:
         write_jsonl(test_rows, data / "test.jsonl")
         write_jsonl([{"text": t} for t in to_corpus(train_rows)], data / "corpus.jsonl")
         record("data", time.perf_counter() - started)
-    print(f"pipeline {cfg.preset}: {len(train_rows):,} problems for pretraining and SFT, {len(rl_rows):,} for "
-          f"GRPO ({budget.tasks}, difficulty {budget.difficulty}), {len(test_rows)} held out -> {out}")
+    rl_text = "the same" if rl_rows is train_rows or rl_rows == train_rows else f"{len(rl_rows):,} others"
+    print(f"pipeline {cfg.preset}: {len(train_rows):,} problems for pretraining and SFT, {rl_text} for GRPO and "
+          f"DPO ({budget.tasks}, difficulty {budget.difficulty}), {len(test_rows)} held out -> {out}")
 
     template = TEMPLATES[budget.template]
 

@@ -45,9 +45,40 @@ def test_held_out_problems_are_distinct_and_never_trained_on(run):
     assert not set(prompts) & {r["prompt"] for r in train}
     rl = [json.loads(line) for line in (out / "data" / "rl.jsonl").read_text().splitlines()]
     rl_prompts = {r["prompt"] for r in rl}
-    assert rl and not rl_prompts & {r["prompt"] for r in train} and not rl_prompts & set(prompts)
+    assert PIPELINES["tiny"].rl_size == 0 and rl == train  # tiny: GRPO/DPO on the SFT questions
+    assert not rl_prompts & set(prompts)
     corpus = (out / "data" / "corpus.jsonl").read_text()
-    assert all(f"Problem: {p}\n" not in corpus for p in prompts + sorted(rl_prompts))  # nor in pretraining
+    assert all(f"Problem: {p}\n" not in corpus for p in prompts)  # not even in the pretraining text
+
+
+def test_grpo_questions_kept_out_of_pretraining_and_sft(tmp_path, monkeypatch):
+    """With ``rl_size`` > 0 (the GPU presets), GRPO and DPO get questions that neither the pretraining text nor
+    SFT contains; the data stage alone is run here (every training stage is stubbed out)."""
+    import dataclasses
+
+    import train.pipeline as pipeline_module
+
+    budget = dataclasses.replace(PIPELINES["tiny"], difficulty="3-4", n_problems=600, rl_size=0.25)
+    monkeypatch.setitem(PIPELINES, "tiny", budget)
+
+    class Stop(Exception):
+        pass
+
+    def stop(config):
+        raise Stop
+
+    monkeypatch.setattr("train.pretrain.pretrain", stop)
+    out = tmp_path / "run"
+    with pytest.raises(Stop):
+        pipeline_module.pipeline(pipeline_module.PipelineConfig(out_dir=str(out), progress=False, device="cpu"))
+    read = lambda name: [json.loads(x) for x in (out / "data" / name).read_text().splitlines()]  # noqa: E731
+    train, rl, test = read("train.jsonl"), read("rl.jsonl"), read("test.jsonl")
+    train_prompts, rl_prompts = {r["prompt"] for r in train}, {r["prompt"] for r in rl}
+    assert train and rl and test and not train_prompts & rl_prompts
+    assert not rl_prompts & {r["prompt"] for r in test}
+    corpus = (out / "data" / "corpus.jsonl").read_text()
+    assert all(f"Problem: {p}\n" not in corpus for p in rl_prompts)
+    assert 0.15 < len(rl) / (len(rl) + len(train)) < 0.35
 
 
 def test_report_has_the_table_and_the_plots(run):
