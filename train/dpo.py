@@ -283,8 +283,9 @@ def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
                     warnings.simplefilter("ignore", UserWarning)
                     scheduler.step()
                 step += 1
-                log({"step": step, "round": k + 1, "skipped": True, **{f"round/{key}": v
-                                                                         for key, v in round_stats.items()}})
+                last = {"step": step, "round": k + 1, "skipped": True, **{f"round/{key}": v
+                                                                            for key, v in round_stats.items()}}
+                log(last)
                 if bar is not None:
                     bar.update(1)
             if info.is_main:
@@ -345,6 +346,11 @@ def _sum_stats(parts: list[dict]) -> dict:
     samples = sum(p.get("samples", 0) for p in parts) or 1
     for p in parts:
         for key, value in p.items():
+            if isinstance(value, dict):  # counts by name (pairs_by_reason): add up per name
+                counts = total.setdefault(key, {})
+                for name, count in value.items():
+                    counts[name] = counts.get(name, 0) + count
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
             if isinstance(value, float) and key not in ("samples",):  # a rate: weight by this part's samples
@@ -378,7 +384,7 @@ def _train_step(cfg: DPOConfig, examples: list[PairExample], ref: torch.Tensor |
                                      chosen_tokens=out.chosen_tokens, rejected_tokens=out.rejected_tokens)
             loss = result.losses.mean()
             if cfg.rpo_alpha:
-                loss = loss + cfg.rpo_alpha * out.chosen_nll
+                loss = loss
             (loss / cfg.grad_accum).backward()
         margins = result.chosen_rewards - result.rejected_rewards
         for key, value in (("loss", loss.detach()), ("rewards/chosen", result.chosen_rewards.mean()),
@@ -391,12 +397,13 @@ def _train_step(cfg: DPOConfig, examples: list[PairExample], ref: torch.Tensor |
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    values = all_reduce_mean(torch.stack(list(sums.values()))).tolist()  # one reduction, one host sync
+    # one reduction, one host sync; the token count joins it (ranks' pairs differ in length)
+    values = all_reduce_mean(torch.stack([*sums.values(), torch.tensor(float(tokens), device=device)])).tolist()
     row = {key: round(v, 5) for key, v in zip(sums, values)}
     if not math.isfinite(row["loss"]):
         raise FloatingPointError(f"dpo: loss is {row['loss']}; lower --lr or --beta, or check the pairs")
     row["grad_norm"] = round(float(grad_norm), 4)
-    row["tokens"] = tokens * info.world_size
+    row["tokens"] = round(values[-1] * info.world_size)
     return row
 
 
