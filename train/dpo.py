@@ -101,6 +101,8 @@ class DPOConfig(StageConfig, ProblemSource):
             raise ValueError(f"--beta must be positive, got {self.beta}")
         if not 0 <= self.label_smoothing < 0.5:
             raise ValueError(f"--label-smoothing must be in [0, 0.5), got {self.label_smoothing}")
+        if self.label_smoothing and self.loss_type not in ("sigmoid", "simpo"):
+            raise ValueError(f"--label-smoothing applies to --loss-type sigmoid and simpo, not {self.loss_type}")
         if self.rpo_alpha < 0:
             raise ValueError(f"--rpo-alpha must be non-negative, got {self.rpo_alpha}")
         if self.temperature <= 0:
@@ -384,7 +386,7 @@ def _train_step(cfg: DPOConfig, examples: list[PairExample], ref: torch.Tensor |
                                      chosen_tokens=out.chosen_tokens, rejected_tokens=out.rejected_tokens)
             loss = result.losses.mean()
             if cfg.rpo_alpha:
-                loss = loss
+                loss = loss + cfg.rpo_alpha * out.chosen_nll
             (loss / cfg.grad_accum).backward()
         margins = result.chosen_rewards - result.rejected_rewards
         for key, value in (("loss", loss.detach()), ("rewards/chosen", result.chosen_rewards.mean()),
