@@ -27,6 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.trl_common import in_memory_dataset, load_hf_model  # noqa: E402
 from train.hf import export_hf  # noqa: E402
 from train.model import ModelConfig, Transformer, preset  # noqa: E402
 from train.template import R1_ZERO, render_prompt  # noqa: E402
@@ -53,22 +54,15 @@ def run_ours(folder: Path, problems_file: Path, args, out: Path) -> list[dict]:
 
 
 def run_trl(folder: Path, problems: list[dict], args, out: Path) -> list[dict]:
-    import datasets
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
     from verifiers.trl import reward_funcs
 
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    try:
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
-    except TypeError:
-        model = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=dtype)
+    tokenizer, model = load_hf_model(folder)
     records = [{"prompt": render_prompt(p["prompt"], R1_ZERO), "answer": p["answer"], "verifier": p["verifier"],
                 "id": p["id"]} for p in problems]
-    # a fixed fingerprint: datasets' content hashing (dill) fails on some Python 3.12 + pyarrow installs
-    dataset = datasets.Dataset(datasets.table.InMemoryTable.from_pylist(records), fingerprint="rlvr-bench")
+    dataset = in_memory_dataset(records, "rlvr-bench")
     stats: list[dict] = []
     tokens = {"n": 0}
 

@@ -36,6 +36,20 @@ def tokenizer():
     return train_tokenizer(CORPUS, vocab_size=300)
 
 
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory, tokenizer):
+    """A randomly initialised two-layer model with the fixture tokenizer, exported as a Hugging Face folder."""
+    from train.hf import export_hf
+    from train.model import Transformer
+
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, intermediate_size=48, max_position_embeddings=128)
+    folder = tmp_path_factory.mktemp("policy")
+    export_hf(Transformer(config), folder, tokenizer)
+    return folder
+
+
 @pytest.fixture
 def tiny_config(tokenizer):
     """A two-layer grouped-query model over the fixture tokenizer's vocabulary (untied, so the head

@@ -25,9 +25,7 @@ from train.cli import main as rlvr
 from train.dpo import DPOConfig, dpo
 from train.dpo_loss import collate_pairs, encode_pairs, pair_logps
 from train.engine import Generation
-from train.hf import export_hf
 from train.load import load_policy
-from train.model import ModelConfig, Transformer
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMINGS = ("step_time", "pairs_per_s")  # differ from run to run; everything else in a row must repeat
@@ -36,17 +34,6 @@ TIMINGS = ("step_time", "pairs_per_s")  # differ from run to run; everything els
 @pytest.fixture(autouse=True)
 def _threads(one_thread):
     yield
-
-
-@pytest.fixture(scope="module")
-def policy(tmp_path_factory, tokenizer):
-    """A randomly initialised two-layer model with the fixture tokenizer, exported as a Hugging Face folder."""
-    torch.manual_seed(0)
-    config = ModelConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, intermediate_size=48, max_position_embeddings=128)
-    folder = tmp_path_factory.mktemp("policy")
-    export_hf(Transformer(config), folder, tokenizer)
-    return folder
 
 
 def pair(a: int, b: int) -> dict:

@@ -17,7 +17,6 @@ import train.grpo
 from train.dist import DistInfo
 from train.engine import Generation
 from train.grpo import Group, GRPOConfig, RewardScorer, _train_on, build_batch, grpo, main
-from train.hf import export_hf
 from train.load import load_policy, make_problem_rows
 from train.model import ModelConfig, Transformer
 
@@ -28,17 +27,6 @@ TIMINGS = ("step_time", "generation_time", "tokens_per_s")
 @pytest.fixture(autouse=True)
 def _threads(one_thread):
     yield
-
-
-@pytest.fixture(scope="module")
-def policy(tmp_path_factory, tokenizer):
-    """A randomly initialised two-layer model with the fixture tokenizer, exported as a Hugging Face folder."""
-    torch.manual_seed(0)
-    config = ModelConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, intermediate_size=48, max_position_embeddings=128)
-    folder = tmp_path_factory.mktemp("policy")
-    export_hf(Transformer(config), folder, tokenizer)
-    return folder
 
 
 def sevens(prompts, completions, **columns):
