@@ -43,7 +43,7 @@ STRATEGIES = ("correct_vs_incorrect", "shorter_correct", "format_broken")
 
 # the columns of a pair row, in order: TRL's three, then what we know about the pair
 COLUMNS = ("prompt", "chosen", "rejected", "chosen_score", "rejected_score", "reason", "id", "task", "answer",
-           "template")
+           "question", "template", "templated")
 TEXT_COLUMNS = ("prompt", "chosen", "rejected")
 
 
@@ -163,10 +163,12 @@ def make_preferences(model, tokenizer, rows: list[dict], *, template: str, num_g
     global RNG (seed it for repeatable samples); ``seed`` picks the pairs. Problems whose templated prompt
     plus ``max_new_tokens`` would exceed the model's positions are skipped (``prompts_skipped`` counts them).
 
-    Returns ``(pair rows, stats)``. A pair row has TRL's columns ``prompt`` (the raw question, not
-    templated), ``chosen`` and ``rejected`` (completion texts), then ``chosen_score`` and
-    ``rejected_score`` (1.0 correct, 0.0 incorrect, None unjudged), ``reason`` (the strategy), the
-    problem's ``id``, ``task`` and ``answer``, and the ``template`` name. ``stats``: ``prompts`` sampled,
+    Returns ``(pair rows, stats)``. A pair row has TRL's columns ``prompt`` (the templated prompt the
+    completions were sampled from, so TRL's ``DPOTrainer`` trains on exactly what the model saw),
+    ``chosen`` and ``rejected`` (completion texts), then ``chosen_score`` and ``rejected_score`` (1.0
+    correct, 0.0 incorrect, None unjudged), ``reason`` (the strategy), the problem's ``id``, ``task``,
+    ``answer`` and raw ``question``, the ``template`` name and ``templated: True`` (``rlvr dpo`` then
+    uses the prompt as it is). ``stats``: ``prompts`` sampled,
     ``samples``, their ``accuracy``, ``unjudged`` and ``format`` rates, ``pairs`` (and ``pairs_by_reason``),
     ``prompts_all_correct`` (every sample judged correct), ``prompts_all_wrong`` (no sample judged
     correct), ``prompts_with_pairs`` and ``prompts_skipped``.
@@ -178,7 +180,8 @@ def make_preferences(model, tokenizer, rows: list[dict], *, template: str, num_g
         raise ValueError(f"num_generations must be at least 2 (a pair needs two samples), got {num_generations}")
     name, text = _template(template)
     engine = engine or Engine(model, tokenizer)
-    prompt_ids = tokenizer.encode_batch([render_prompt(r["prompt"], text) for r in rows], bos=True)
+    prompts = [render_prompt(r["prompt"], text) for r in rows]
+    prompt_ids = tokenizer.encode_batch(prompts, bos=True)
     limit = model.config.max_position_embeddings
     keep = [i for i, ids in enumerate(prompt_ids) if len(ids) + max_new_tokens <= limit]
 
@@ -214,11 +217,12 @@ def make_preferences(model, tokenizer, rows: list[dict], *, template: str, num_g
                 counts["with_pairs"] += bool(found)
                 for c, r, reason in found:
                     reasons[reason] += 1
-                    pairs.append({"prompt": row["prompt"], "chosen": samples[c].text, "rejected": samples[r].text,
+                    pairs.append({"prompt": prompts[i], "chosen": samples[c].text, "rejected": samples[r].text,
                                   "chosen_score": _score(samples[c].correct),
                                   "rejected_score": _score(samples[r].correct), "reason": reason,
                                   "id": str(row.get("id", "")), "task": str(row.get("task", "")),
-                                  "answer": str(row.get("answer", "")), "template": name})
+                                  "answer": str(row.get("answer", "")), "question": row["prompt"],
+                                  "template": name, "templated": True})
             if bar is not None:
                 bar.update(len(indices))
     finally:
@@ -248,7 +252,8 @@ def make_preferences(model, tokenizer, rows: list[dict], *, template: str, num_g
 def _features():
     import datasets
 
-    return datasets.Features({c: datasets.Value("float64" if c.endswith("_score") else "string") for c in COLUMNS})
+    kind = {"chosen_score": "float64", "rejected_score": "float64", "templated": "bool"}
+    return datasets.Features({c: datasets.Value(kind.get(c, "string")) for c in COLUMNS})
 
 
 def _check_out(out: Path) -> None:

@@ -27,7 +27,7 @@ from train.prefs import (
     make_preferences,
     write_preferences,
 )
-from train.template import PLAIN
+from train.template import PLAIN, render_prompt
 
 
 @pytest.fixture(autouse=True)
@@ -164,7 +164,8 @@ def test_make_preferences_samples_judges_and_pairs(tokenizer, tiny_config):
                      "prompts_all_correct": 1, "prompts_all_wrong": 1, "prompts_with_pairs": 2}
     for row in pairs:
         assert list(row) == list(COLUMNS)
-        assert row["prompt"] in SCRIPTS and row["template"] == "plain" and row["task"] == "add"
+        assert row["question"] in SCRIPTS and row["template"] == "plain" and row["task"] == "add"
+        assert row["templated"] and row["prompt"] == render_prompt(row["question"], PLAIN)
         assert row["chosen_score"] == 1.0 and row["chosen"] != row["rejected"]
         assert row["rejected_score"] == (0.0 if row["reason"] == "correct_vs_incorrect" else 1.0)
     first = [r for r in pairs if r["id"] == "add/2"]
@@ -319,9 +320,29 @@ def test_load_preferences_checks_every_row(tmp_path):
 
 def test_write_preferences_round_trips_each_format(tmp_path):
     rows = [{"prompt": "q", "chosen": "a", "rejected": "b", "chosen_score": 1.0, "rejected_score": None,
-             "reason": "format_broken", "id": "1", "task": "t", "answer": "a", "template": "plain"}]
+             "reason": "format_broken", "id": "1", "task": "t", "answer": "a", "question": "q", "template": "plain",
+             "templated": True}]
     for name in ("p.jsonl", "p.parquet", "p"):
         write_preferences(rows, tmp_path / name)
         assert load_preferences(tmp_path / name) == rows
     write_preferences(rows * 2, tmp_path / "p")  # replaces a saved folder
     assert len(load_preferences(tmp_path / "p")) == 2
+
+
+def test_trl_dpo_trainer_reads_a_written_file(policy, tmp_path):
+    """The file `rlvr prefs` writes, every column included, is a dataset TRL's DPOTrainer trains on."""
+    trl = pytest.importorskip("trl")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    rows = [{"prompt": render_prompt(f"{a} + {a}?", PLAIN), "chosen": f" <answer>{2 * a}</answer>",
+             "rejected": f" <answer>{2 * a + 1}</answer>", "chosen_score": 1.0, "rejected_score": 0.0,
+             "reason": "correct_vs_incorrect", "id": str(a), "task": "add", "answer": str(2 * a),
+             "question": f"{a} + {a}?", "template": "plain", "templated": True} for a in range(8)]
+    write_preferences(rows, tmp_path / "pairs.jsonl")
+    dataset = datasets.load_dataset("json", data_files=str(tmp_path / "pairs.jsonl"), split="train")
+    config = trl.DPOConfig(output_dir=str(tmp_path / "trl"), per_device_train_batch_size=4, max_steps=1,
+                           report_to="none", bf16=False, use_cpu=True, save_strategy="no")
+    trainer = trl.DPOTrainer(model=AutoModelForCausalLM.from_pretrained(policy), args=config,
+                             train_dataset=dataset, processing_class=AutoTokenizer.from_pretrained(policy))
+    loss = trainer.train().training_loss
+    assert loss == pytest.approx(0.6931, abs=0.01)  # a fresh policy is its own reference: log 2
