@@ -192,7 +192,14 @@ def pipeline(cfg: PipelineConfig) -> dict:
         model, tokenizer = load_policy(folder / "final")
         model = model.to(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         max_new = budget.grpo["max_completion_length"]
-        return evaluate_policy(model, tokenizer, test_rows, template=template, max_new_tokens=max_new)
+        result = evaluate_policy(model, tokenizer, test_rows, template=template, max_new_tokens=max_new)
+        # beside greedy pass@1: accuracy of samples at temperature 1 (what GRPO and DPO train on) and pass@k
+        k = EVAL_SAMPLES
+        with torch.random.fork_rng(devices=[model.lm_head.weight.device] if model.lm_head.weight.is_cuda else []):
+            torch.manual_seed(cfg.seed)
+            sampled = evaluate_policy(model, tokenizer, test_rows, template=template, max_new_tokens=max_new,
+                                      num_samples=k, temperature=1.0)
+        return {**result, "sampled_accuracy": sampled["accuracy"], f"pass@{k}": sampled[f"pass@{k}"]}
 
     def run(name: str, fn, config) -> Path:
         folder = Path(config.out_dir)
@@ -236,28 +243,39 @@ def pipeline(cfg: PipelineConfig) -> dict:
     return summary
 
 
+EVAL_SAMPLES = 4  # samples per held-out problem at temperature 1, beside the greedy completion
+
 STAGE_NAMES = {"pretrain": "pretrained", "sft": "SFT", "grpo": "SFT + GRPO", "dpo": "SFT + iterative DPO",
                "r1_zero": "R1-Zero (GRPO, no SFT)"}
 
 
 def results_table(summary: dict) -> str:
-    """Markdown table: accuracy, format and time per stage, then accuracy per task."""
+    """Markdown table: greedy accuracy, sampled accuracy and pass@k, format and time per stage, then greedy
+    accuracy per task."""
     stages = summary["stages"]
     tasks = sorted({t for r in stages.values() for t in r.get("per_task", {})})
-    head = "| stage | accuracy | format | completion tokens | time (s) |" + "".join(f" {t} |" for t in tasks)
-    lines = [head, "|---|---:|---:|---:|---:|" + "---:|" * len(tasks)]
+    k = EVAL_SAMPLES
+    head = (f"| stage | accuracy | sampled (T=1) | pass@{k} | format | completion tokens | time (s) |"
+            + "".join(f" {t} |" for t in tasks))
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(tasks)]
+
+    def share(value) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
     for name, r in stages.items():
         per_task = "".join(f" {r['per_task'].get(t, 0):.1%} |" for t in tasks)
-        lines.append(f"| {STAGE_NAMES.get(name, name)} | {r['accuracy']:.1%} | {r['format']:.1%} | "
-                     f"{r['completion_tokens']:.0f} | {summary['seconds'].get(name, 0):.0f} |{per_task}")
+        lines.append(f"| {STAGE_NAMES.get(name, name)} | {r['accuracy']:.1%} | {share(r.get('sampled_accuracy'))} | "
+                     f"{share(r.get(f'pass@{k}'))} | {r['format']:.1%} | {r['completion_tokens']:.0f} | "
+                     f"{summary['seconds'].get(name, 0):.0f} |{per_task}")
     return "\n".join(lines)
 
 
 def report_markdown(summary: dict, plots: list[str]) -> str:
     text = [f"# rlvr pipeline: preset {summary['preset']}", "",
-            f"Tasks `{summary['tasks']}`, difficulty {summary['difficulty']}; every stage evaluated greedily on the "
-            f"same {summary['eval_problems']} held-out problems (accuracy by each problem's verifier, format by "
-            "the strict R1-Zero check).", "", results_table(summary), ""]
+            f"Tasks `{summary['tasks']}`, difficulty {summary['difficulty']}; every stage evaluated on the same "
+            f"{summary['eval_problems']} held-out problems: accuracy greedy (by each problem's verifier), then of "
+            f"{EVAL_SAMPLES} samples per problem at temperature 1 and pass@{EVAL_SAMPLES}; format by the strict "
+            "R1-Zero check of the greedy completions.", "", results_table(summary), ""]
     stages = summary["stages"]
     if {"sft", "grpo", "dpo"} <= stages.keys():
         gain = {name: 100 * (stages[name]["accuracy"] - stages["sft"]["accuracy"]) for name in ("grpo", "dpo")}

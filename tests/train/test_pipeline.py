@@ -31,6 +31,7 @@ def test_every_stage_runs_and_is_evaluated(run):
     assert list(results["stages"]) == ["pretrain", "sft", "grpo", "dpo", "r1_zero"]
     for name, stage in results["stages"].items():
         assert 0 <= stage["accuracy"] <= 1 and 0 <= stage["format"] <= 1, name
+        assert 0 <= stage["sampled_accuracy"] <= stage["pass@4"] <= 1, name  # one of 4 right at least as often
         assert stage["per_task"].keys() == {"arithmetic"}
         assert (out / name / "final" / "config.json").exists() and (out / name / "metrics.jsonl").exists()
     assert set(results["seconds"]) == {"data", "pretrain", "sft", "grpo", "dpo", "r1_zero"}
@@ -86,6 +87,7 @@ def test_report_has_the_table_and_the_plots(run):
     report = (out / "report.md").read_text()
     for name in STAGE_NAMES.values():
         assert f"| {name} |" in report
+    assert "| sampled (T=1) | pass@4 |" in report
     plots = ["loss.png", "grpo.png"]
     dpo_rows = [json.loads(line) for line in (out / "dpo" / "metrics.jsonl").read_text().splitlines()]
     if any("loss" in r for r in dpo_rows):
