@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 import train.prefs
 from train.cli import main as rlvr
 from train.engine import Generation
-from train.hf import export_hf
 from train.load import make_problem_rows
 from train.model import Transformer
 from train.prefs import (
@@ -197,19 +196,6 @@ def test_make_preferences_with_the_engine_and_an_untrained_model(tokenizer, tiny
 
 # ---------------------------------------------------------------------------------------------
 # Files and the command line
-
-
-@pytest.fixture(scope="module")
-def policy(tmp_path_factory, tokenizer):
-    """A randomly initialised model with the fixture tokenizer, exported as a Hugging Face folder."""
-    torch.manual_seed(0)
-    from train.model import ModelConfig
-
-    config = ModelConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                         num_key_value_heads=1, intermediate_size=48, max_position_embeddings=128)
-    folder = tmp_path_factory.mktemp("policy")
-    export_hf(Transformer(config), folder, tokenizer)
-    return folder
 
 
 @pytest.fixture
