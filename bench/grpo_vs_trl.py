@@ -27,9 +27,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.trl_common import in_memory_dataset, load_hf_model  # noqa: E402
+from bench.trl_common import in_memory_dataset, load_hf_model, workload_config  # noqa: E402
 from train.hf import export_hf  # noqa: E402
-from train.model import ModelConfig, Transformer, preset  # noqa: E402
+from train.model import Transformer  # noqa: E402
 from train.template import R1_ZERO, render_prompt  # noqa: E402
 from train.tokenizer import train_tokenizer  # noqa: E402
 
@@ -116,11 +116,7 @@ def main() -> None:
     problems_file = work / "problems.jsonl"
     problems_file.write_text("".join(json.dumps(p) + "\n" for p in problems))
     texts = [f"{p['prompt']} {p['solution']}" for p in problems] + [R1_ZERO]
-    if args.tiny:
-        config = ModelConfig(vocab_size=512, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                             num_key_value_heads=4, intermediate_size=128, qkv_bias=True)
-    else:
-        config = preset("base", num_key_value_heads=12, intermediate_size=3072, qkv_bias=True)
+    config = workload_config(args.tiny)
     tokenizer = train_tokenizer(texts, config.vocab_size)
     model = Transformer(config)
     folder = export_hf(model, work / "model", tokenizer)

@@ -6,6 +6,17 @@ from pathlib import Path
 
 import torch
 
+from train.model import ModelConfig, preset
+
+
+def workload_config(tiny: bool) -> ModelConfig:
+    """The issues' workload model: Qwen2-shaped, 12 layers, 768 wide, 12 heads, MLP 3072, QKV bias, tied
+    embeddings, vocab 4096 (116M parameters); or a tiny one for a CPU smoke run."""
+    if tiny:
+        return ModelConfig(vocab_size=512, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                           num_key_value_heads=4, intermediate_size=128, qkv_bias=True)
+    return preset("base", num_key_value_heads=12, intermediate_size=3072, qkv_bias=True)
+
 
 def load_hf_model(folder: Path):
     """``(tokenizer, model)`` of an exported folder through transformers: bf16 on a GPU, float32 on the CPU."""
