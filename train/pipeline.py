@@ -77,6 +77,9 @@ PIPELINES: dict[str, Budget] = {
 }
 
 
+EVAL_SAMPLES = 4  # samples per held-out problem at temperature 1, beside the greedy completion
+
+
 @dataclass
 class PipelineConfig:
     preset: Literal["tiny", "small", "base"] = field(default="tiny", metadata={"help": "model and budget"})
@@ -242,8 +245,6 @@ def pipeline(cfg: PipelineConfig) -> dict:
     print(f"\nreport: {out / 'report.md'}")
     return summary
 
-
-EVAL_SAMPLES = 4  # samples per held-out problem at temperature 1, beside the greedy completion
 
 STAGE_NAMES = {"pretrain": "pretrained", "sft": "SFT", "grpo": "SFT + GRPO", "dpo": "SFT + iterative DPO",
                "r1_zero": "R1-Zero (GRPO, no SFT)"}
