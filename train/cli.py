@@ -19,7 +19,7 @@ COMMANDS = {
     "grpo": "reinforcement learning with verifiable rewards (rlvr grpo --init-from RUN)",
     "prefs": "sample, judge and pair completions for DPO (rlvr prefs --init-from RUN --out prefs.jsonl)",
     "dpo": "preference optimisation on verifier-made or given pairs (rlvr dpo --init-from RUN)",
-    "pipeline": "the whole recipe with a report: data, pretrain, SFT, GRPO, R1-Zero (rlvr pipeline --preset tiny)",
+    "pipeline": "the whole recipe with a report: data, pretrain, SFT, GRPO, DPO, R1-Zero (rlvr pipeline --preset tiny)",
     "demo": "verify a built-in sample of model outputs and print a table",
 }
 
