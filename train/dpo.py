@@ -54,6 +54,7 @@ from train.dpo_loss import PairExample, collate_pairs, encode_pairs, pair_logps,
 from train.load import ProblemSource
 from train.loop import StageConfig, _metrics_file, setup_training, start_run
 from train.template import TEMPLATES
+from verifiers.scoring import read_jsonl, write_jsonl
 
 __all__ = ["DPOConfig", "dpo", "main", "reference_logps"]
 
@@ -147,16 +148,6 @@ def reference_logps(model, examples: list[PairExample], *, pad_id: int, batch_si
     return torch.cat(rows) if rows else torch.zeros(0, 2)
 
 
-def _padded(batch, pad_id: int, multiple: int):
-    """Right-pad a batch to a multiple of ``multiple`` tokens: a compiled model sees few distinct shapes."""
-    width = batch.input_ids.shape[1]
-    extra = -width % multiple
-    if not extra:
-        return batch
-    pad = torch.nn.functional.pad
-    return type(batch)(pad(batch.input_ids, (0, extra), value=pad_id), pad(batch.labels, (0, extra), value=-100))
-
-
 def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
     """Run DPO (one round on given pairs, or ``rounds`` rounds of self-made pairs); returns the last metrics row.
 
@@ -217,6 +208,12 @@ def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
             with metrics_path.open("a") as f:
                 f.write(json.dumps(row) + "\n")
 
+    def save(state: dict) -> None:
+        if info.is_main:
+            save_checkpoint(out_dir, step, model=model, optimizer=optimizer, scheduler=scheduler,
+                            config=config_record, tokenizer_file=tokenizer_file, state=state,
+                            keep_last=cfg.keep_last)
+
     def evaluate() -> dict:
         result = evaluate_policy(model, tokenizer, test_rows, template=template, engine=eval_engine,
                                  max_new_tokens=cfg.max_completion_length)
@@ -227,7 +224,7 @@ def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
         """Round ``k``'s tokenised pairs and reference log-probs: from its folder when resuming, else made now."""
         folder = out_dir / "rounds" / f"{k:03d}"
         if (folder / "done").exists():
-            rows = [json.loads(line) for line in (folder / "pairs.jsonl").read_text().splitlines() if line]
+            rows = [row for _, row in read_jsonl(folder / "pairs.jsonl")]
             examples, _ = encode_pairs(tokenizer, rows, cfg.template, cfg.max_length)
             ref = torch.load(folder / "ref_logps.pt") if (folder / "ref_logps.pt").exists() else None
             return examples, ref, json.loads((folder / "stats.json").read_text())
@@ -251,9 +248,7 @@ def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
             ref = reference_logps(model, examples, pad_id=tokenizer.pad_id, batch_size=cfg.batch_size * 2,
                                   autocast=autocast, device=device)
         if info.is_main:  # written last-file-first: "done" marks a complete round folder
-            folder.mkdir(parents=True, exist_ok=True)
-            with (folder / "pairs.jsonl").open("w") as f:
-                f.writelines(json.dumps(r) + "\n" for r in rows)
+            write_jsonl(rows, folder / "pairs.jsonl")
             if ref is not None:
                 torch.save(ref, folder / "ref_logps.pt")
             (folder / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
@@ -290,10 +285,7 @@ def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
                 log(last)
                 if bar is not None:
                     bar.update(1)
-            if info.is_main:
-                save_checkpoint(out_dir, step, model=model, optimizer=optimizer, scheduler=scheduler,
-                                config=config_record, tokenizer_file=tokenizer_file,
-                                state={"round": k, "data": {}}, keep_last=cfg.keep_last)
+            save({"round": k, "data": {}})
             k += 1
             continue
         order = BatchOrder(len(examples), per_rank, cfg.seed + k, info.rank, info.world_size)
@@ -325,10 +317,8 @@ def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
                 bar.set_postfix({key: row[key] for key in ("loss", "rewards/accuracies", "eval_accuracy")
                                  if row.get(key) is not None})
                 bar.update(1)
-            if info.is_main and (step == steps.stop - 1 or (cfg.save_every and step % cfg.save_every == 0)):
-                save_checkpoint(out_dir, step, model=model, optimizer=optimizer, scheduler=scheduler,
-                                config=config_record, tokenizer_file=tokenizer_file,
-                                state={"round": k, "data": order.state()}, keep_last=cfg.keep_last)
+            if step == steps.stop - 1 or (cfg.save_every and step % cfg.save_every == 0):
+                save({"round": k, "data": order.state()})
             window = time.perf_counter()
         k += 1
     if bar is not None:
@@ -355,7 +345,7 @@ def _sum_stats(parts: list[dict]) -> dict:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
-            if isinstance(value, float) and key not in ("samples",):  # a rate: weight by this part's samples
+            if isinstance(value, float):  # a rate: weight by this part's samples
                 total[key] = total.get(key, 0.0) + value * p.get("samples", 0) / samples
             else:
                 total[key] = total.get(key, 0) + value
@@ -371,7 +361,7 @@ def _train_step(cfg: DPOConfig, examples: list[PairExample], ref: torch.Tensor |
     tokens = 0
     for micro in range(cfg.grad_accum):
         indices = order.next()
-        batch = _padded(collate_pairs([examples[i] for i in indices], pad_id), pad_id, 64)
+        batch = collate_pairs([examples[i] for i in indices], pad_id, multiple=64)
         tokens += int((batch.labels != -100).sum())
         batch = batch.to(device)
         sync = micro == cfg.grad_accum - 1 or not info.is_distributed

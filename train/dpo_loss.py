@@ -49,7 +49,7 @@ from torch import Tensor
 
 from train.data import IGNORE
 from train.grpo_loss import token_logprobs
-from train.template import TEMPLATES, render_prompt
+from train.template import render_prompt, resolve_template
 
 __all__ = ["IGNORE", "LOSS_TYPES", "PairBatch", "PairExample", "PairLogps", "PreferenceLoss", "collate_pairs",
            "encode_pairs", "pair_logps", "preference_loss"]
@@ -91,10 +91,7 @@ def encode_pairs(tokenizer, rows: list[dict], template: str, max_len: int) -> tu
     >>> tok.decode(pairs[0].rejected_ids)
     ' <answer>3</answer>'
     """
-    template = TEMPLATES.get(template, template)
-    if "{prompt}" not in template:
-        raise ValueError(f"template {template[:40]!r} is neither a name in {sorted(TEMPLATES)} nor a text with "
-                         "{prompt}")
+    template = resolve_template(template)[1]
     for i, row in enumerate(rows):
         for column in COLUMNS:
             if column not in row:
@@ -127,8 +124,10 @@ class PairBatch:
         return PairBatch(self.input_ids.to(device), self.labels.to(device))
 
 
-def collate_pairs(examples: list[PairExample], pad_id: int) -> PairBatch:
+def collate_pairs(examples: list[PairExample], pad_id: int, *, multiple: int = 1) -> PairBatch:
     """Pad ``B`` pairs into one batch of ``2B`` rows (chosen first), with labels on the completions only.
+
+    The width is rounded up to a multiple of ``multiple`` tokens, so a compiled model sees few shapes.
 
     >>> batch = collate_pairs([PairExample([0, 5], [6, 9], [7, 8, 9])], pad_id=1)
     >>> batch.input_ids.tolist()
@@ -141,7 +140,7 @@ def collate_pairs(examples: list[PairExample], pad_id: int) -> PairBatch:
     rows = [(e.prompt_ids, e.chosen_ids) for e in examples] + [(e.prompt_ids, e.rejected_ids) for e in examples]
     if any(not prompt or not completion for prompt, completion in rows):
         raise ValueError("every pair needs a non-empty prompt and non-empty completions")
-    width = max(len(p) + len(c) for p, c in rows) - 1
+    width = -(-(max(len(p) + len(c) for p, c in rows) - 1) // multiple) * multiple
     # filled through numpy: assigning a list to an array slice is many times faster than torch.tensor(list)
     x = np.full((len(rows), width), pad_id, dtype=np.int64)
     y = np.full((len(rows), width), IGNORE, dtype=np.int64)

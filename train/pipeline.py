@@ -124,6 +124,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
     import torch
 
     from train.dpo import DPOConfig, dpo
+    from train.engine import Engine
     from train.evaluate import evaluate_policy
     from train.grpo import GRPOConfig, grpo
     from train.load import load_policy, make_problem_rows
@@ -185,7 +186,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
         write_jsonl(test_rows, data / "test.jsonl")
         write_jsonl([{"text": t} for t in to_corpus(train_rows)], data / "corpus.jsonl")
         record("data", time.perf_counter() - started)
-    rl_text = "the same" if rl_rows is train_rows or rl_rows == train_rows else f"{len(rl_rows):,} others"
+    rl_text = "the same" if budget.rl_size == 0 else f"{len(rl_rows):,} others"
     print(f"pipeline {cfg.preset}: {len(train_rows):,} problems for pretraining and SFT, {rl_text} for GRPO and "
           f"DPO ({budget.tasks}, difficulty {budget.difficulty}), {len(test_rows)} held out -> {out}")
 
@@ -195,13 +196,15 @@ def pipeline(cfg: PipelineConfig) -> dict:
         model, tokenizer = load_policy(folder / "final")
         model = model.to(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         max_new = budget.grpo["max_completion_length"]
-        result = evaluate_policy(model, tokenizer, test_rows, template=template, max_new_tokens=max_new)
+        engine = Engine(model, tokenizer, compile=False)  # one engine (cache, graphs) for both evaluations
+        result = evaluate_policy(model, tokenizer, test_rows, template=template, max_new_tokens=max_new,
+                                 engine=engine)
         # beside greedy pass@1: accuracy of samples at temperature 1 (what GRPO and DPO train on) and pass@k
         k = EVAL_SAMPLES
         with torch.random.fork_rng(devices=[model.lm_head.weight.device] if model.lm_head.weight.is_cuda else []):
             torch.manual_seed(cfg.seed)
             sampled = evaluate_policy(model, tokenizer, test_rows, template=template, max_new_tokens=max_new,
-                                      num_samples=k, temperature=1.0)
+                                      num_samples=k, temperature=1.0, engine=engine)
         return {**result, "sampled_accuracy": sampled["accuracy"], f"pass@{k}": sampled[f"pass@{k}"]}
 
     def run(name: str, fn, config) -> Path:

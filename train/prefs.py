@@ -10,8 +10,8 @@ rejected) pairs by one or more strategies:
 
 A completion that no verifier could judge is never chosen, and never rejected for being wrong: we do
 not know that it is. The pairs are written with TRL's column names (``prompt``, ``chosen``,
-``rejected``; ``prompt`` is the raw question, the template is applied when training), plus each side's
-score, the reason, the problem's ``id``, ``task`` and ``answer`` and the template's name.
+``rejected``; ``prompt`` is the templated prompt the samples came from), plus each side's score, the
+reason, the problem's ``id``, ``task``, ``answer`` and raw ``question``, and the template's name.
 :func:`load_preferences` reads such a dataset, ours or a user's, and checks it.
 
     rlvr prefs --init-from runs/tiny/sft --tasks arithmetic --difficulty 1-2 --template plain \\
@@ -34,7 +34,7 @@ import torch
 from train.config import run_stage
 from train.engine import Engine
 from train.load import ProblemSource
-from train.template import TEMPLATES, render_prompt
+from train.template import render_prompt, resolve_template
 
 __all__ = ["STRATEGIES", "PrefsConfig", "Scored", "build_pairs", "load_preferences", "main", "make_preferences",
            "parse_strategies", "prefs", "write_preferences"]
@@ -135,16 +135,6 @@ def build_pairs(samples: Sequence[Scored], *, strategies: Sequence[str] = ("corr
     return pairs
 
 
-def _template(template: str) -> tuple[str, str]:
-    """``(name, text)`` of a template given by name (``plain``) or by its text (with ``{prompt}``)."""
-    if template in TEMPLATES:
-        return template, TEMPLATES[template]
-    if "{prompt}" not in template:
-        raise ValueError(f"template {template!r}: expected one of {', '.join(TEMPLATES)} or a text with {{prompt}}")
-    name = next((key for key, text in TEMPLATES.items() if text == template), "custom")
-    return name, template
-
-
 def _score(correct: bool | None) -> float | None:
     return None if correct is None else float(correct)
 
@@ -178,7 +168,7 @@ def make_preferences(model, tokenizer, rows: list[dict], *, template: str, num_g
     strategies = parse_strategies(strategies)
     if num_generations < 2:
         raise ValueError(f"num_generations must be at least 2 (a pair needs two samples), got {num_generations}")
-    name, text = _template(template)
+    name, text = resolve_template(template)
     engine = engine or Engine(model, tokenizer)
     prompts = [render_prompt(r["prompt"], text) for r in rows]
     prompt_ids = tokenizer.encode_batch(prompts, bos=True)

@@ -8,7 +8,7 @@ True
 
 from __future__ import annotations
 
-__all__ = ["PLAIN", "R1_ZERO", "TEMPLATES", "render_completion", "render_prompt"]
+__all__ = ["PLAIN", "R1_ZERO", "TEMPLATES", "render_completion", "render_prompt", "resolve_template"]
 
 # DeepSeek-R1 paper, Table 1 (the template used to train R1-Zero), with "{prompt}" for the question.
 R1_ZERO = (
@@ -23,6 +23,23 @@ R1_ZERO = (
 # 90-token preamble would dominate every sequence. The format is then learnt from SFT alone.
 PLAIN = "User: {prompt}\nAssistant:"
 TEMPLATES = {"r1_zero": R1_ZERO, "plain": PLAIN}
+
+
+def resolve_template(template: str) -> tuple[str, str]:
+    """``(name, text)`` of a template given by name (``plain``) or by its text (with ``{prompt}``); a text
+    that is none of ours is named ``custom``.
+
+    >>> resolve_template("plain")
+    ('plain', 'User: {prompt}\\nAssistant:')
+    >>> resolve_template("Q: {prompt}\\nA:")[0]
+    'custom'
+    """
+    if template in TEMPLATES:
+        return template, TEMPLATES[template]
+    if "{prompt}" not in template:
+        raise ValueError(f"template {template[:40]!r}: expected one of {', '.join(TEMPLATES)} or a text with "
+                         "{prompt}")
+    return next((key for key, text in TEMPLATES.items() if text == template), "custom"), template
 
 
 def render_prompt(prompt: str, template: str = R1_ZERO) -> str:
