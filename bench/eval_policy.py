@@ -26,7 +26,7 @@ def main() -> None:
 
     import torch
 
-    from train.evaluate import evaluate_policy
+    from train.evaluate import evaluate_with_samples
     from train.load import load_policy, load_problem_rows
     from train.template import TEMPLATES
 
@@ -34,13 +34,8 @@ def main() -> None:
     model, tokenizer = load_policy(args.model)
     model = model.to("cuda" if torch.cuda.is_available() else "cpu")
     template = TEMPLATES[args.template]
-    result = {"model": args.model, **evaluate_policy(model, tokenizer, rows, template=template,
-                                                      max_new_tokens=args.max_new_tokens)}
-    if args.samples > 1:
-        sampled = evaluate_policy(model, tokenizer, rows, template=template, max_new_tokens=args.max_new_tokens,
-                                  num_samples=args.samples, temperature=1.0)
-        result["sampled_accuracy"] = sampled["accuracy"]
-        result[f"pass@{args.samples}"] = sampled[f"pass@{args.samples}"]
+    result = {"model": args.model, **evaluate_with_samples(model, tokenizer, rows, template=template,
+                                                            max_new_tokens=args.max_new_tokens, samples=args.samples)}
     print(json.dumps(result))
     if args.json:
         with open(args.json, "a") as f:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from train.engine import Engine
 from train.template import R1_ZERO, render_prompt
 
-__all__ = ["evaluate_policy", "judge_completions"]
+__all__ = ["evaluate_policy", "evaluate_with_samples", "judge_completions"]
 
 
 def judge_completions(completions: Sequence[str], problems: Sequence[dict]) -> list[tuple[bool | None, bool]]:
@@ -63,3 +63,25 @@ def evaluate_policy(model, tokenizer, problems: Sequence[dict], *, template: str
         result[f"pass@{num_samples}"] = sum(pass_at_k(num_samples, c, num_samples)
                                             for c in correct_per_problem) / len(problems)
     return result
+
+
+def evaluate_with_samples(model, tokenizer, problems: Sequence[dict], *, template: str = R1_ZERO,
+                          max_new_tokens: int = 256, samples: int = 4, seed: int | None = None) -> dict:
+    """Greedy :func:`evaluate_policy`, plus ``sampled_accuracy`` and ``pass@{samples}`` of ``samples``
+    completions per problem at temperature 1 (what RL trains on), on one engine. With ``seed``, the
+    sampling is repeatable and leaves the caller's RNG state as it was. ``samples`` below 2: greedy only.
+    """
+    import torch
+
+    engine = Engine(model, tokenizer, compile=False)  # one engine (cache, graphs) for both evaluations
+    result = evaluate_policy(model, tokenizer, problems, template=template, max_new_tokens=max_new_tokens,
+                             engine=engine)
+    if samples < 2 or not problems:
+        return result
+    devices = [engine.device] if engine.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices, enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        sampled = evaluate_policy(model, tokenizer, problems, template=template, max_new_tokens=max_new_tokens,
+                                  num_samples=samples, temperature=1.0, engine=engine)
+    return {**result, "sampled_accuracy": sampled["accuracy"], f"pass@{samples}": sampled[f"pass@{samples}"]}

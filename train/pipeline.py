@@ -124,8 +124,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
     import torch
 
     from train.dpo import DPOConfig, dpo
-    from train.engine import Engine
-    from train.evaluate import evaluate_policy
+    from train.evaluate import evaluate_with_samples
     from train.grpo import GRPOConfig, grpo
     from train.load import load_policy, make_problem_rows
     from train.pretrain import PretrainConfig, pretrain
@@ -196,16 +195,9 @@ def pipeline(cfg: PipelineConfig) -> dict:
         model, tokenizer = load_policy(folder / "final")
         model = model.to(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         max_new = budget.grpo["max_completion_length"]
-        engine = Engine(model, tokenizer, compile=False)  # one engine (cache, graphs) for both evaluations
-        result = evaluate_policy(model, tokenizer, test_rows, template=template, max_new_tokens=max_new,
-                                 engine=engine)
         # beside greedy pass@1: accuracy of samples at temperature 1 (what GRPO and DPO train on) and pass@k
-        k = EVAL_SAMPLES
-        with torch.random.fork_rng(devices=[model.lm_head.weight.device] if model.lm_head.weight.is_cuda else []):
-            torch.manual_seed(cfg.seed)
-            sampled = evaluate_policy(model, tokenizer, test_rows, template=template, max_new_tokens=max_new,
-                                      num_samples=k, temperature=1.0, engine=engine)
-        return {**result, "sampled_accuracy": sampled["accuracy"], f"pass@{k}": sampled[f"pass@{k}"]}
+        return evaluate_with_samples(model, tokenizer, test_rows, template=template, max_new_tokens=max_new,
+                                     samples=EVAL_SAMPLES, seed=cfg.seed)
 
     def run(name: str, fn, config) -> Path:
         folder = Path(config.out_dir)
