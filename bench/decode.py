@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true", help="CUDA graphs of the eager decode step")
     parser.add_argument("--length-bucket", type=int, default=128, help="KV-cache length granularity of the graphs")
     parser.add_argument("--compile-mode", default=None, help="torch.compile mode of the decode step")
+    parser.add_argument("--profile", action="store_true", help="print the top kernels of one engine call")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -93,6 +94,15 @@ def main() -> None:
 
     seconds = time_call(run_ours, args.repeats)
     results["rlvr_tokens_per_s"] = new_tokens / seconds
+    if args.profile:  # where the GPU time of a (warm) generate call goes
+        from torch.profiler import ProfilerActivity, profile
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+        with profile(activities=activities) as prof:
+            run_ours()
+            sync()
+        sort = "cuda_time_total" if device == "cuda" else "cpu_time_total"
+        print(prof.key_averages().table(sort_by=sort, row_limit=40, max_name_column_width=160), flush=True)
     engine = ours = None  # free the GPU memory before transformers runs
     if args.skip_hf:
         print(json.dumps(results, indent=2))

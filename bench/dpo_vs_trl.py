@@ -44,13 +44,14 @@ def make_pairs(n: int, tokens: int, tokenizer) -> list[dict]:
     for i in range(n):
         prompt = render_prompt(problems[k]["prompt"], R1_ZERO)
         k += 1
-        budget = tokens - len(tokenizer.encode(prompt))
+        answer = problems[i]["answer"]
+        # the thought fills what the prompt and the completion's tags leave of ``tokens``, cut to fit
+        budget = tokens - len(tokenizer.encode(prompt)) - len(tokenizer.encode(render_completion("", answer)))
         steps = []
-        while len(tokenizer.encode(" ".join(steps))) < budget - 20:
+        while len(tokenizer.encode(" ".join(steps))) < budget:
             steps.append(problems[k % len(problems)]["solution"])
             k += 1
-        thought = " ".join(steps)
-        answer = problems[i]["answer"]
+        thought = tokenizer.decode(tokenizer.encode(" ".join(steps))[:max(budget, 1)])
         pairs.append({"prompt": prompt, "chosen": render_completion(thought, answer),
                       "rejected": render_completion(thought[: len(thought) * 9 // 10], f"{answer}1"),
                       "templated": True})

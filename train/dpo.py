@@ -361,7 +361,7 @@ def _train_step(cfg: DPOConfig, examples: list[PairExample], ref: torch.Tensor |
     tokens = 0
     for micro in range(cfg.grad_accum):
         indices = order.next()
-        batch = collate_pairs([examples[i] for i in indices], pad_id, multiple=64)
+        batch = collate_pairs([examples[i] for i in indices], pad_id, multiple=16)
         tokens += int((batch.labels != -100).sum())
         batch = batch.to(device)
         sync = micro == cfg.grad_accum - 1 or not info.is_distributed

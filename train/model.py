@@ -221,7 +221,23 @@ class Transformer(nn.Module):
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         if config.tie_word_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
+        # rotary cos/sin for every position, computed once: inside the compiled graph the trigonometry
+        # would otherwise be recomputed in every layer's rotary kernel, forward and backward
+        self._build_rope_tables(torch.device("cpu"))
         self.reset_parameters()
+
+    def _build_rope_tables(self, device: torch.device) -> None:
+        positions = torch.arange(self.config.max_position_embeddings, device=device)
+        cos, sin = rope_tables(self.config.head_dim, positions, self.config.rope_theta)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)
+        # the tables stay float32 when the weights are cast (bf16 would blur the angles of far positions)
+        if self.rope_cos.dtype != torch.float32:
+            self._build_rope_tables(self.rope_cos.device)
+        return self
 
     def reset_parameters(self) -> None:
         """Normal(0, 0.02) weights, output projections scaled down by depth (GPT-2), norms at one."""
@@ -270,8 +286,12 @@ class Transformer(nn.Module):
                 mask: Tensor | None = None, cache: KVCache | None = None, index: Tensor | None = None,
                 length: int = 0, reduction: str = "mean") -> Tensor:
         if positions is None:
-            positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        cos, sin = rope_tables(self.config.head_dim, positions, self.config.rope_theta)
+            if input_ids.shape[1] > self.config.max_position_embeddings:
+                raise ValueError(f"a sequence of {input_ids.shape[1]} tokens exceeds the model's "
+                                 f"max_position_embeddings ({self.config.max_position_embeddings})")
+            cos, sin = self.rope_cos[:input_ids.shape[1]], self.rope_sin[:input_ids.shape[1]]
+        else:
+            cos, sin = self.rope_cos[positions], self.rope_sin[positions]
         if cos.dim() == 3:  # per-row positions [B, T] -> broadcast over heads
             cos, sin = cos[:, None], sin[:, None]
         x = self.embed_tokens(input_ids)

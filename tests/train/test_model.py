@@ -163,3 +163,21 @@ def test_grouped_query_attention_equals_repeated_key_value_heads():
                           mask=torch.ones(2, 1, 1, 10, dtype=torch.bool)))
     assert torch.allclose(outs[0], outs[1], atol=1e-5)
     assert torch.allclose(outs[0][:, 0], gqa(ids)[:, 9], atol=1e-5)
+
+
+def test_rope_tables_stay_float32_and_match_recomputed_angles():
+    model = Transformer(preset("tiny")).to(torch.bfloat16)
+    assert model.rope_cos.dtype == torch.float32 and "rope_cos" not in model.state_dict()
+    from train.model import rope_tables
+
+    positions = torch.tensor([0, 1, 7, model.config.max_position_embeddings - 1])
+    cos, sin = rope_tables(model.config.head_dim, positions, model.config.rope_theta)
+    torch.testing.assert_close(model.rope_cos[positions], cos)
+    torch.testing.assert_close(model.rope_sin[positions], sin)
+
+
+def test_a_sequence_longer_than_the_positions_is_refused():
+    model = Transformer(preset("tiny"))
+    too_long = torch.zeros(1, model.config.max_position_embeddings + 1, dtype=torch.long)
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        model(too_long)
