@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def bmm(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
@@ -38,7 +42,17 @@ def reduce(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
     return (probs[..., None] * v[:, :, None, :, :].float()).sum(-2).to(v.dtype)
 
 
-VARIANTS = {"bmm": bmm, "sdpa": sdpa, "reduce": reduce}
+def fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+    """The engine's CUDA path: the Triton flash-decoding kernel of ``train.kernels``."""
+    from train.kernels import decode_attention
+
+    out = decode_attention(q, k, v, mask)
+    if out is None:
+        raise RuntimeError("the Triton kernel does not run here (no CUDA or no Triton)")
+    return out
+
+
+VARIANTS = {"bmm": bmm, "sdpa": sdpa, "reduce": reduce, "triton": fused}
 
 
 def main() -> None:

@@ -175,6 +175,11 @@ class Attention(nn.Module):
         # shared keys/values are read once and never repeated per head (a memory-bound step).
         B, group = q.shape[0], self.n_heads // self.n_kv
         q = q.reshape(B, self.n_kv, group, self.head_dim)
+        from train.kernels import decode_attention
+
+        fused = decode_attention(q, k, v, mask)  # the Triton kernel on CUDA; None elsewhere
+        if fused is not None:
+            return fused
         scores = (q @ k.transpose(-1, -2)).float() * self.head_dim ** -0.5
         scores = scores.masked_fill(~mask, float("-inf"))
         return scores.softmax(-1).to(v.dtype) @ v  # [B, kv_heads, group, head_dim]

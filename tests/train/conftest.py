@@ -57,3 +57,19 @@ def tiny_config(tokenizer):
     return ModelConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                        num_key_value_heads=2, intermediate_size=48, max_position_embeddings=96,
                        tie_word_embeddings=False)
+
+
+
+@pytest.fixture
+def triton_interpreter(monkeypatch):
+    """The Triton decode kernel (``train.kernels``) run by Triton's CPU interpreter, so the GPU kernel's
+    arithmetic is checked here; skipped where Triton or its interpreter (tests/conftest.py) is missing."""
+    import os
+
+    pytest.importorskip("triton")
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        pytest.skip("Triton's interpreter is not on (a CUDA machine runs the kernel itself)")
+    import train.kernels as kernels
+
+    monkeypatch.setattr(kernels, "INTERPRET_ON_CPU", True)
+    return kernels
