@@ -62,7 +62,7 @@ if triton is not None:
             # masked lanes issue no memory traffic: padding and the bucket's tail cost nothing
             k = tl.load(K + b * stride_kb + h * stride_kh + pos[:, None] * stride_kl + d[None, :],
                         mask=keep[:, None], other=0.0)
-            scores = tl.dot(q, tl.trans(k)).to(tl.float32) * scale
+            scores = (tl.dot(q, tl.trans(k)) * scale).to(tl.float32)  # float32 even if scale came as a double
             scores = tl.where(keep[None, :], scores, float("-inf"))
             m_new = tl.maximum(m, tl.max(scores, 1))
             alpha = tl.exp(m - m_new)
