@@ -124,6 +124,7 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="a tiny model for a CPU smoke run")
     parser.add_argument("--skip-trl", action="store_true")
     parser.add_argument("--profile", action="store_true", help="print the top kernels of our steps")
+    parser.add_argument("--tune", action="store_true", help="inductor's coordinate-descent tuning of its kernels")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
 
@@ -146,6 +147,11 @@ def main() -> None:
                "pairs_per_step": args.batch, "mean_chosen_tokens": round(statistics.mean(lengths), 1),
                "steps": args.steps}
     del model
+    if args.tune:
+        import torch._inductor.config as inductor_config
+
+        inductor_config.coordinate_descent_tuning = True
+        results["coordinate_descent_tuning"] = True
     results["rlvr"] = summary(run_ours(folder, pairs_file, args, work / "ours"), args.warmup, args.batch)
     print(json.dumps(results["rlvr"]), flush=True)
     if not args.skip_trl:

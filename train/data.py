@@ -115,6 +115,19 @@ class BatchOrder:
         self.index += 1
         return self._perm[start:start + self.batch_size]
 
+    def peek(self) -> list[int]:
+        """The indices the next ``next()`` returns, without moving on (to prepare that batch early).
+
+        >>> order = BatchOrder(4, batch_size=2, seed=0)
+        >>> order.peek() == order.next(), order.next() == order.peek()
+        (True, False)
+        """
+        epoch, index, perm = self.epoch, self.index, self._perm
+        if index == self.batches_per_epoch:
+            epoch, index, perm = epoch + 1, 0, self._permutation(epoch + 1)
+        start = (index * self.world_size + self.rank) * self.batch_size
+        return perm[start:start + self.batch_size]
+
     def state(self) -> dict:
         return {"epoch": self.epoch, "index": self.index}
 

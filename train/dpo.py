@@ -32,6 +32,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -50,7 +51,7 @@ from train.dist import (
     shard,
     shutdown,
 )
-from train.dpo_loss import PairExample, collate_pairs, encode_pairs, pair_logps, preference_loss
+from train.dpo_loss import PairBatch, PairExample, collate_pairs, encode_pairs, pair_logps, preference_loss
 from train.load import ProblemSource
 from train.loop import StageConfig, _metrics_file, setup_training, start_run
 from train.template import TEMPLATES
@@ -291,10 +292,11 @@ def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
         order = BatchOrder(len(examples), per_rank, cfg.seed + k, info.rank, info.world_size)
         if state.get("round") == k:
             order.load_state(state["data"])  # resumed in the middle of this round
+        batches = _Prefetch(examples, ref, tokenizer.pad_id, pin=device.type == "cuda")
         window = time.perf_counter()
         while step < steps.stop - 1:
-            row = _train_step(cfg, examples, ref, order, per_rank, model=model, forward=forward, optimizer=optimizer,
-                              autocast=autocast, info=info, pad_id=tokenizer.pad_id)
+            row = _train_step(cfg, batches, order, model=model, forward=forward, optimizer=optimizer,
+                              autocast=autocast, info=info)
             scheduler.step()
             step += 1
             row = {"step": step, "round": k + 1, **row, "lr": float(f"{scheduler.get_last_lr()[0]:.4g}")}
@@ -320,6 +322,7 @@ def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
             if step == steps.stop - 1 or (cfg.save_every and step % cfg.save_every == 0):
                 save({"round": k, "data": order.state()})
             window = time.perf_counter()
+        batches.close()
         k += 1
     if bar is not None:
         bar.close()
@@ -352,25 +355,55 @@ def _sum_stats(parts: list[dict]) -> dict:
     return {key: round(v, 5) if isinstance(v, float) else v for key, v in total.items()}
 
 
-def _train_step(cfg: DPOConfig, examples: list[PairExample], ref: torch.Tensor | None, order: BatchOrder,
-                per_rank: int, *,
-                model, forward, optimizer, autocast, info: DistInfo, pad_id: int) -> dict:
+class _Prefetch:
+    """Collates the next micro-batch on a worker thread while the GPU runs the current one (the host
+    would otherwise leave the GPU idle for the collation after every step's closing sync)."""
+
+    def __init__(self, examples: list[PairExample], ref: torch.Tensor | None, pad_id: int, *, pin: bool):
+        self.examples, self.ref, self.pad_id, self.pin = examples, ref, pad_id, pin
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="dpo-collate")
+        self.pending: tuple[list[int], Future] | None = None
+
+    def _collate(self, indices: list[int]) -> tuple[PairBatch, torch.Tensor | None, int]:
+        batch = collate_pairs([self.examples[i] for i in indices], self.pad_id, multiple=16)
+        tokens = int((batch.labels != -100).sum())
+        ref = self.ref[indices] if self.ref is not None else None  # [B, 2] reference log-probs
+        if self.pin:  # page-locked, so the copies to the GPU are queued instead of waiting for it
+            batch, ref = batch.pin_memory(), (ref.pin_memory() if ref is not None else None)
+        return batch, ref, tokens
+
+    def start(self, indices: list[int]) -> None:
+        self.pending = (indices, self.pool.submit(self._collate, indices))
+
+    def get(self, indices: list[int]) -> tuple[PairBatch, torch.Tensor | None, int]:
+        """The batch of ``indices`` (prepared by ``start`` if it asked for these), its reference log-probs
+        and its completion token count."""
+        if self.pending is not None and self.pending[0] == indices:
+            return self.pending[1].result()
+        return self._collate(indices)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
+def _train_step(cfg: DPOConfig, batches: _Prefetch, order: BatchOrder, *,
+                model, forward, optimizer, autocast, info: DistInfo) -> dict:
     """One optimizer step over ``grad_accum`` micro-batches of pairs; returns its metrics (TRL's names)."""
     device = info.device
     sums: dict[str, torch.Tensor] = {}
     tokens = 0
     for micro in range(cfg.grad_accum):
         indices = order.next()
-        batch = collate_pairs([examples[i] for i in indices], pad_id, multiple=16)
-        tokens += int((batch.labels != -100).sum())
-        batch = batch.to(device)
+        batch, ref, count = batches.get(indices)
+        tokens += count
+        batch = batch.to(device, non_blocking=True)
+        ref = ref.to(device, non_blocking=True) if ref is not None else None
+        batches.start(order.peek())  # the next micro-batch, collated while this one runs
         sync = micro == cfg.grad_accum - 1 or not info.is_distributed
         with (contextlib.nullcontext() if sync else forward.no_sync()):
             with autocast:
                 out = pair_logps(forward, batch)
-            ref_c = ref_r = None
-            if ref is not None:
-                ref_c, ref_r = ref[indices, 0].to(device), ref[indices, 1].to(device)
+            ref_c, ref_r = (ref[:, 0], ref[:, 1]) if ref is not None else (None, None)
             result = preference_loss(out.chosen, out.rejected, ref_c, ref_r, loss_type=cfg.loss_type,
                                      beta=cfg.beta, label_smoothing=cfg.label_smoothing, gamma=cfg.gamma,
                                      chosen_tokens=out.chosen_tokens, rejected_tokens=out.rejected_tokens)

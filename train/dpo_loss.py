@@ -120,8 +120,12 @@ class PairBatch:
     input_ids: Tensor  # [2B, T]
     labels: Tensor  # [2B, T]
 
-    def to(self, device) -> PairBatch:
-        return PairBatch(self.input_ids.to(device), self.labels.to(device))
+    def to(self, device, non_blocking: bool = False) -> PairBatch:
+        return PairBatch(self.input_ids.to(device, non_blocking=non_blocking),
+                         self.labels.to(device, non_blocking=non_blocking))
+
+    def pin_memory(self) -> PairBatch:
+        return PairBatch(self.input_ids.pin_memory(), self.labels.pin_memory())
 
 
 def collate_pairs(examples: list[PairExample], pad_id: int, *, multiple: int = 1) -> PairBatch:
