@@ -6,7 +6,8 @@ tied embeddings: 116M parameters), 4,096-token vocabulary, random weights, expor
 about 420 tokens each (prompt + completion; chosen and rejected built from generated problems' worked
 solutions), loss ``sigmoid``, beta 0.1, reference log-probs precomputed before training by both, bf16.
 Each trainer runs ``--steps`` steps; the figure is the median step time after ``--warmup`` steps
-(compilation), as seconds per step and pairs per second.
+(compilation), as seconds per step and pairs per second. A step's time is the wall time from the end
+of the step before to its own end, on both sides (for TRL also without its data loading and logging).
 
     python bench/dpo_vs_trl.py                     # GPU
     python bench/dpo_vs_trl.py --tiny --steps 3 --warmup 1 --pairs 16 --batch 4 --tokens 60   # CPU smoke run
@@ -88,13 +89,21 @@ def run_trl(folder: Path, pairs: list[dict], args, out: Path) -> list[dict]:
     stats: list[dict] = []
 
     class Timer(TrainerCallback):
+        """Wall time from one step's end to the next, as rlvr's ``step_time`` is measured: the batch's
+        collation and the logging of the step before are in it (``compute_time`` leaves them out)."""
+
+        last = None
+
         def on_step_begin(self, *a, **k):
             self.start = time.perf_counter()
 
         def on_step_end(self, *a, **k):
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
-            stats.append({"step_time": time.perf_counter() - self.start})
+            now = time.perf_counter()
+            stats.append({"step_time": now - (self.last if self.last is not None else self.start),
+                          "compute_time": now - self.start})
+            self.last = now
 
     config = DPOConfig(output_dir=str(out), per_device_train_batch_size=args.batch, gradient_accumulation_steps=1,
                        max_steps=args.steps, learning_rate=5e-7, beta=0.1, loss_type=["sigmoid"], max_length=1024,
@@ -110,8 +119,12 @@ def run_trl(folder: Path, pairs: list[dict], args, out: Path) -> list[dict]:
 def summary(stats: list[dict], warmup: int, batch: int) -> dict:
     steady = stats[warmup:] or stats
     seconds = statistics.median(s["step_time"] for s in steady)
-    return {"seconds_per_step": round(seconds, 4), "pairs_per_s": round(batch / seconds, 1),
-            "steps_measured": len(steady)}
+    result = {"seconds_per_step": round(seconds, 4), "pairs_per_s": round(batch / seconds, 1),
+              "steps_measured": len(steady)}
+    if "compute_time" in steady[0]:
+        result["seconds_per_step_without_data_and_logging"] = round(statistics.median(
+            s["compute_time"] for s in steady), 4)
+    return result
 
 
 def main() -> None:

@@ -365,7 +365,7 @@ class _Prefetch:
         self.pending: tuple[list[int], Future] | None = None
 
     def _collate(self, indices: list[int]) -> tuple[PairBatch, torch.Tensor | None, int]:
-        batch = collate_pairs([self.examples[i] for i in indices], self.pad_id, multiple=16)
+        batch = collate_pairs([self.examples[i] for i in indices], self.pad_id, multiple=8)
         tokens = int((batch.labels != -100).sum())
         ref = self.ref[indices] if self.ref is not None else None  # [B, 2] reference log-probs
         if self.pin:  # page-locked, so the copies to the GPU are queued instead of waiting for it
