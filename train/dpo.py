@@ -51,7 +51,16 @@ from train.dist import (
     shard,
     shutdown,
 )
-from train.dpo_loss import PairBatch, PairExample, collate_pairs, encode_pairs, pair_logps, preference_loss
+from train.dpo_loss import (
+    PackedPairBatch,
+    PairBatch,
+    PairExample,
+    collate_packed_pairs,
+    collate_pairs,
+    encode_pairs,
+    pair_logps,
+    preference_loss,
+)
 from train.load import ProblemSource
 from train.loop import StageConfig, _metrics_file, setup_training, start_run
 from train.template import TEMPLATES
@@ -76,6 +85,9 @@ class DPOConfig(StageConfig, ProblemSource):
     grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
     max_length: int = field(default=512, metadata={"help": "longest prompt + completion in tokens (longer pairs "
                                                             "are skipped)"})
+    pack_pairs: bool = field(default=False, metadata={
+        "help": "one row per pair, [prompt | chosen | rejected]: the prompt is computed once, and an attention "
+                "mask (FlexAttention on GPU) keeps the completions apart; same log-probs, fewer tokens"})
     rounds: int = field(default=1, metadata={"help": "iterative mode: generate, pair, train, repeat"})
     prompts_per_round: int = field(default=512, metadata={"help": "iterative mode: problems sampled per round"})
     num_generations: int = field(default=8, metadata={"help": "iterative mode: completions per problem"})
@@ -132,7 +144,7 @@ class DPOConfig(StageConfig, ProblemSource):
 
 @torch.no_grad()
 def reference_logps(model, examples: list[PairExample], *, pad_id: int, batch_size: int, autocast,
-                    device) -> torch.Tensor:
+                    device, pack: bool = False) -> torch.Tensor:
     """``[N, 2]`` summed log-probs of each pair's chosen and rejected completion under ``model`` (float32, CPU).
 
     Computed once per round, so the reference model need not stay in memory while the policy trains.
@@ -141,7 +153,8 @@ def reference_logps(model, examples: list[PairExample], *, pad_id: int, batch_si
     model.eval()
     rows = []
     for start in range(0, len(examples), batch_size):
-        batch = collate_pairs(examples[start:start + batch_size], pad_id)
+        collate = collate_packed_pairs if pack else collate_pairs
+        batch = collate(examples[start:start + batch_size], pad_id)
         with autocast:
             out = pair_logps(model, batch.to(device))
         rows.append(torch.stack([out.chosen, out.rejected], dim=1).float().cpu())
@@ -247,7 +260,7 @@ def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
         ref = None
         if cfg.loss_type != "simpo":
             ref = reference_logps(model, examples, pad_id=tokenizer.pad_id, batch_size=cfg.batch_size * 2,
-                                  autocast=autocast, device=device)
+                                  autocast=autocast, device=device, pack=cfg.pack_pairs)
         if info.is_main:  # written last-file-first: "done" marks a complete round folder
             write_jsonl(rows, folder / "pairs.jsonl")
             if ref is not None:
@@ -292,7 +305,7 @@ def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
         order = BatchOrder(len(examples), per_rank, cfg.seed + k, info.rank, info.world_size)
         if state.get("round") == k:
             order.load_state(state["data"])  # resumed in the middle of this round
-        batches = _Prefetch(examples, ref, tokenizer.pad_id, pin=device.type == "cuda")
+        batches = _Prefetch(examples, ref, tokenizer.pad_id, pin=device.type == "cuda", pack=cfg.pack_pairs)
         window = time.perf_counter()
         while step < steps.stop - 1:
             row = _train_step(cfg, batches, order, model=model, forward=forward, optimizer=optimizer,
@@ -359,13 +372,15 @@ class _Prefetch:
     """Collates the next micro-batch on a worker thread while the GPU runs the current one (the host
     would otherwise leave the GPU idle for the collation after every step's closing sync)."""
 
-    def __init__(self, examples: list[PairExample], ref: torch.Tensor | None, pad_id: int, *, pin: bool):
+    def __init__(self, examples: list[PairExample], ref: torch.Tensor | None, pad_id: int, *, pin: bool,
+                 pack: bool = False):
         self.examples, self.ref, self.pad_id, self.pin = examples, ref, pad_id, pin
+        self.collate = collate_packed_pairs if pack else collate_pairs
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="dpo-collate")
         self.pending: tuple[list[int], Future] | None = None
 
-    def _collate(self, indices: list[int]) -> tuple[PairBatch, torch.Tensor | None, int]:
-        batch = collate_pairs([self.examples[i] for i in indices], self.pad_id, multiple=8)
+    def _collate(self, indices: list[int]) -> tuple[PairBatch | PackedPairBatch, torch.Tensor | None, int]:
+        batch = self.collate([self.examples[i] for i in indices], self.pad_id, multiple=8)
         tokens = int((batch.labels != -100).sum())
         ref = self.ref[indices] if self.ref is not None else None  # [B, 2] reference log-probs
         if self.pin:  # page-locked, so the copies to the GPU are queued instead of waiting for it
@@ -375,7 +390,7 @@ class _Prefetch:
     def start(self, indices: list[int]) -> None:
         self.pending = (indices, self.pool.submit(self._collate, indices))
 
-    def get(self, indices: list[int]) -> tuple[PairBatch, torch.Tensor | None, int]:
+    def get(self, indices: list[int]) -> tuple[PairBatch | PackedPairBatch, torch.Tensor | None, int]:
         """The batch of ``indices`` (prepared by ``start`` if it asked for these), its reference log-probs
         and its completion token count."""
         if self.pending is not None and self.pending[0] == indices:

@@ -51,8 +51,9 @@ from train.data import IGNORE
 from train.grpo_loss import token_logprobs
 from train.template import render_prompt, resolve_template
 
-__all__ = ["IGNORE", "LOSS_TYPES", "PairBatch", "PairExample", "PairLogps", "PreferenceLoss", "collate_pairs",
-           "encode_pairs", "pair_logps", "preference_loss"]
+__all__ = ["IGNORE", "LOSS_TYPES", "PackedPairBatch", "PairBatch", "PairExample", "PairLogps", "PreferenceLoss",
+           "collate_packed_pairs", "collate_pairs", "encode_pairs", "packed_attention_mask", "pair_logps",
+           "preference_loss"]
 
 LossType = Literal["sigmoid", "ipo", "hinge", "simpo"]
 LOSS_TYPES: tuple[str, ...] = ("sigmoid", "ipo", "hinge", "simpo")
@@ -156,6 +157,94 @@ def collate_pairs(examples: list[PairExample], pad_id: int, *, multiple: int = 1
     return PairBatch(torch.from_numpy(x), torch.from_numpy(y))
 
 
+# which part of a packed row a token belongs to
+SHARED, CHOSEN, REJECTED, PADDING = 0, 1, 2, -1
+
+
+@dataclass
+class PackedPairBatch:
+    """``B`` pairs as ``B`` rows that hold the prompt once: ``[prompt | chosen | last prompt token | rejected]``.
+
+    The rejected completion restarts from the prompt: it begins with a copy of the prompt's last token (at
+    that token's position, so its output predicts the first rejected token) and its positions continue
+    from the prompt's, as in an unpacked row. ``branch`` says which part each token is (``SHARED``,
+    ``CHOSEN``, ``REJECTED``, ``PADDING``); :func:`packed_attention_mask` lets a token see the shared prompt
+    and the earlier tokens of its own branch only, so each completion's log-probs equal an unpacked row's
+    while the prompt is computed once instead of twice.
+    """
+
+    input_ids: Tensor  # [B, T]
+    labels: Tensor  # [B, T]: chosen and rejected targets, IGNORE elsewhere
+    positions: Tensor  # [B, T]: rotary positions
+    branch: Tensor  # [B, T]
+
+    def to(self, device, non_blocking: bool = False) -> PackedPairBatch:
+        return PackedPairBatch(*(x.to(device, non_blocking=non_blocking) for x in
+                                 (self.input_ids, self.labels, self.positions, self.branch)))
+
+    def pin_memory(self) -> PackedPairBatch:
+        return PackedPairBatch(*(x.pin_memory() for x in (self.input_ids, self.labels, self.positions, self.branch)))
+
+
+def collate_packed_pairs(examples: list[PairExample], pad_id: int, *, multiple: int = 1) -> PackedPairBatch:
+    """Pack each pair into one row (see :class:`PackedPairBatch`), right-padded to a multiple of ``multiple``.
+
+    >>> batch = collate_packed_pairs([PairExample([0, 5], [6, 9], [7, 8, 9])], pad_id=1)
+    >>> batch.input_ids.tolist(), batch.labels.tolist()
+    ([[0, 5, 6, 5, 7, 8]], [[-100, 6, 9, 7, 8, 9]])
+    >>> batch.positions.tolist(), batch.branch.tolist()
+    ([[0, 1, 2, 1, 2, 3]], [[0, 1, 1, 2, 2, 2]])
+    """
+    if not examples:
+        raise ValueError("collate_packed_pairs needs at least one pair")
+    if any(not e.prompt_ids or not e.chosen_ids or not e.rejected_ids for e in examples):
+        raise ValueError("every pair needs a non-empty prompt and non-empty completions")
+    lengths = [len(e.prompt_ids) + len(e.chosen_ids) + len(e.rejected_ids) - 1 for e in examples]
+    width = -(-max(lengths) // multiple) * multiple
+    shape = (len(examples), width)
+    x, y = np.full(shape, pad_id, dtype=np.int64), np.full(shape, IGNORE, dtype=np.int64)
+    pos, branch = np.zeros(shape, dtype=np.int64), np.full(shape, PADDING, dtype=np.int64)
+    for row, e in enumerate(examples):
+        n, k, m = len(e.prompt_ids), len(e.chosen_ids), len(e.rejected_ids)
+        r = n + k - 1  # where the rejected branch starts (with the prompt's last token again)
+        x[row, :n] = e.prompt_ids
+        x[row, n:r] = e.chosen_ids[:-1]
+        x[row, r] = e.prompt_ids[-1]
+        x[row, r + 1:r + m] = e.rejected_ids[:-1]
+        y[row, n - 1:r] = e.chosen_ids
+        y[row, r:r + m] = e.rejected_ids
+        pos[row, :r] = np.arange(r)
+        pos[row, r:r + m] = np.arange(n - 1, n + m - 1)
+        branch[row, :n - 1] = SHARED
+        branch[row, n - 1:r] = CHOSEN
+        branch[row, r:r + m] = REJECTED
+    return PackedPairBatch(*(torch.from_numpy(a) for a in (x, y, pos, branch)))
+
+
+def packed_attention_mask(branch: Tensor, *, dense: bool | None = None):
+    """Who may attend to whom in packed rows: earlier tokens that are shared or of the same branch.
+
+    A FlexAttention ``BlockMask`` on CUDA (blocks between the two completions are skipped), otherwise
+    (or with ``dense=True``) a boolean ``[B, 1, T, T]`` mask for ``scaled_dot_product_attention``.
+    Padding attends to the prompt and to padding, so no row is empty.
+    """
+    rows, width = branch.shape
+    if dense is None:
+        dense = not branch.is_cuda
+    if not dense:
+        from torch.nn.attention.flex_attention import create_block_mask
+
+        def mask_mod(b, h, q, kv):
+            mine, theirs = branch[b, q], branch[b, kv]
+            return (kv <= q) & ((theirs == SHARED) | (theirs == mine))
+
+        return create_block_mask(mask_mod, rows, None, width, width, device=branch.device)
+    index = torch.arange(width, device=branch.device)
+    causal = index[None, :] <= index[:, None]
+    visible = (branch[:, None, :] == SHARED) | (branch[:, None, :] == branch[:, :, None])
+    return (causal & visible)[:, None]
+
+
 class PairLogps(NamedTuple):
     """Per-pair completion log-probs (float32) from one forward over a :class:`PairBatch`."""
 
@@ -177,7 +266,7 @@ def _is_native(model) -> bool:
     return False
 
 
-def pair_logps(model, batch: PairBatch) -> PairLogps:
+def pair_logps(model, batch: PairBatch | PackedPairBatch) -> PairLogps:
     """Summed completion log-probs of the chosen and rejected rows, in one forward over all ``2B`` rows.
 
     ``model(input_ids)`` may return logits ``[2B, T, V]`` (``train.model.Transformer``) or an output with
@@ -190,6 +279,18 @@ def pair_logps(model, batch: PairBatch) -> PairLogps:
     (tensor([-4.6052]), tensor([-6.9078]), tensor([3]), tensor(2.3026))
     """
     mask = batch.labels != IGNORE
+    if isinstance(batch, PackedPairBatch):
+        if not _is_native(model):
+            raise ValueError("packed pairs need rlvr's own model (train.model.Transformer), which takes "
+                             "positions and an attention mask")
+        per_token = -model(batch.input_ids, batch.labels, positions=batch.positions,
+                           mask=packed_attention_mask(batch.branch), reduction="none")
+        chosen_mask, rejected_mask = mask & (batch.branch == CHOSEN), mask & (batch.branch == REJECTED)
+        chosen = torch.where(chosen_mask, per_token, 0.0).sum(-1)
+        rejected = torch.where(rejected_mask, per_token, 0.0).sum(-1)
+        chosen_tokens, rejected_tokens = chosen_mask.sum(-1), rejected_mask.sum(-1)
+        chosen_nll = -chosen.sum() / chosen_tokens.sum().clamp(min=1)
+        return PairLogps(chosen, rejected, chosen_tokens, rejected_tokens, chosen_nll)
     if _is_native(model):  # our model returns per-token NLL itself: no float32 logits leave the graph
         per_token = -model(batch.input_ids, batch.labels, reduction="none")
     else:

@@ -23,6 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+try:  # FlexAttention (torch 2.5+): block-sparse masks, used for packed preference pairs
+    from torch.nn.attention.flex_attention import BlockMask, flex_attention
+except ImportError:
+    BlockMask = flex_attention = None
+
 __all__ = ["PRESETS", "KVCache", "ModelConfig", "Transformer", "preset"]
 
 
@@ -166,8 +171,11 @@ class Attention(nn.Module):
             k, v = k_cache[:, :, :length], v_cache[:, :, :length]
             if T == 1:
                 return self.o_proj(self._decode_attention(q, k, v, mask).reshape(B, 1, -1))
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and cache is None,
-                                           enable_gqa=self.n_kv != self.n_heads)
+        if BlockMask is not None and isinstance(mask, BlockMask):  # block-sparse (packed preference pairs)
+            y = flex_attention(q, k, v, block_mask=mask, enable_gqa=self.n_kv != self.n_heads)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and cache is None,
+                                               enable_gqa=self.n_kv != self.n_heads)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))
 
     def _decode_attention(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:

@@ -214,6 +214,22 @@ def test_gradient_accumulation_matches_the_larger_batch(policy, data, tmp_path):
     assert not same_weights(big / "final", policy, atol=1e-3)  # they did train
 
 
+def test_packed_pairs_train_as_unpacked_ones(policy, data, tmp_path):
+    """--pack-pairs (one row per pair, the prompt computed once) gives the same reference log-probs, metrics
+    and weights as two rows per pair, up to float rounding."""
+    plain, packed = tmp_path / "plain", tmp_path / "packed"
+    settings = dict(pairs=str(data / "pairs.jsonl"), max_steps=4, lr=1e-3)
+    dpo(config(policy, plain, **settings))
+    dpo(config(policy, packed, pack_pairs=True, **settings))
+    ref_plain = torch.load(plain / "rounds" / "000" / "ref_logps.pt")
+    assert torch.allclose(torch.load(packed / "rounds" / "000" / "ref_logps.pt"), ref_plain, atol=1e-4)
+    for ours, theirs in zip(rows(packed), rows(plain), strict=True):
+        for key in ("loss", "rewards/margins", "logps/chosen", "logps/rejected", "nll"):
+            assert ours[key] == pytest.approx(theirs[key], rel=1e-3, abs=1e-4), key
+        assert ours["tokens"] == theirs["tokens"]
+    assert same_weights(packed / "final", plain / "final", atol=1e-4)
+
+
 def test_resume_continues_exactly(policy, data, tmp_path):
     """Killed after step 5 (checkpoints at 2 and 4), then --resume to 6: steps 5-6 as in an uninterrupted run."""
     full, part = tmp_path / "full", tmp_path / "part"

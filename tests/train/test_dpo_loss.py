@@ -8,14 +8,16 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from train.dpo_loss import (
     IGNORE,
     PairExample,
+    collate_packed_pairs,
     collate_pairs,
     encode_pairs,
+    packed_attention_mask,
     pair_logps,
     preference_loss,
 )
@@ -262,6 +264,69 @@ def test_pair_logps_equal_one_row_at_a_time(tiny_config):
     wrapped = pair_logps(lambda ids: SimpleNamespace(logits=model(ids)), collate_pairs(PAIRS, pad_id=2))
     for a, b in zip(out, wrapped):
         assert torch.allclose(a.detach().double(), b.detach().double(), rtol=1e-6, atol=1e-5)
+
+
+pair_examples = st.lists(st.builds(
+    PairExample, st.lists(st.integers(3, 60), min_size=1, max_size=9), st.lists(st.integers(3, 60), min_size=1, max_size=9),
+    st.lists(st.integers(3, 60), min_size=1, max_size=9)), min_size=1, max_size=4)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pair_examples, st.sampled_from([1, 8]))
+def test_packed_pairs_give_each_completions_log_probs_and_gradients_as_unpacked_rows(tiny_config, pairs, multiple):
+    """The prompt computed once, the completions kept apart by the mask: the same log-probs, token counts
+    and gradients as two unpacked rows per pair."""
+    torch.manual_seed(0)
+    model = Transformer(tiny_config)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(30)
+    results = []
+    for batch in (collate_pairs(pairs, pad_id=2), collate_packed_pairs(pairs, pad_id=2, multiple=multiple)):
+        model.zero_grad()
+        out = pair_logps(model, batch)
+        (out.chosen.sum() - 2 * out.rejected.sum() + out.chosen_nll).backward()
+        results.append((out, [p.grad.clone() for p in model.parameters()]))
+    (unpacked, grads), (packed, packed_grads) = results
+    for a, b in zip(unpacked, packed):
+        assert torch.allclose(a.detach().double(), b.detach().double(), rtol=1e-5, atol=1e-5), (a, b)
+    for a, b in zip(grads, packed_grads):  # float32 sums in another order: relative to the gradient's scale
+        assert (a - b).abs().max() <= 1e-5 * a.abs().max() + 1e-6
+    packed_batch = collate_packed_pairs(pairs, pad_id=2, multiple=multiple)
+    assert packed_batch.input_ids.shape[1] % multiple == 0
+    # the packed row holds every prompt token once: fewer tokens than two unpacked rows per pair
+    assert packed_batch.input_ids.shape[1] <= collate_pairs(pairs, pad_id=2).input_ids.shape[1] * 2 + multiple
+
+
+def test_packed_labels_branches_and_the_mask_by_hand():
+    batch = collate_packed_pairs([PairExample([0, 5, 4], [6, 9], [7, 8, 9])], pad_id=1, multiple=4)
+    assert batch.input_ids.tolist() == [[0, 5, 4, 6, 4, 7, 8, 1]]
+    assert batch.labels.tolist() == [[IGNORE, IGNORE, 6, 9, 7, 8, 9, IGNORE]]
+    assert batch.positions.tolist()[0][:7] == [0, 1, 2, 3, 2, 3, 4]
+    assert batch.branch.tolist()[0] == [0, 0, 1, 1, 2, 2, 2, -1]  # shared, chosen, rejected, padding
+    mask = packed_attention_mask(batch.branch)[0, 0]
+    assert mask[4].tolist() == [True, True, False, False, True, False, False, False]  # the prompt's copy
+    assert mask[6].tolist() == [True, True, False, False, True, True, True, False]  # rejected: not chosen's tokens
+    assert mask[3].tolist() == [True, True, True, True, False, False, False, False]
+    assert mask[7, :2].tolist() == [True, True] and mask[7, 7]  # padding: never an empty row
+
+
+def test_the_flex_block_mask_gives_the_dense_masks_forward(tiny_config):
+    """The CUDA path's FlexAttention block mask, run forward on CPU, equals the dense mask's attention."""
+    pytest.importorskip("torch.nn.attention.flex_attention")
+    torch.manual_seed(0)
+    model = Transformer(tiny_config).eval()
+    batch = collate_packed_pairs(PAIRS, pad_id=2, multiple=8)
+    with torch.no_grad():
+        dense = model(batch.input_ids, positions=batch.positions, mask=packed_attention_mask(batch.branch, dense=True))
+        flex = model(batch.input_ids, positions=batch.positions, mask=packed_attention_mask(batch.branch, dense=False))
+    valid = batch.branch >= 0
+    assert torch.allclose(dense[valid], flex[valid], atol=1e-4)
+
+
+def test_packed_pairs_need_our_model():
+    batch = collate_packed_pairs(PAIRS, pad_id=2)
+    with pytest.raises(ValueError, match="packed pairs need rlvr's own model"):
+        pair_logps(lambda ids: torch.zeros(*ids.shape, 10), batch)
 
 
 # ---------------------------------------------------------------- the same loss as TRL's DPOTrainer
