@@ -89,7 +89,7 @@ def decode_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, block: int =
         return None
     rows, kv_heads, group, _ = q.shape
     length = k.shape[2]
-    if mask.dtype != torch.bool:
+    if mask.dtype != torch.bool or mask.numel() != rows * length:  # one row of keys per row, shared by heads
         return None
     mask = mask.reshape(rows, length).to(torch.uint8)
     q, k, v = (x if x.stride(-1) == 1 else x.contiguous() for x in (q, k, v))

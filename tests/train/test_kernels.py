@@ -35,6 +35,8 @@ def test_unsupported_inputs_fall_back(triton_interpreter):
     q, k = torch.randn(1, 1, 2, 16), torch.randn(1, 1, 4, 16)
     additive = torch.zeros(1, 1, 1, 4)  # a float mask is left to the portable path
     assert triton_interpreter.decode_attention(q, k, k, additive) is None
+    per_head = torch.ones(1, 1, 2, 4, dtype=torch.bool)  # a mask per query head, too
+    assert triton_interpreter.decode_attention(q, k, k, per_head) is None
 
 
 def test_off_cuda_without_the_interpreter_the_portable_path_serves():
