@@ -172,7 +172,10 @@ class Attention(nn.Module):
             if T == 1:
                 return self.o_proj(self._decode_attention(q, k, v, mask).reshape(B, 1, -1))
         if BlockMask is not None and isinstance(mask, BlockMask):  # block-sparse (packed preference pairs)
-            y = flex_attention(q, k, v, block_mask=mask, enable_gqa=self.n_kv != self.n_heads)
+            # contiguous inputs: compiled, the kernel otherwise misreads the layout the compiler picks for
+            # the rotary kernels' output (seen on CPU with torch 2.13: wrong results, not an error)
+            y = flex_attention(q.contiguous(), k.contiguous(), v.contiguous(), block_mask=mask,
+                               enable_gqa=self.n_kv != self.n_heads)
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and cache is None,
                                                enable_gqa=self.n_kv != self.n_heads)

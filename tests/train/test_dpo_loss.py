@@ -323,6 +323,20 @@ def test_the_flex_block_mask_gives_the_dense_masks_forward(tiny_config):
     assert torch.allclose(dense[valid], flex[valid], atol=1e-4)
 
 
+def test_the_compiled_flex_path_gives_the_dense_masks_forward(tiny_config):
+    """As the GPU runs it: the model compiled, attention through FlexAttention's generated kernel."""
+    pytest.importorskip("torch.nn.attention.flex_attention")
+    torch.manual_seed(0)
+    model = Transformer(tiny_config).eval()
+    batch = collate_packed_pairs(PAIRS, pad_id=2, multiple=8)
+    with torch.no_grad():
+        dense = model(batch.input_ids, positions=batch.positions, mask=packed_attention_mask(batch.branch, dense=True))
+        flex = torch.compile(model)(batch.input_ids, positions=batch.positions,
+                                    mask=packed_attention_mask(batch.branch, dense=False))
+    valid = batch.branch >= 0
+    assert torch.allclose(dense[valid], flex[valid], atol=1e-4)
+
+
 def test_packed_pairs_need_our_model():
     batch = collate_packed_pairs(PAIRS, pad_id=2)
     with pytest.raises(ValueError, match="packed pairs need rlvr's own model"):
