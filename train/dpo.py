@@ -52,6 +52,7 @@ from train.dist import (
     shutdown,
 )
 from train.dpo_loss import (
+    IGNORE,
     PackedPairBatch,
     PairBatch,
     PairExample,
@@ -381,7 +382,7 @@ class _Prefetch:
 
     def _collate(self, indices: list[int]) -> tuple[PairBatch | PackedPairBatch, torch.Tensor | None, int]:
         batch = self.collate([self.examples[i] for i in indices], self.pad_id, multiple=8)
-        tokens = int((batch.labels != -100).sum())
+        tokens = int((batch.labels != IGNORE).sum())
         ref = self.ref[indices] if self.ref is not None else None  # [B, 2] reference log-probs
         if self.pin:  # page-locked, so the copies to the GPU are queued instead of waiting for it
             batch, ref = batch.pin_memory(), (ref.pin_memory() if ref is not None else None)
