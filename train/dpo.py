@@ -153,8 +153,8 @@ def reference_logps(model, examples: list[PairExample], *, pad_id: int, batch_si
     was_training = model.training
     model.eval()
     rows = []
+    collate = collate_packed_pairs if pack else collate_pairs
     for start in range(0, len(examples), batch_size):
-        collate = collate_packed_pairs if pack else collate_pairs
         batch = collate(examples[start:start + batch_size], pad_id)
         with autocast:
             out = pair_logps(model, batch.to(device))

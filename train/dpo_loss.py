@@ -289,17 +289,15 @@ def pair_logps(model, batch: PairBatch | PackedPairBatch) -> PairLogps:
         chosen = torch.where(chosen_mask, per_token, 0.0).sum(-1)
         rejected = torch.where(rejected_mask, per_token, 0.0).sum(-1)
         chosen_tokens, rejected_tokens = chosen_mask.sum(-1), rejected_mask.sum(-1)
-        chosen_nll = -chosen.sum() / chosen_tokens.sum().clamp(min=1)
-        return PairLogps(chosen, rejected, chosen_tokens, rejected_tokens, chosen_nll)
-    if _is_native(model):  # our model returns per-token NLL itself: no float32 logits leave the graph
-        per_token = -model(batch.input_ids, batch.labels, reduction="none")
     else:
-        out = model(batch.input_ids)
-        logits = out if isinstance(out, Tensor) else out.logits
-        per_token = torch.where(mask, token_logprobs(logits, batch.labels.clamp(min=0)), 0.0)
-    sums, counts = per_token.sum(-1), mask.sum(-1)
-    chosen, rejected = sums.chunk(2)
-    chosen_tokens, rejected_tokens = counts.chunk(2)
+        if _is_native(model):  # our model returns per-token NLL itself: no float32 logits leave the graph
+            per_token = -model(batch.input_ids, batch.labels, reduction="none")
+        else:
+            out = model(batch.input_ids)
+            logits = out if isinstance(out, Tensor) else out.logits
+            per_token = torch.where(mask, token_logprobs(logits, batch.labels.clamp(min=0)), 0.0)
+        chosen, rejected = per_token.sum(-1).chunk(2)
+        chosen_tokens, rejected_tokens = mask.sum(-1).chunk(2)
     chosen_nll = -chosen.sum() / chosen_tokens.sum().clamp(min=1)
     return PairLogps(chosen, rejected, chosen_tokens, rejected_tokens, chosen_nll)
 

@@ -310,29 +310,19 @@ def test_packed_labels_branches_and_the_mask_by_hand():
     assert mask[7, :2].tolist() == [True, True] and mask[7, 7]  # padding: never an empty row
 
 
-def test_the_flex_block_mask_gives_the_dense_masks_forward(tiny_config):
-    """The CUDA path's FlexAttention block mask, run forward on CPU, equals the dense mask's attention."""
+@pytest.mark.parametrize("compiled", [False, True])
+def test_the_flex_block_mask_gives_the_dense_masks_forward(tiny_config, compiled):
+    """The CUDA path's FlexAttention block mask, run forward on CPU, equals the dense mask's attention: eager,
+    and compiled as the GPU runs it (attention through FlexAttention's generated kernel)."""
     pytest.importorskip("torch.nn.attention.flex_attention")
     torch.manual_seed(0)
     model = Transformer(tiny_config).eval()
     batch = collate_packed_pairs(PAIRS, pad_id=2, multiple=8)
+    flex_model = torch.compile(model) if compiled else model
     with torch.no_grad():
         dense = model(batch.input_ids, positions=batch.positions, mask=packed_attention_mask(batch.branch, dense=True))
-        flex = model(batch.input_ids, positions=batch.positions, mask=packed_attention_mask(batch.branch, dense=False))
-    valid = batch.branch >= 0
-    assert torch.allclose(dense[valid], flex[valid], atol=1e-4)
-
-
-def test_the_compiled_flex_path_gives_the_dense_masks_forward(tiny_config):
-    """As the GPU runs it: the model compiled, attention through FlexAttention's generated kernel."""
-    pytest.importorskip("torch.nn.attention.flex_attention")
-    torch.manual_seed(0)
-    model = Transformer(tiny_config).eval()
-    batch = collate_packed_pairs(PAIRS, pad_id=2, multiple=8)
-    with torch.no_grad():
-        dense = model(batch.input_ids, positions=batch.positions, mask=packed_attention_mask(batch.branch, dense=True))
-        flex = torch.compile(model)(batch.input_ids, positions=batch.positions,
-                                    mask=packed_attention_mask(batch.branch, dense=False))
+        flex = flex_model(batch.input_ids, positions=batch.positions,
+                          mask=packed_attention_mask(batch.branch, dense=False))
     valid = batch.branch >= 0
     assert torch.allclose(dense[valid], flex[valid], atol=1e-4)
 
