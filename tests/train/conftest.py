@@ -73,3 +73,27 @@ def triton_interpreter(monkeypatch):
 
     monkeypatch.setattr(kernels, "INTERPRET_ON_CPU", True)
     return kernels
+
+
+@pytest.fixture
+def torchrun():
+    """``torchrun(*args, cwd=, timeout=)``: ``python -m torch.distributed.run`` with 2 processes on the arguments,
+    from the project root on ``PYTHONPATH``, one thread each and no rank variables inherited; asserts that it
+    succeeded and returns the completed process (its output for the test to read)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    project = Path(__file__).resolve().parents[2]
+
+    def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONPATH": str(project), "OMP_NUM_THREADS": "1"}
+        for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+            env.pop(name, None)
+        result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+                                 "2", *args], cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    return run

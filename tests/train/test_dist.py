@@ -1,9 +1,6 @@
 """DDP helpers: single-process behaviour, and a real two-process Gloo run on CPU through torchrun."""
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -107,18 +104,10 @@ WORKER = textwrap.dedent("""
     ("cpu", "gloo"),
     pytest.param("auto", "nccl", marks=pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")),
 ])
-def test_two_processes(tmp_path, device, backend):
+def test_two_processes(tmp_path, device, backend, torchrun):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(name, None)
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(script), str(tmp_path), device],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = torchrun(str(script), str(tmp_path), device, timeout=240)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     for r, got in enumerate(ranks):
         assert got["rank"] == got["local_rank"] == r and got["world_size"] == 2 and got["backend"] == backend

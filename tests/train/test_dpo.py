@@ -9,11 +9,8 @@ as the engine does, so a regenerated round differs from a reused one unless the 
 
 import json
 import math
-import os
 import random
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import ClassVar
 
@@ -494,24 +491,18 @@ def test_bad_configs_exit_2_naming_the_flag(policy, data, tmp_path, capsys):
 # DDP
 
 
-def test_two_process_ddp_run_equals_one_process_with_the_global_batch(policy, data, tmp_path):
+def test_two_process_ddp_run_equals_one_process_with_the_global_batch(policy, data, tmp_path, torchrun):
     """torchrun, 2 CPU processes (Gloo), 4 pairs each: each step sees the 8 pairs of the single-process run with
     batch 8, split by rank; the losses, metrics and final weights agree (to float rounding, as with gradient
     accumulation); rank 0 alone logs and saves."""
     single = tmp_path / "single"
     dpo(config(policy, single, pairs=str(data / "pairs.jsonl"), max_steps=6, save_every=3, lr=1e-3))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(name, None)
     out = tmp_path / "ddp"
     args = ["--init-from", str(policy), "--pairs", str(data / "pairs.jsonl"), "--template", "plain",
             "--eval-problems", "0", "--batch-size", "4", "--max-length", "128", "--lr", "1e-3", "--beta", "0.5",
             "--warmup-steps", "2", "--max-steps", "6", "--save-every", "3", "--device", "cpu", "--no-progress",
             "--out-dir", str(out)]
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                             "-m", "train.dpo", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = torchrun("-m", "train.dpo", *args)
     assert result.stdout.count("dpo round 1/1: 40 pairs") == 1  # rank 0 prints
     for ours, theirs in zip(rows(out), rows(single), strict=True):  # one line per step: rank 0 logs
         assert ours["step"] == theirs["step"]

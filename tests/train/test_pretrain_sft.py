@@ -3,9 +3,6 @@ exported model, exact resume after a kill and after a crash mid-save, held-out a
 and clear errors (exit code 2) for bad configs and bad data."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -321,21 +318,14 @@ def test_gradient_accumulation_matches_the_larger_batch(root, reference, tmp_pat
         assert torch.allclose(a, b, atol=1e-4)
 
 
-def test_two_process_ddp_run_equals_one_process_with_the_global_batch(root, reference, tmp_path):
+def test_two_process_ddp_run_equals_one_process_with_the_global_batch(root, reference, tmp_path, torchrun):
     """torchrun, 2 CPU processes (Gloo), 1 row per micro-batch and 2 micro-batches: each step sees the
     same 4 rows as the single-process run with batch 4, sharded by rank; rank 0 alone logs and saves."""
-    project = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(project), "OMP_NUM_THREADS": "1"}
-    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(name, None)
     out = tmp_path / "ddp"
     args = ["--corpus", str(root / "corpus.txt"), "--vocab-size", "300", "--seq-len", "64", "--batch-size", "1",
             "--grad-accum", "2", "--max-steps", str(STEPS), "--save-every", str(SAVE_EVERY), "--log-every", "1",
             "--eval-every", "4", "--warmup-steps", "3", "--no-progress", "--device", "cpu", "--out-dir", str(out)]
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                             "-m", "train.pretrain", *args], cwd=project, env=env, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = torchrun("-m", "train.pretrain", *args)
     assert result.stdout.count("2 process(es) on cpu") == 1  # rank 0 prints
     for ours, theirs in zip(rows(out), rows(reference), strict=True):  # one line per step: rank 0 logs
         assert ours["step"] == theirs["step"]
