@@ -64,7 +64,8 @@ def run_ours(folder: Path, pairs_file: Path, args, out: Path) -> list[dict]:
 
     cfg = DPOConfig(init_from=str(folder), pairs=str(pairs_file), out_dir=str(out), loss_type="sigmoid", beta=0.1,
                     batch_size=args.batch, max_steps=args.steps, lr=5e-7, warmup_steps=0, max_length=1024,
-                    eval_problems=0, progress=False, overwrite=True, template="r1_zero", pack_pairs=args.pack)
+                    eval_problems=0, progress=False, overwrite=True, template="r1_zero", pack_pairs=args.pack,
+                    cuda_graphs=False if args.no_cuda_graphs else None)
     if not args.profile:
         dpo(cfg)
     else:  # where the GPU time of our steps goes: the kernels of 3 steps after the warm-up
@@ -139,6 +140,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print the top kernels of our steps")
     parser.add_argument("--pack", action="store_true", help="rlvr packs each pair into one row (--pack-pairs)")
     parser.add_argument("--tune", action="store_true", help="inductor's coordinate-descent tuning of its kernels")
+    parser.add_argument("--no-cuda-graphs", action="store_true", help="rlvr launches every kernel (--cuda-graphs false)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
 
@@ -167,6 +169,7 @@ def main() -> None:
         inductor_config.coordinate_descent_tuning = True
         results["coordinate_descent_tuning"] = True
     results["rlvr_pack_pairs"] = args.pack
+    results["rlvr_cuda_graphs"] = torch.cuda.is_available() and not args.no_cuda_graphs
     results["rlvr"] = summary(run_ours(folder, pairs_file, args, work / "ours"), args.warmup, args.batch)
     print(json.dumps(results["rlvr"]), flush=True)
     if not args.skip_trl:

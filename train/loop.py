@@ -113,16 +113,16 @@ def start_run(out_dir: Path, resume: bool, overwrite: bool, is_main: bool) -> Pa
     return None
 
 
-def setup_training(cfg: StageConfig, model: torch.nn.Module, info: DistInfo):
+def setup_training(cfg: StageConfig, model: torch.nn.Module, info: DistInfo, *, compile_mode: str | None = None):
     """``(optimizer, scheduler, forward, autocast)`` for a stage: AdamW or Muon with the schedule,
-    the model compiled on GPU (or as ``cfg.compile`` says) and wrapped in DDP under torchrun, and bf16
-    autocast on GPU."""
+    the model compiled on GPU (or as ``cfg.compile`` says; ``compile_mode`` is ``torch.compile``'s ``mode``)
+    and wrapped in DDP under torchrun, and bf16 autocast on GPU."""
     device = info.device
     optimizer = build_optimizer(model, name=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = build_scheduler(optimizer, warmup_steps=cfg.warmup_steps, total_steps=cfg.max_steps,
                                 schedule=cfg.schedule, min_lr_ratio=cfg.min_lr_ratio)
     use_compile = device.type == "cuda" if cfg.compile is None else cfg.compile
-    forward = torch.compile(model) if use_compile else model
+    forward = torch.compile(model, mode=compile_mode) if use_compile else model
     if info.is_distributed:
         forward = torch.nn.parallel.DistributedDataParallel(
             forward, device_ids=[device.index] if device.type == "cuda" else None)

@@ -254,6 +254,26 @@ def test_resume_continues_exactly(policy, data, tmp_path):
     assert torch.load(full / "rounds" / "000" / "ref_logps.pt").shape == (10, 2)
 
 
+def test_a_non_finite_loss_stops_the_run_before_its_step_is_saved(policy, data, tmp_path, monkeypatch):
+    """A step's metrics are read one step late (the GPU is kept busy), yet a NaN loss at step 3 still stops the run
+    with a clear error before step 3 is checkpointed or logged."""
+    import train.dpo
+
+    calls = []
+
+    def poisoned(*args, **kwargs):
+        result = train.dpo_loss.preference_loss(*args, **kwargs)
+        calls.append(1)
+        return result._replace(losses=result.losses * math.nan) if len(calls) == 3 else result
+
+    monkeypatch.setattr(train.dpo, "preference_loss", poisoned)
+    out = tmp_path / "nan"
+    with pytest.raises(FloatingPointError, match=r"loss is nan.*--lr or --beta"):
+        dpo(config(policy, out, pairs=str(data / "pairs.jsonl"), max_steps=6, save_every=1, log_every=1))
+    assert sorted(p.name for p in out.glob("step_*")) == ["step_00000001", "step_00000002"]
+    assert [r["step"] for r in rows(out)] == [1, 2]
+
+
 # ---------------------------------------------------------------------------------------------
 # Iterative rounds
 
@@ -474,6 +494,7 @@ def test_bad_configs_exit_2_naming_the_flag(policy, data, tmp_path, capsys):
         ([*init, "--temperature", "0"], ["--temperature must be positive"]),
         ([*init, *pairs, "--max-length", "512"], ["--max-length 512", "max_position_embeddings (128)"]),
         ([*init, "--pairs", str(tmp_path / "nowhere.jsonl")], ["nowhere.jsonl: no such file"]),
+        ([*init, *pairs, "--cuda-graphs"], ["--cuda-graphs needs a CUDA device", "device cpu"]),
         ([*pairs], ["--init-from is required"]),
         (["--init-from", str(tmp_path / "nowhere"), *pairs], ["nowhere: no such model folder"]),
     ]
