@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["PIPELINES", "Budget", "PipelineConfig", "main", "pipeline", "results_table"]
+__all__ = ["PIPELINES", "Budget", "PipelineConfig", "main", "pipeline", "results_table", "stage_overrides"]
 
 
 @dataclass
@@ -90,6 +90,10 @@ class PipelineConfig:
     r1_zero: bool = field(default=True, metadata={"help": "also run GRPO straight from the pretrained model"})
     rewards: str = field(default="accuracy,format=0.5", metadata={"help": "GRPO rewards by name with weights"})
     scale: float = field(default=1.0, metadata={"help": "multiply every stage's steps (e.g. 0.1 for a smoke run)"})
+    overrides: list[str] = field(default_factory=list, metadata={
+        "help": "stage settings over the preset's, as STAGE.FIELD=VALUE (stages pretrain, sft, grpo, dpo; fields "
+                "as the stage's own flags; grpo.* applies to the R1-Zero run too), e.g. grpo.max_steps=500 "
+                "grpo.temperature=1.2"})
     eval_problems: int | None = field(default=None, metadata={"help": "held-out questions (default: the preset's)"})
     progress: bool = field(default=True, metadata={"help": "progress bars"})
     resume: bool = field(default=False, metadata={
@@ -103,11 +107,62 @@ class PipelineConfig:
             raise ValueError(f"--scale must be positive, got {self.scale}")
         if self.eval_problems is not None and self.eval_problems < 1:
             raise ValueError(f"--eval-problems must be at least 1, got {self.eval_problems}")
+        stage_overrides(self.overrides)  # checked now, not after the earlier stages have trained
 
 
-def _steps(stage: dict, scale: float) -> dict:
+# what the pipeline itself sets for every stage: not open to --overrides
+_PIPELINE_FIELDS = {"out_dir", "init_from", "problems", "corpus", "template", "seed", "device", "progress",
+                    "overwrite", "resume", "eval_problems", "preset"}
+
+
+def _stage_configs() -> dict[str, type]:
+    from train.dpo import DPOConfig
+    from train.grpo import GRPOConfig
+    from train.pretrain import PretrainConfig
+    from train.sft import SFTConfig
+
+    return {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig, "dpo": DPOConfig}
+
+
+def stage_overrides(items: list[str]) -> dict[str, dict]:
+    """``["grpo.max_steps=500", "sft.lr=3e-4"]`` -> ``{"grpo": {"max_steps": 500}, "sft": {"lr": 0.0003}}``,
+    each value checked against the stage config's field type; ``ValueError`` naming a bad item.
+
+    >>> stage_overrides(["grpo.max_steps=500", "grpo.temperature=1.2", "dpo.pack_pairs=true"])
+    {'grpo': {'max_steps': 500, 'temperature': 1.2}, 'dpo': {'pack_pairs': True}}
+    """
+    import yaml
+
+    from train.config import _convert, _fields
+
+    configs = _stage_configs()
+    out: dict[str, dict] = {}
+    for item in items:
+        target, sep, text = item.partition("=")
+        stage, dot, name = target.strip().partition(".")
+        name = name.replace("-", "_")
+        if not sep or not dot or not name:
+            raise ValueError(f"--overrides {item!r}: expected STAGE.FIELD=VALUE, e.g. grpo.max_steps=500")
+        if stage not in configs:
+            raise ValueError(f"--overrides {item!r}: unknown stage {stage!r}; choose from {', '.join(configs)}")
+        fields = _fields(configs[stage])
+        if name not in fields:
+            raise ValueError(f"--overrides {item!r}: {configs[stage].__name__} has no field {name!r}")
+        if name in _PIPELINE_FIELDS:
+            raise ValueError(f"--overrides {item!r}: the pipeline sets {name} itself")
+        try:
+            value = yaml.safe_load(text) if text.strip() else text
+        except yaml.YAMLError:
+            value = text
+        out.setdefault(stage, {})[name] = _convert(f"--overrides {target}", fields[name][1], value)
+    return out
+
+
+def _steps(stage: dict, scale: float, overrides: dict | None = None) -> dict:
+    """A preset stage's settings with its steps scaled, then ``overrides`` (exact values: not scaled)."""
     stage = dict(stage)
     stage["max_steps"] = max(1, round(stage["max_steps"] * scale))
+    stage.update(overrides or {})
     stage["warmup_steps"] = min(stage.get("warmup_steps", 0), stage["max_steps"])
     if "rounds" in stage:  # iterative DPO: every round needs a step
         stage["rounds"] = min(stage["rounds"], stage["max_steps"])
@@ -142,6 +197,9 @@ def pipeline(cfg: PipelineConfig) -> dict:
     state_path = out / "stages.json"
     settings = {"preset": cfg.preset, "seed": cfg.seed, "scale": cfg.scale, "rewards": cfg.rewards,
                 "eval_problems": cfg.eval_problems}
+    overrides = stage_overrides(cfg.overrides)
+    if overrides:  # (kept out of the record when unused, so runs recorded before the option still resume)
+        settings["overrides"] = overrides
     done: dict = json.loads(state_path.read_text()) if cfg.resume and state_path.exists() else {}
     if done and done.pop("settings", None) != settings:
         raise ValueError(f"--resume: {out} holds a run with other settings than {settings}; "
@@ -190,11 +248,13 @@ def pipeline(cfg: PipelineConfig) -> dict:
           f"DPO ({budget.tasks}, difficulty {budget.difficulty}), {len(test_rows)} held out -> {out}")
 
     template = TEMPLATES[budget.template]
+    # completions are sampled and evaluated to GRPO's length in every stage
+    max_completion = overrides.get("grpo", {}).get("max_completion_length", budget.grpo["max_completion_length"])
 
     def evaluate(name: str, folder: Path) -> dict:
         model, tokenizer = load_policy(folder / "final")
         model = model.to(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        max_new = budget.grpo["max_completion_length"]
+        max_new = max_completion
         # beside greedy pass@1: accuracy of samples at temperature 1 (what GRPO and DPO train on) and pass@k
         return evaluate_with_samples(model, tokenizer, test_rows, template=template, max_new_tokens=max_new,
                                      samples=EVAL_SAMPLES, seed=cfg.seed)
@@ -215,22 +275,22 @@ def pipeline(cfg: PipelineConfig) -> dict:
 
     pre = run("pretrain", pretrain, PretrainConfig(out_dir=str(out / "pretrain"), preset=cfg.preset,
                                                    corpus=str(data / "corpus.jsonl"),
-                                                   **_steps(budget.pretrain, cfg.scale), **common))
+                                                   **_steps(budget.pretrain, cfg.scale, overrides.get('pretrain')), **common))
     sft_dir = run("sft", sft, SFTConfig(out_dir=str(out / "sft"), init_from=str(pre / "final"),
                                         problems=str(data / "train.jsonl"), template=budget.template,
-                                        eval_problems=0, max_new_tokens=budget.grpo["max_completion_length"],
-                                        **_steps(budget.sft, cfg.scale), **common))
+                                        eval_problems=0, max_new_tokens=max_completion,
+                                        **_steps(budget.sft, cfg.scale, overrides.get('sft')), **common))
     grpo_common = dict(problems=str(data / "rl.jsonl"), template=budget.template, rewards=cfg.rewards,
-                       eval_problems=0, **_steps(budget.grpo, cfg.scale), **common)
+                       eval_problems=0, **_steps(budget.grpo, cfg.scale, overrides.get('grpo')), **common)
     run("grpo", grpo, GRPOConfig(out_dir=str(out / "grpo"), init_from=str(sft_dir / "final"), **grpo_common))
     if cfg.dpo:
         run("dpo", dpo, DPOConfig(out_dir=str(out / "dpo"), init_from=str(sft_dir / "final"),
                                   problems=str(data / "rl.jsonl"), template=budget.template, eval_problems=0,
-                                  **_steps(budget.dpo, cfg.scale), **common))
+                                  **_steps(budget.dpo, cfg.scale, overrides.get('dpo')), **common))
     if cfg.r1_zero:
         run("r1_zero", grpo, GRPOConfig(out_dir=str(out / "r1_zero"), init_from=str(pre / "final"), **grpo_common))
 
-    summary = {"preset": cfg.preset, "tasks": budget.tasks, "difficulty": budget.difficulty,
+    summary = {"preset": cfg.preset, "tasks": budget.tasks, "difficulty": budget.difficulty, "overrides": overrides,
                "eval_problems": len(test_rows), "seconds": {k: round(v, 1) for k, v in times.items()},
                "stages": results}
     (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -271,7 +331,11 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
             f"Tasks `{summary['tasks']}`, difficulty {summary['difficulty']}; every stage evaluated on the same "
             f"{summary['eval_problems']} held-out problems: accuracy greedy (by each problem's verifier), then of "
             f"{EVAL_SAMPLES} samples per problem at temperature 1 and pass@{EVAL_SAMPLES}; format by the strict "
-            "R1-Zero check of the greedy completions.", "", results_table(summary), ""]
+            "R1-Zero check of the greedy completions.", ""]
+    if summary.get("overrides"):
+        text += ["Stage settings over the preset's: " + ", ".join(
+            f"`{stage}.{k}={v}`" for stage, d in summary["overrides"].items() for k, v in d.items()) + ".", ""]
+    text += [results_table(summary), ""]
     stages = summary["stages"]
     if {"sft", "grpo", "dpo"} <= stages.keys():
         gain = {name: 100 * (stages[name]["accuracy"] - stages["sft"]["accuracy"]) for name in ("grpo", "dpo")}

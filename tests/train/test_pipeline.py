@@ -8,6 +8,10 @@ import pytest
 from train.cli import main as rlvr
 from train.pipeline import PIPELINES, STAGE_NAMES
 
+# the tiny preset at 2% of its steps, except GRPO (both runs): 3 steps, as --overrides sets it
+ARGS = ["pipeline", "--preset", "tiny", "--scale", "0.02", "--no-progress", "--device", "cpu",
+        "--overrides", "grpo.max_steps=3", "grpo.log_every=1"]
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
@@ -17,8 +21,7 @@ def run(tmp_path_factory):
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("pipeline")
     try:
-        code = rlvr(["pipeline", "--preset", "tiny", "--scale", "0.02", "--out-dir", str(out), "--no-progress",
-                     "--device", "cpu"])
+        code = rlvr([*ARGS, "--out-dir", str(out)])
     finally:
         torch.set_num_threads(threads)
     return code, out
@@ -35,6 +38,13 @@ def test_every_stage_runs_and_is_evaluated(run):
         assert stage["per_task"].keys() == {"arithmetic"}
         assert (out / name / "final" / "config.json").exists() and (out / name / "metrics.jsonl").exists()
     assert set(results["seconds"]) == {"data", "pretrain", "sft", "grpo", "dpo", "r1_zero"}
+    # --overrides: exact step counts for both GRPO runs (the preset's 30 steps x 0.02 would be 1), reported
+    for name in ("grpo", "r1_zero"):
+        steps = [json.loads(line)["step"] for line in (out / name / "metrics.jsonl").read_text().splitlines()]
+        assert max(steps) == 3, name
+    assert len((out / "sft" / "metrics.jsonl").read_text().splitlines()) <= 3  # the others stay scaled
+    assert results["overrides"] == {"grpo": {"max_steps": 3, "log_every": 1}}
+    assert "`grpo.max_steps=3`" in (out / "report.md").read_text()
 
 
 def test_held_out_problems_are_distinct_and_never_trained_on(run):
@@ -104,6 +114,12 @@ def test_bad_options_exit_2(capsys):
     assert exit_info.value.code == 2 and "choose from 'tiny', 'small', 'base'" in capsys.readouterr().err
     assert rlvr(["pipeline", "--scale", "0"]) == 2
     assert "--scale must be positive" in capsys.readouterr().err
+    for item, words in (("grpo.max_step=3", "GRPOConfig has no field 'max_step'"), ("grpo.max_steps=x", "expected int"),
+                        ("rl.lr=1", "unknown stage 'rl'; choose from pretrain, sft, grpo, dpo"),
+                        ("sft.out_dir=/tmp", "the pipeline sets out_dir itself"), ("grpo.lr", "STAGE.FIELD=VALUE")):
+        assert rlvr(["pipeline", "--overrides", item]) == 2, item
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err, (item, err)
 
 
 def test_resume_keeps_finished_stages_and_reruns_the_rest(run, tmp_path, capsys):
@@ -114,8 +130,7 @@ def test_resume_keeps_finished_stages_and_reruns_the_rest(run, tmp_path, capsys)
     shutil.copytree(first, out)
     shutil.rmtree(out / "r1_zero" / "final")  # as if the run had been cut off during its last stage
     before = json.loads((first / "results.json").read_text())
-    args = ["pipeline", "--preset", "tiny", "--scale", "0.02", "--out-dir", str(out), "--no-progress",
-            "--device", "cpu"]
+    args = [*ARGS, "--out-dir", str(out)]
     capsys.readouterr()
     assert rlvr([*args, "--resume"]) == 0
     printed = capsys.readouterr().out
@@ -128,4 +143,7 @@ def test_resume_keeps_finished_stages_and_reruns_the_rest(run, tmp_path, capsys)
         assert after["seconds"][name] == before["seconds"][name]
     # other settings than the earlier run's are refused, not mixed in
     assert rlvr([*args, "--seed", "1", "--resume"]) == 2
+    assert "other settings" in capsys.readouterr().err
+    # other overrides are other settings too
+    assert rlvr([*args, "--overrides", "grpo.max_steps=3", "grpo.log_every=1", "grpo.lr=1e-3", "--resume"]) == 2
     assert "other settings" in capsys.readouterr().err
