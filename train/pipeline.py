@@ -111,8 +111,9 @@ class PipelineConfig:
 
 
 # what the pipeline itself sets for every stage: not open to --overrides
-_PIPELINE_FIELDS = {"out_dir", "init_from", "problems", "corpus", "template", "seed", "device", "progress",
-                    "overwrite", "resume", "eval_problems", "preset"}
+_PIPELINE_FIELDS = {"out_dir", "init_from", "problems", "tasks", "n_problems", "difficulty", "pairs", "corpus",
+                    "template", "seed", "device", "progress", "overwrite", "resume", "eval_problems", "preset",
+                    "max_new_tokens", "rewards"}
 
 
 def _stage_configs() -> dict[str, type]:
@@ -149,7 +150,8 @@ def stage_overrides(items: list[str]) -> dict[str, dict]:
         if name not in fields:
             raise ValueError(f"--overrides {item!r}: {configs[stage].__name__} has no field {name!r}")
         if name in _PIPELINE_FIELDS:
-            raise ValueError(f"--overrides {item!r}: the pipeline sets {name} itself")
+            hint = " (its own --rewards sets GRPO's rewards)" if name == "rewards" else ""
+            raise ValueError(f"--overrides {item!r}: the pipeline sets {name} itself{hint}")
         try:
             value = yaml.safe_load(text) if text.strip() else text
         except yaml.YAMLError:
