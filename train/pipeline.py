@@ -98,7 +98,8 @@ class PipelineConfig:
     progress: bool = field(default=True, metadata={"help": "progress bars"})
     resume: bool = field(default=False, metadata={
         "help": "keep the stages an earlier run of this out-dir finished (model and evaluation) and run the rest; "
-                "a stage cut short continues from its latest checkpoint"})
+                "a stage cut short continues from its latest checkpoint; a stage whose --overrides (or --rewards) "
+                "changed trains again, with every stage that starts from its model"})
 
     def __post_init__(self) -> None:
         if not self.out_dir:
@@ -171,6 +172,20 @@ def _steps(stage: dict, scale: float, overrides: dict | None = None) -> dict:
     return stage
 
 
+# the model each stage starts from
+_UPSTREAM = {"pretrain": None, "sft": "pretrain", "grpo": "sft", "dpo": "sft", "r1_zero": "pretrain"}
+
+
+def _stale_stages(recorded: dict, current: dict) -> list[str]:
+    """Stages to train again: those whose own settings differ from the recorded ones, and every stage
+    downstream of one of them (``_UPSTREAM`` order: a stage comes after the one it starts from)."""
+    stale: list[str] = []
+    for name, upstream in _UPSTREAM.items():
+        if recorded.get(name) != current.get(name) or upstream in stale:
+            stale.append(name)
+    return stale
+
+
 def _read_metrics(folder: Path) -> list[dict]:
     path = folder / "metrics.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
@@ -197,17 +212,29 @@ def pipeline(cfg: PipelineConfig) -> dict:
 
     # stages finished by an earlier run of this folder (--resume): seconds and evaluation of each
     state_path = out / "stages.json"
-    settings = {"preset": cfg.preset, "seed": cfg.seed, "scale": cfg.scale, "rewards": cfg.rewards,
-                "eval_problems": cfg.eval_problems}
     overrides = stage_overrides(cfg.overrides)
-    if overrides:  # (kept out of the record when unused, so runs recorded before the option still resume)
-        settings["overrides"] = overrides
+    # completions are sampled and evaluated to GRPO's length in every stage
+    max_completion = overrides.get("grpo", {}).get("max_completion_length", budget.grpo["max_completion_length"])
+    settings = {"preset": cfg.preset, "seed": cfg.seed, "scale": cfg.scale, "eval_problems": cfg.eval_problems,
+                "max_completion_length": max_completion}
+    # what each stage trains with beyond the shared settings: a stage whose own settings changed since the
+    # earlier run is trained again under --resume, and so is every stage that starts from its model
+    grpo_settings = {**overrides.get("grpo", {}), "rewards": cfg.rewards}
+    stage_settings = {"pretrain": overrides.get("pretrain", {}), "sft": overrides.get("sft", {}),
+                      "grpo": grpo_settings, "dpo": overrides.get("dpo", {}), "r1_zero": grpo_settings}
     done: dict = json.loads(state_path.read_text()) if cfg.resume and state_path.exists() else {}
-    if done and done.pop("settings", None) != settings:
-        raise ValueError(f"--resume: {out} holds a run with other settings than {settings}; "
-                         "use the same flags, or another --out-dir")
-    if not cfg.resume:
-        state_path.unlink(missing_ok=True)
+    stale: list[str] = []
+    if done:
+        recorded, recorded_stages = done.pop("settings", None), done.pop("stage_settings", {})
+        if recorded != settings:
+            raise ValueError(f"--resume: {out} holds a run with other settings than {settings}; "
+                             "use the same flags, or another --out-dir")
+        stale = _stale_stages(recorded_stages, stage_settings)
+        for name in stale:
+            if done.pop(name, None) is not None:
+                why = ("settings changed since the earlier run" if recorded_stages.get(name) != stage_settings[name]
+                       else f"starts from the {_UPSTREAM[name]} model, which is new")
+                print(f"  {name:<13} {why}: trained again")
     times: dict[str, float] = {name: d["seconds"] for name, d in done.items()}
     results: dict[str, dict] = {name: d["result"] for name, d in done.items() if "result" in d}
 
@@ -215,7 +242,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
         times[name] = round(seconds, 2)
         done[name] = {"seconds": times[name], **({"result": result} if result is not None else {})}
         tmp = state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"settings": settings, **done}, indent=1) + "\n")
+        tmp.write_text(json.dumps({"settings": settings, "stage_settings": stage_settings, **done}, indent=1) + "\n")
         tmp.replace(state_path)  # a crash mid-write leaves the previous record
 
     # 1. data: one held-out set for every stage's evaluation; training problems never include it
@@ -250,15 +277,12 @@ def pipeline(cfg: PipelineConfig) -> dict:
           f"DPO ({budget.tasks}, difficulty {budget.difficulty}), {len(test_rows)} held out -> {out}")
 
     template = TEMPLATES[budget.template]
-    # completions are sampled and evaluated to GRPO's length in every stage
-    max_completion = overrides.get("grpo", {}).get("max_completion_length", budget.grpo["max_completion_length"])
 
     def evaluate(name: str, folder: Path) -> dict:
         model, tokenizer = load_policy(folder / "final")
         model = model.to(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        max_new = max_completion
         # beside greedy pass@1: accuracy of samples at temperature 1 (what GRPO and DPO train on) and pass@k
-        return evaluate_with_samples(model, tokenizer, test_rows, template=template, max_new_tokens=max_new,
+        return evaluate_with_samples(model, tokenizer, test_rows, template=template, max_new_tokens=max_completion,
                                      samples=EVAL_SAMPLES, seed=cfg.seed)
 
     def run(name: str, fn, config) -> Path:
@@ -266,7 +290,8 @@ def pipeline(cfg: PipelineConfig) -> dict:
         if name in results and (folder / "final" / "config.json").exists():
             print(f"  {name:<13} kept from the earlier run (--resume)")
         else:
-            config.resume = cfg.resume  # a stage cut short continues from its latest checkpoint
+            # a stage cut short continues from its latest checkpoint, unless that was made with other settings
+            config.resume = cfg.resume and name not in stale
             began = time.perf_counter()
             fn(config)
             record(name, time.perf_counter() - began, evaluate(name, folder))

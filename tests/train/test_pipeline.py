@@ -144,6 +144,19 @@ def test_resume_keeps_finished_stages_and_reruns_the_rest(run, tmp_path, capsys)
     # other settings than the earlier run's are refused, not mixed in
     assert rlvr([*args, "--seed", "1", "--resume"]) == 2
     assert "other settings" in capsys.readouterr().err
-    # other overrides are other settings too
-    assert rlvr([*args, "--overrides", "grpo.max_steps=3", "grpo.log_every=1", "grpo.lr=1e-3", "--resume"]) == 2
-    assert "other settings" in capsys.readouterr().err
+    # other GRPO settings: GRPO and R1-Zero (which takes GRPO's settings) train again, from the kept models
+    assert rlvr([*args, "--overrides", "grpo.max_steps=2", "grpo.log_every=1", "--resume"]) == 0
+    printed = capsys.readouterr().out
+    for name in ("pretrain", "sft", "dpo"):
+        assert f"{name:<13} kept from the earlier run" in printed
+    for name in ("grpo", "r1_zero"):
+        assert f"{name:<13} settings changed since the earlier run: trained again" in printed
+        steps = [json.loads(line)["step"] for line in (out / name / "metrics.jsonl").read_text().splitlines()]
+        assert steps == [1, 2], name  # a fresh run of 2 steps, not a resumed one of 3
+    # other SFT settings: SFT and everything that starts from it
+    assert rlvr([*args, "--overrides", "grpo.max_steps=2", "grpo.log_every=1", "sft.lr=2e-3", "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert "pretrain      kept" in printed and "r1_zero       kept" in printed
+    assert "sft           settings changed since the earlier run: trained again" in printed
+    for name in ("grpo", "dpo"):
+        assert f"{name:<13} starts from the sft model, which is new: trained again" in printed
