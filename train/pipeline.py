@@ -235,6 +235,8 @@ def pipeline(cfg: PipelineConfig) -> dict:
                 why = ("settings changed since the earlier run" if recorded_stages.get(name) != stage_settings[name]
                        else f"starts from the {_UPSTREAM[name]} model, which is new")
                 print(f"  {name:<13} {why}: trained again")
+    if not cfg.resume:
+        state_path.unlink(missing_ok=True)
     times: dict[str, float] = {name: d["seconds"] for name, d in done.items()}
     results: dict[str, dict] = {name: d["result"] for name, d in done.items() if "result" in d}
 
