@@ -63,7 +63,7 @@ from train.dpo_loss import (
     preference_loss,
 )
 from train.load import ProblemSource
-from train.loop import StageConfig, _metrics_file, setup_training, start_run
+from train.loop import StageConfig, _metrics_file, compiles, setup_training, start_run
 from train.template import TEMPLATES
 from verifiers.scoring import read_jsonl, write_jsonl
 
@@ -378,7 +378,7 @@ def _use_cuda_graphs(cfg: DPOConfig, info: DistInfo) -> bool:
     """Whether the training steps replay CUDA graphs: as ``cfg.cuda_graphs`` says, by default on one compiled
     CUDA process. At 420-token pairs the host takes about as long to launch a step's kernels as the GPU to run
     them; replaying graphs made steps 5% faster on an H200 (docs/BENCHMARKS.md 5.4)."""
-    compiled = info.device.type == "cuda" if cfg.compile is None else cfg.compile
+    compiled = compiles(cfg, info.device)
     if cfg.cuda_graphs is None:
         return info.device.type == "cuda" and compiled and not info.is_distributed
     if cfg.cuda_graphs and (info.device.type != "cuda" or not compiled):
@@ -436,7 +436,7 @@ def _train_step(cfg: DPOConfig, batches: _Prefetch, order: BatchOrder, *,
         batch = batch.to(device, non_blocking=True)
         ref = ref.to(device, non_blocking=True) if ref is not None else None
         batches.start(order.peek())  # the next micro-batch, collated while this one runs
-        if graphs:  # a new step: the graphs' outputs of the last one are done with
+        if graphs:  # each micro-batch's forward and backward replay afresh: the last one's outputs are done with
             torch.compiler.cudagraph_mark_step_begin()
         sync = micro == cfg.grad_accum - 1 or not info.is_distributed
         with (contextlib.nullcontext() if sync else forward.no_sync()):

@@ -26,7 +26,7 @@ from train.data import BatchOrder
 from train.dist import DistInfo, all_reduce_mean
 from train.optim import build_optimizer, build_scheduler
 
-__all__ = ["StageConfig", "TrainConfig", "peak_flops", "resume", "setup_training", "start_run", "train_loop"]
+__all__ = ["StageConfig", "TrainConfig", "compiles", "peak_flops", "resume", "setup_training", "start_run", "train_loop"]
 
 
 @dataclass
@@ -113,6 +113,15 @@ def start_run(out_dir: Path, resume: bool, overwrite: bool, is_main: bool) -> Pa
     return None
 
 
+def compiles(cfg: StageConfig, device: torch.device) -> bool:
+    """Whether a stage compiles its model: as ``cfg.compile`` says, by default on GPU.
+
+    >>> compiles(StageConfig(), torch.device("cpu")), compiles(StageConfig(compile=True), torch.device("cpu"))
+    (False, True)
+    """
+    return device.type == "cuda" if cfg.compile is None else cfg.compile
+
+
 def setup_training(cfg: StageConfig, model: torch.nn.Module, info: DistInfo, *, compile_mode: str | None = None):
     """``(optimizer, scheduler, forward, autocast)`` for a stage: AdamW or Muon with the schedule,
     the model compiled on GPU (or as ``cfg.compile`` says; ``compile_mode`` is ``torch.compile``'s ``mode``)
@@ -121,8 +130,7 @@ def setup_training(cfg: StageConfig, model: torch.nn.Module, info: DistInfo, *, 
     optimizer = build_optimizer(model, name=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = build_scheduler(optimizer, warmup_steps=cfg.warmup_steps, total_steps=cfg.max_steps,
                                 schedule=cfg.schedule, min_lr_ratio=cfg.min_lr_ratio)
-    use_compile = device.type == "cuda" if cfg.compile is None else cfg.compile
-    forward = torch.compile(model, mode=compile_mode) if use_compile else model
+    forward = torch.compile(model, mode=compile_mode) if compiles(cfg, device) else model
     if info.is_distributed:
         forward = torch.nn.parallel.DistributedDataParallel(
             forward, device_ids=[device.index] if device.type == "cuda" else None)

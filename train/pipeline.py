@@ -213,8 +213,11 @@ def pipeline(cfg: PipelineConfig) -> dict:
     # stages finished by an earlier run of this folder (--resume): seconds and evaluation of each
     state_path = out / "stages.json"
     overrides = stage_overrides(cfg.overrides)
+    # each stage's settings: the preset's, its steps scaled, then the overrides
+    budgets = {name: _steps(getattr(budget, name), cfg.scale, overrides.get(name))
+               for name in ("pretrain", "sft", "grpo", "dpo")}
     # completions are sampled and evaluated to GRPO's length in every stage
-    max_completion = overrides.get("grpo", {}).get("max_completion_length", budget.grpo["max_completion_length"])
+    max_completion = budgets["grpo"]["max_completion_length"]
     settings = {"preset": cfg.preset, "seed": cfg.seed, "scale": cfg.scale, "eval_problems": cfg.eval_problems,
                 "max_completion_length": max_completion}
     # what each stage trains with beyond the shared settings: a stage whose own settings changed since the
@@ -304,18 +307,18 @@ def pipeline(cfg: PipelineConfig) -> dict:
 
     pre = run("pretrain", pretrain, PretrainConfig(out_dir=str(out / "pretrain"), preset=cfg.preset,
                                                    corpus=str(data / "corpus.jsonl"),
-                                                   **_steps(budget.pretrain, cfg.scale, overrides.get('pretrain')), **common))
+                                                   **budgets["pretrain"], **common))
     sft_dir = run("sft", sft, SFTConfig(out_dir=str(out / "sft"), init_from=str(pre / "final"),
                                         problems=str(data / "train.jsonl"), template=budget.template,
                                         eval_problems=0, max_new_tokens=max_completion,
-                                        **_steps(budget.sft, cfg.scale, overrides.get('sft')), **common))
+                                        **budgets["sft"], **common))
     grpo_common = dict(problems=str(data / "rl.jsonl"), template=budget.template, rewards=cfg.rewards,
-                       eval_problems=0, **_steps(budget.grpo, cfg.scale, overrides.get('grpo')), **common)
+                       eval_problems=0, **budgets["grpo"], **common)
     run("grpo", grpo, GRPOConfig(out_dir=str(out / "grpo"), init_from=str(sft_dir / "final"), **grpo_common))
     if cfg.dpo:
         run("dpo", dpo, DPOConfig(out_dir=str(out / "dpo"), init_from=str(sft_dir / "final"),
                                   problems=str(data / "rl.jsonl"), template=budget.template, eval_problems=0,
-                                  **_steps(budget.dpo, cfg.scale, overrides.get('dpo')), **common))
+                                  **budgets["dpo"], **common))
     if cfg.r1_zero:
         run("r1_zero", grpo, GRPOConfig(out_dir=str(out / "r1_zero"), init_from=str(pre / "final"), **grpo_common))
 
