@@ -8,6 +8,7 @@ greedily on the same 200 held-out questions.
 
     python bench/grpo_proxy.py -- --lr 5e-5 --max-steps 60
     python bench/grpo_proxy.py -- --lr 1e-4 --max-steps 60 --rewards accuracy --temperature 1.3
+    python bench/grpo_proxy.py --out-dir runs/proxy-ws03 --overrides sft.worked_share=0.3 -- --max-steps 60
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out-dir", default="runs/grpo-proxy")
     parser.add_argument("--name", default="grpo", help="folder of this GRPO run inside --out-dir")
+    parser.add_argument("--overrides", nargs="*", default=[], metavar="STAGE.FIELD=VALUE",
+                        help="pipeline stage settings (e.g. sft.worked_share=0.3); --resume retrains what they change")
     parser.add_argument("grpo_flags", nargs=argparse.REMAINDER, help="after --: flags for rlvr grpo")
     args = parser.parse_args()
     flags = [f for f in args.grpo_flags if f != "--"]
@@ -44,7 +47,8 @@ def main() -> None:
     out = Path(args.out_dir)
     # data, pretraining and SFT once (kept by --resume); no DPO or R1-Zero stage
     pipeline.pipeline(pipeline.PipelineConfig(preset="tiny", out_dir=str(out), dpo=False, r1_zero=False,
-                                              progress=False, device="cpu", resume=True))
+                                              progress=False, device="cpu", resume=True,
+                                              overrides=args.overrides))
     run = out / args.name
     code = rlvr(["grpo", "--init-from", str(out / "sft" / "final"), "--problems", str(out / "data" / "rl.jsonl"),
                  "--template", "plain", "--eval-problems", "0", "--prompts-per-step", "16", "--num-generations", "8",

@@ -59,8 +59,12 @@ PIPELINES: dict[str, Budget] = {
         tasks="arithmetic,fractions,linear_equation,number_theory,sequence,word_problem", difficulty="1-3",
         n_problems=120000, eval_problems=500, template="r1_zero", test_size=0.02, rl_size=0.25,
         pretrain=dict(max_steps=1500, batch_size=64, seq_len=512, lr=3e-3, warmup_steps=100),
-        sft=dict(max_steps=600, batch_size=64, lr=5e-4, warmup_steps=30, max_len=512),
-        grpo=dict(max_steps=150, prompts_per_step=32, num_generations=8, max_completion_length=256, lr=5e-5,
+        # an R1-style cold start: SFT shows the worked solution for 30% of its problems and only the answer
+        # for the rest, so GRPO has a choice to learn from reward alone: whether reasoning pays. (With every
+        # solution worked, the SFT model is near its ceiling at this size and GRPO moved it by -4 to +2
+        # points: docs/BENCHMARKS.md 5.5.)
+        sft=dict(max_steps=600, batch_size=64, lr=5e-4, warmup_steps=30, max_len=512, worked_share=0.3),
+        grpo=dict(max_steps=300, prompts_per_step=32, num_generations=8, max_completion_length=256, lr=5e-5,
                   reward_workers=8),
         dpo=dict(rounds=3, max_steps=150, prompts_per_round=1024, num_generations=8, batch_size=32, lr=2e-5,
                  beta=0.1, rpo_alpha=1.0, max_completion_length=256, warmup_steps=10),

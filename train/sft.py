@@ -9,6 +9,7 @@ and EOS; the loss covers the completion only. A held-out split (no prompt in bot
 
 from __future__ import annotations
 
+import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from train.load import ProblemSource
 from train.loop import TrainConfig, train_loop
 from train.template import TEMPLATES, render_completion, render_prompt
 
-__all__ = ["SFTConfig", "main", "sft"]
+__all__ = ["SFTConfig", "main", "sft", "sft_reasoning"]
 
 
 @dataclass
@@ -34,16 +35,38 @@ class SFTConfig(TrainConfig, ProblemSource):
     lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
     warmup_steps: int = field(default=20, metadata={"help": "linear warmup steps"})
     max_steps: int = field(default=300, metadata={"help": "optimizer steps"})
+    worked_share: float = field(default=1.0, metadata={
+        "help": "share of the problems whose <think> shows the worked solution; the others think only "
+                "'The answer is X.' (a cold start of mostly answer-only demonstrations, from which GRPO can "
+                "learn that reasoning pays)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.check_source()
+        if not 0.0 <= self.worked_share <= 1.0:
+            raise ValueError(f"--worked-share must be between 0 and 1, got {self.worked_share}")
 
 
-def build_sft_data(rows: list[dict], tokenizer, template: str, max_len: int) -> tuple[SFTData, int]:
+def sft_reasoning(row: dict, worked_share: float = 1.0, seed: int = 0) -> str:
+    """What the ``<think>`` block of ``row``'s SFT target holds: its worked solution, or, for a seeded
+    ``1 - worked_share`` of the problems, only ``The answer is X.`` The choice hangs on the prompt and the
+    seed alone, so a problem keeps its form whatever the order or split of the rows.
+
+    >>> row = {"prompt": "Calculate $6 + 7$.", "solution": "6 + 7 = 13.\\nThe answer is 13.", "answer": "13"}
+    >>> sft_reasoning(row), sft_reasoning(row, worked_share=0.0)
+    ('6 + 7 = 13.\\nThe answer is 13.', 'The answer is 13.')
+    """
+    if worked_share >= 1.0 or random.Random(f"{seed}:{row['prompt']}").random() < worked_share:
+        return row["solution"]
+    return f"The answer is {row['answer']}."
+
+
+def build_sft_data(rows: list[dict], tokenizer, template: str, max_len: int, worked_share: float = 1.0,
+                   seed: int = 0) -> tuple[SFTData, int]:
     """SFT examples and the number skipped for being longer than ``max_len``."""
     prompts = tokenizer.encode_batch([render_prompt(r["prompt"], template) for r in rows], bos=True)
-    completions = tokenizer.encode_batch([render_completion(r["solution"], r["answer"]) for r in rows])
+    completions = tokenizer.encode_batch([render_completion(sft_reasoning(r, worked_share, seed), r["answer"])
+                                          for r in rows])
     examples = [sft_example(p, c, eos_id=tokenizer.eos_id) for p, c in zip(prompts, completions)]
     kept = [e for e in examples if len(e[0]) <= max_len]
     return SFTData(kept, tokenizer.pad_id), len(examples) - len(kept)
@@ -69,8 +92,8 @@ def sft(cfg: SFTConfig) -> dict:
     if longest + cfg.max_new_tokens > limit:
         raise ValueError(f"--max-new-tokens {cfg.max_new_tokens} plus the longest held-out prompt ({longest} tokens) "
                          f"exceeds the model's max_position_embeddings ({limit})")
-    train_data, skipped = build_sft_data(train_rows, tokenizer, template, cfg.max_len)
-    val_data, _ = build_sft_data(test_rows, tokenizer, template, cfg.max_len)
+    train_data, skipped = build_sft_data(train_rows, tokenizer, template, cfg.max_len, cfg.worked_share, cfg.seed)
+    val_data, _ = build_sft_data(test_rows, tokenizer, template, cfg.max_len, cfg.worked_share, cfg.seed)
     if len(train_data) == 0:
         raise ValueError(f"every example is longer than --max-len {cfg.max_len} tokens")
     if info.is_main:
