@@ -327,8 +327,10 @@ def pipeline(cfg: PipelineConfig) -> dict:
         run("r1_zero", grpo, GRPOConfig(out_dir=str(out / "r1_zero"), init_from=str(pre / "final"), **grpo_common))
 
     summary = {"preset": cfg.preset, "tasks": budget.tasks, "difficulty": budget.difficulty, "overrides": overrides,
+               "sft_worked_share": budgets["sft"].get("worked_share", 1.0),
                "eval_problems": len(test_rows), "seconds": {k: round(v, 1) for k, v in times.items()},
-               "stages": results}
+               # in recipe order, whatever order --resume trained them in
+               "stages": {name: results[name] for name in STAGE_NAMES if name in results}}
     (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
     plots = _plots(out, cfg.r1_zero)
     (out / "report.md").write_text(report_markdown(summary, plots))
@@ -368,6 +370,9 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
             f"{summary['eval_problems']} held-out problems: accuracy greedy (by each problem's verifier), then of "
             f"{EVAL_SAMPLES} samples per problem at temperature 1 and pass@{EVAL_SAMPLES}; format by the strict "
             "R1-Zero check of the greedy completions.", ""]
+    if summary.get("sft_worked_share", 1.0) < 1.0:
+        text += [f"SFT is a cold start: {summary['sft_worked_share']:.0%} of its problems show the worked solution in "
+                 "`<think>`, the others only `The answer is X.` (`sft.worked_share`).", ""]
     if summary.get("overrides"):
         text += ["Stage settings over the preset's: " + ", ".join(
             f"`{stage}.{k}={v}`" for stage, d in summary["overrides"].items() for k, v in d.items()) + ".", ""]

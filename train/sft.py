@@ -97,7 +97,8 @@ def sft(cfg: SFTConfig) -> dict:
     if len(train_data) == 0:
         raise ValueError(f"every example is longer than --max-len {cfg.max_len} tokens")
     if info.is_main:
-        print(f"sft: {len(train_data):,} examples ({skipped} longer than {cfg.max_len} tokens skipped), "
+        shown = "" if cfg.worked_share >= 1 else f", {cfg.worked_share:.0%} with worked solutions (the rest answer only)"
+        print(f"sft: {len(train_data):,} examples{shown} ({skipped} longer than {cfg.max_len} tokens skipped), "
               f"{len(test_rows)} held out; {model.num_parameters() / 1e6:.2f}M parameters on {info.device}")
 
     engines: dict = {}  # one engine for the run: its CUDA graphs are captured once

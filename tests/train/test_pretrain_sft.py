@@ -266,6 +266,8 @@ def test_bad_sft_configs_exit_2_with_a_clear_message(root, reference, tmp_path, 
          ["--max-new-tokens 1020", "max_position_embeddings (1024)"]),
         (["--init-from", str(reference), "--problems", str(root / "problems.jsonl"), "--max-len", "5"],
          ["longer than --max-len 5"]),
+        (["--init-from", str(reference), "--problems", str(root / "problems.jsonl"), "--worked-share", "1.5"],
+         ["--worked-share must be between 0 and 1, got 1.5"]),
     ]
     for argv, words in cases:
         code = sft_main(["--no-progress", "--device", "cpu", "--max-steps", "1", "--batch-size", "2",
@@ -276,6 +278,22 @@ def test_bad_sft_configs_exit_2_with_a_clear_message(root, reference, tmp_path, 
         for word in words:
             assert word in err, (argv, word, err)
     assert not (tmp_path / "out" / "metrics.jsonl").exists()  # every error came before any training
+
+
+def test_worked_share_keeps_the_solution_for_a_seeded_share_of_problems():
+    from train.sft import sft_reasoning
+
+    rows = [{"prompt": f"Calculate ${i} + {i}$.", "solution": f"{i} + {i} = {2 * i}.\nThe answer is {2 * i}.",
+             "answer": str(2 * i)} for i in range(2000)]
+    assert [sft_reasoning(r) for r in rows] == [r["solution"] for r in rows]
+    assert {sft_reasoning(r, 0.0) for r in rows[:3]} == {"The answer is 0.", "The answer is 2.", "The answer is 4."}
+    worked = [sft_reasoning(r, 0.3, seed=1) == r["solution"] for r in rows]
+    assert 0.26 < sum(worked) / len(rows) < 0.34
+    # the form hangs on the prompt and the seed, not on the row's place or the other rows
+    assert [sft_reasoning(r, 0.3, seed=1) == r["solution"] for r in reversed(rows)] == worked[::-1]
+    assert [sft_reasoning(r, 0.3, seed=2) == r["solution"] for r in rows] != worked
+    # answer-only targets still end in the answer the verifier expects
+    assert all(sft_reasoning(r, 0.3, seed=1).endswith(f"The answer is {r['answer']}.") for r in rows)
 
 
 class StubEngine:
