@@ -1,6 +1,7 @@
 """``rlvr pipeline``: the whole recipe in one command, with a report.
 
-generate problems -> train the tokenizer and pretrain -> SFT on worked solutions -> GRPO with
+generate problems -> train the tokenizer and pretrain -> SFT on worked solutions (the small preset: a cold
+start, worked for 30% of the problems, the answer alone for the rest) -> GRPO with
 verifiable rewards on questions kept out of pretraining and SFT, and beside it the R1-Zero path (GRPO
 straight from the pretrained model, template and rule-based rewards only). Every stage's model is evaluated on the same held-out problems; the
 report folder gets ``report.md`` (accuracy and format per stage and task, time per stage),
