@@ -225,11 +225,12 @@ def pipeline(cfg: PipelineConfig) -> dict:
     max_completion = budgets["grpo"]["max_completion_length"]
     settings = {"preset": cfg.preset, "seed": cfg.seed, "scale": cfg.scale, "eval_problems": cfg.eval_problems,
                 "max_completion_length": max_completion}
-    # what each stage trains with beyond the shared settings: a stage whose own settings changed since the
-    # earlier run is trained again under --resume, and so is every stage that starts from its model
-    grpo_settings = {**overrides.get("grpo", {}), "rewards": cfg.rewards}
-    stage_settings = {"pretrain": overrides.get("pretrain", {}), "sft": overrides.get("sft", {}),
-                      "grpo": grpo_settings, "dpo": overrides.get("dpo", {}), "r1_zero": grpo_settings}
+    # what each stage trains with beyond the shared settings (the preset's values with the overrides, so a
+    # preset changed between versions counts too): a stage whose own settings changed since the earlier run
+    # is trained again under --resume, and so is every stage that starts from its model
+    grpo_settings = {**budgets["grpo"], "rewards": cfg.rewards}
+    stage_settings = {"pretrain": budgets["pretrain"], "sft": budgets["sft"], "grpo": grpo_settings,
+                      "dpo": budgets["dpo"], "r1_zero": grpo_settings}
     done: dict = json.loads(state_path.read_text()) if cfg.resume and state_path.exists() else {}
     stale: list[str] = []
     if done:

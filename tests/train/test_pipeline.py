@@ -122,7 +122,8 @@ def test_bad_options_exit_2(capsys):
         assert words in err and "Traceback" not in err, (item, err)
 
 
-def test_resume_keeps_finished_stages_and_reruns_the_rest(run, tmp_path, capsys):
+def test_resume_keeps_finished_stages_and_reruns_the_rest(run, tmp_path, capsys, monkeypatch):
+    import dataclasses
     import shutil
 
     _, first = run
@@ -163,3 +164,10 @@ def test_resume_keeps_finished_stages_and_reruns_the_rest(run, tmp_path, capsys)
     # the report keeps the recipe's order, not the order --resume trained the stages in
     assert list(json.loads((out / "results.json").read_text())["stages"]) == list(STAGE_NAMES)
     assert "50% of its problems show the worked solution" in (out / "report.md").read_text()
+    # a preset whose values changed (a new version of rlvr) counts as changed settings too
+    sft_budget = {**PIPELINES["tiny"].sft, "lr": PIPELINES["tiny"].sft["lr"] / 2}
+    monkeypatch.setitem(PIPELINES, "tiny", dataclasses.replace(PIPELINES["tiny"], sft=sft_budget))
+    assert rlvr([*args, "--overrides", "grpo.max_steps=2", "grpo.log_every=1", "sft.worked_share=0.5", "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert "pretrain      kept" in printed and "r1_zero       kept" in printed
+    assert "sft           settings changed since the earlier run: trained again" in printed
