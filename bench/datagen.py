@@ -1,8 +1,11 @@
 """Problem generation speed: rlvr's generators beside reasoning-gym's of the same kind, in one run.
 
-Each generator makes N problems on one core (worked solutions included for rlvr; reasoning-gym's
-entries carry question, answer and metadata); each side's rate is the best of ``--repeat`` runs,
-taken in turn, so load from other processes on a shared machine hits both alike. Then 100,000
+Each generator makes N problems on one core (worked solutions and stored rows included for rlvr;
+reasoning-gym's entries carry question, answer and metadata); each side's rate is the best of
+``--repeat`` runs, taken in turn, so load from other processes on a shared machine hits both alike.
+Where reasoning-gym's dataset asks one kind of question (gcd, lcm, simplify a fraction), it is set
+beside the same kind of ours (``generate(..., kinds=[...])``), over our difficulties 1..10 and over
+the difficulties whose problems are the size of the peer's default ones. Then 100,000
 problems of the whole math mixture with ``rlvr gen math`` on 2 worker processes, written to Parquet.
 
     python bench/datagen.py              # 5,000 items per generator (fewer for slow peers), best of 3
@@ -18,35 +21,59 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from datagen.registry import list_tasks, make_problem  # noqa: E402
+from datagen.registry import TASKS, list_tasks, make_rows  # noqa: E402
 
-# our task -> the reasoning-gym dataset of the same kind
-PEERS = {
-    "arithmetic": "basic_arithmetic",
-    "fractions": "fraction_simplification",
-    "number_theory": "gcd",
-    "sequence": "number_sequence",
-    "word_problem": "gsm_symbolic",
-    "linear_equation": "simple_equations",
-    "quadratic": "polynomial_equations",
-    "polynomial": "polynomial_multiplication",
-    "countdown": "countdown",
-    "derivative": "simple_integration",
-}
+
+@dataclass(frozen=True)
+class Pair:
+    """One of our generators (a task, or some of its kinds) and reasoning-gym's dataset of the same kind.
+
+    ``matched``: our difficulties whose problems are the size of the peer's default ones (reasoning-gym
+    runs at its defaults, and our difficulty cycle 1..10 goes well past them: 3 numbers up to 10^10
+    with every Euclid step written out, for instance), with how they match."""
+
+    task: str
+    peer: str
+    kinds: tuple[str, ...] | None = None
+    matched: tuple[tuple[int, ...], str] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.task + (f" ({', '.join(self.kinds)})" if self.kinds else "")
+
+
+PAIRS = [
+    Pair("arithmetic", "basic_arithmetic"),
+    Pair("countdown", "countdown"),
+    Pair("derivative", "simple_integration"),
+    Pair("fractions", "fraction_simplification", ("simplify",),
+         ((10,), "reduced numerator and denominator up to 1,000, common factor up to 100")),
+    Pair("linear_equation", "simple_equations"),
+    Pair("number_theory", "gcd", ("gcd",), ((1, 2), "two numbers up to 1,000")),
+    Pair("number_theory", "lcm", ("lcm",), ((1, 2, 3), "two numbers up to about 100")),
+    Pair("polynomial", "polynomial_multiplication"),
+    Pair("quadratic", "polynomial_equations"),
+    Pair("sequence", "number_sequence"),
+    Pair("word_problem", "gsm_symbolic"),
+]
 SLOW_PEERS = {"polynomial_equations", "countdown", "number_sequence", "simple_integration",
               "polynomial_multiplication"}
 
 
-def ours(task: str, n: int) -> float:
+def ours(job: tuple[str, tuple[str, ...] | None, tuple[int, ...]], n: int) -> float:
+    """Problems per second of ``make_rows`` (what ``generate`` and ``rlvr gen`` run), worked solutions and
+    stored rows included, difficulties cycling through ``levels``."""
+    task, kinds, levels = job
+    per_item = [levels[i % len(levels)] for i in range(n)]
     start = time.perf_counter()
-    for i in range(n):
-        make_problem(task, 0, 1 + i % 10, i).to_row()
+    make_rows(task, range(n), 0, per_item, kinds)
     return n / (time.perf_counter() - start)
 
 
@@ -83,19 +110,30 @@ def main() -> None:
         f"Command: `python bench/datagen.py --n {args.n} --mix {args.mix} --repeat {args.repeat}`; {date.today()}; "
         f"Python {platform.python_version()}; {platform.machine()}, {os.cpu_count()} cores.",
         "",
-        "| rlvr task | problems/s (1 core) | reasoning-gym dataset | problems/s (1 core) | ratio |",
-        "|---|---|---|---|---|",
+        "| rlvr generator | difficulties | problems/s (1 core) | reasoning-gym dataset (defaults) | problems/s (1 core) | ratio |",
+        "|---|---|---|---|---|---|",
     ]
+    all_levels = tuple(range(1, 11))
+    for pair in PAIRS:
+        n_peer = max(100, args.n // 25) if pair.peer in SLOW_PEERS else args.n
+        jobs = [(ours, (pair.task, pair.kinds, all_levels), args.n)]
+        if pair.matched:
+            jobs.append((ours, (pair.task, pair.kinds, pair.matched[0]), args.n))
+        *rates, rate_peer = best(args.repeat, *jobs, (peer, pair.peer, n_peer))
+        lines.append(f"| {pair.name} | 1-10 | {rates[0]:,.0f} | {pair.peer} | {rate_peer:,.0f} | "
+                     f"{rates[0] / rate_peer:.1f}x |")
+        if pair.matched:
+            levels, how = pair.matched
+            shown = f"{levels[0]}-{levels[-1]}" if len(levels) > 1 else str(levels[0])
+            lines.append(f"| {pair.name}, the peer's size ({how}) | {shown} | {rates[1]:,.0f} | {pair.peer} | "
+                         f"{rate_peer:,.0f} | **{rates[1] / rate_peer:.2f}x** |")
+    paired = {p.task for p in PAIRS if not p.kinds}
     for task in list_tasks():
-        n = args.n if task not in ("code_function", "code_stdio") else max(500, args.n // 5)
-        name = PEERS.get(task)
-        if name:
-            n_peer = max(100, args.n // 25) if name in SLOW_PEERS else args.n
-            rate, rate_peer = best(args.repeat, (ours, task, n), (peer, name, n_peer))
-            lines.append(f"| {task} | {rate:,.0f} | {name} | {rate_peer:,.0f} | {rate / rate_peer:.1f}x |")
-        else:
-            rate, = best(args.repeat, (ours, task, n))
-            lines.append(f"| {task} | {rate:,.0f} | - | - | - |")
+        if task not in paired:
+            n = args.n if task not in ("code_function", "code_stdio") else max(500, args.n // 5)
+            rate, = best(args.repeat, (ours, (task, None, all_levels), n))
+            kinds = " (all kinds)" if TASKS[task].kinds else ""
+            lines.append(f"| {task}{kinds} | 1-10 | {rate:,.0f} | - | - | - |")
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "datagen", "math", "--n", str(args.mix), "--workers", "2",

@@ -11,9 +11,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from datagen.problem import FIELDS
-from datagen.registry import TASKS, list_tasks, make_problem
+from datagen.registry import TASKS, list_tasks, make_rows, task_kinds
 
-__all__ = ["allocate", "dedupe", "difficulties", "generate", "generate_mix", "make_rows", "split", "to_corpus"]
+__all__ = ["allocate", "dedupe", "difficulties", "generate", "generate_mix", "list_kinds", "make_rows", "split",
+           "to_corpus"]
 
 
 def difficulties(difficulty: int | Sequence[int], n: int) -> list[int]:
@@ -34,20 +35,31 @@ def _check_task(name: str) -> None:
         raise ValueError(f"unknown task {name!r}; known: {', '.join(list_tasks())}")
 
 
-def make_rows(name: str, indices: Iterable[int], seed: int, difficulties: Sequence[int]) -> list[dict]:
-    """Rows for the given item indices (the unit of parallel work)."""
-    return [make_problem(name, seed, difficulties[i], i).to_row() for i in indices]
+def generate(task: str, n: int, seed: int = 0, difficulty: int | Sequence[int] = range(1, 11),
+             kinds: Iterable[str] | None = None):
+    """``n`` problems of one task as a ``datasets.Dataset`` (same arguments, same bytes).
 
-
-def generate(task: str, n: int, seed: int = 0, difficulty: int | Sequence[int] = range(1, 11)):
-    """``n`` problems of one task as a ``datasets.Dataset`` (same arguments, same bytes)."""
+    ``kinds`` keeps to some of a task's question types (``list_kinds(task)``), e.g.
+    ``generate("number_theory", 100, kinds=["gcd", "lcm"])``.
+    """
     import datasets
 
     _check_task(task)
     if n < 0:
         raise ValueError("n must be non-negative")
     levels = difficulties(difficulty, n)
-    return datasets.Dataset.from_list(make_rows(task, range(n), seed, levels), features=_features())
+    chosen = task_kinds(task, kinds)
+    return datasets.Dataset.from_list(make_rows(task, range(n), seed, levels, chosen), features=_features())
+
+
+def list_kinds(task: str) -> list[str]:
+    """The question types of a task that has several (``[]`` when it has one).
+
+    >>> list_kinds("number_theory")[:2], list_kinds("arithmetic")
+    (['gcd', 'lcm'], [])
+    """
+    _check_task(task)
+    return list(TASKS[task].kinds)
 
 
 def _features():

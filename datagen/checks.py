@@ -2,7 +2,7 @@
 
 ``check_task``: for each difficulty 1..10 and every one of the first ``per_difficulty`` items (1,000
 by default): the gold answer scores correct with the problem's own verifier; a perturbed answer does
-not; the worked solution ends with the gold answer; and, when the test gives one, a cheap independent
+not; the worked solution ends with the gold answer; the stored ``meta`` is canonical JSON; and, when the test gives one, a cheap independent
 computation agrees with the gold answer. The verdicts come from a pool of worker processes.
 
 ``check_sample``: an independent computation that costs milliseconds (SymPy, the sandbox) on items
@@ -13,11 +13,13 @@ runs it while the pool judges.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 
 __all__ = ["check_sample", "check_task", "completion", "difficulty_grows", "perturb", "verdicts"]
 
+from datagen.problem import encode_meta
 from datagen.registry import TASKS, list_tasks, make_problem
 from verifiers.rewards import judge
 
@@ -79,6 +81,7 @@ def check_task(name: str, per_difficulty: int = 1000, independent: Callable[[dic
     if sample is not None:  # while the pool judges
         check_sample(name, sample, sample_size, items=per_difficulty, seed=seed)
     for row in rows:
+        assert row["meta"] == encode_meta(json.loads(row["meta"])), (row["id"], row["meta"])  # canonical JSON
         last = row["solution"].strip().splitlines()[-1]
         assert row["answer"] in last, (row["id"], last, row["answer"])
         if independent is not None:

@@ -3,7 +3,8 @@
     rlvr gen arithmetic --n 1000 --seed 0 --out data/arith.parquet
     rlvr gen arithmetic=2,fractions=1,countdown=1 --n 100000 --difficulty 1-5 --out data/mix.jsonl
     rlvr gen math --n 10000 --out data/math            # every math task, equal weights; a saved dataset
-    rlvr gen --list                                    # the tasks
+    rlvr gen number_theory --kinds gcd,lcm --n 1000 --out data/gcd.jsonl   # some of a task's kinds
+    rlvr gen --list                                    # the tasks (and the kinds of those that have several)
 
 The output format follows ``--out``: ``.parquet``, ``.jsonl``, or a folder (``Dataset.save_to_disk``).
 Items are made in parallel (``--workers``) and are the same whatever the number of workers.
@@ -52,15 +53,17 @@ def parse_spec(spec: str, tasks: list[str], math_tasks: list[str], code_tasks: l
     return weights
 
 
-def _chunk(job: tuple[str, int, int, int, list[int]]) -> list[dict]:
+def _chunk(job: tuple[str, int, int, int, list[int], tuple[str, ...] | None]) -> list[dict]:
     from datagen.api import make_rows
 
-    name, start, stop, seed, levels = job
-    return make_rows(name, range(start, stop), seed, levels)
+    name, start, stop, seed, levels, kinds = job
+    return make_rows(name, range(start, stop), seed, levels, kinds)
 
 
-def build_rows(counts: dict[str, int], seed: int, levels: list[int], workers: int, progress: bool) -> list[dict]:
-    """All rows, made in chunks over a process pool; identical for any ``workers``."""
+def build_rows(counts: dict[str, int], seed: int, levels: list[int], workers: int, progress: bool,
+               kinds: tuple[str, ...] | None = None) -> list[dict]:
+    """All rows, made in chunks over a process pool; identical for any ``workers``. ``kinds`` (one
+    task only) keeps to some of its kinds of question."""
     from tqdm.auto import tqdm
 
     from datagen.api import difficulties
@@ -70,7 +73,7 @@ def build_rows(counts: dict[str, int], seed: int, levels: list[int], workers: in
     size = 2000
     for name, count in counts.items():
         per_item = difficulties(levels, count)
-        jobs += [(name, a, min(a + size, count), seed, per_item) for a in range(0, count, size)]
+        jobs += [(name, a, min(a + size, count), seed, per_item, kinds) for a in range(0, count, size)]
     rows: list[dict] = []
     with tqdm(total=n, disable=not progress, unit="problem", desc="gen") as bar:
         if workers <= 1 or len(jobs) <= 1:
@@ -110,7 +113,7 @@ def write(rows: list[dict], out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from datagen.api import allocate
-    from datagen.registry import list_tasks
+    from datagen.registry import list_tasks, task_kinds
 
     tasks, math_tasks, code_tasks = list_tasks(), list_tasks("math"), list_tasks("code")
     parser = argparse.ArgumentParser(prog="rlvr gen", description=__doc__,
@@ -120,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     parser.add_argument("--difficulty", default="1-10", help="N, N-M or N,M,... in 1..10 (default 1-10)")
     parser.add_argument("--out", help="output: FILE.parquet, FILE.jsonl or a folder for a saved dataset")
+    parser.add_argument("--kinds", help="with one TASK: only these of its kinds of question, e.g. gcd,lcm "
+                                         "(see --list)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
     parser.add_argument("--list", action="store_true", help="list the tasks and exit")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -128,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         from datagen.registry import TASKS
 
         for name in tasks:
-            print(f"{name:18} {TASKS[name].verifier:10} {TASKS[name].description}")
+            spec = TASKS[name]
+            kinds = f" (kinds: {', '.join(spec.kinds)})" if spec.kinds else ""
+            print(f"{name:18} {spec.verifier:10} {spec.description}{kinds}")
         return 0
     if not args.spec or not args.out:
         parser.error("give a task (or mixture) and --out; see --list")
@@ -138,11 +145,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.n < 1 or args.workers < 1:
             raise ValueError("--n and --workers must be at least 1")
         counts = allocate(weights, args.n)
+        kinds = None
+        if args.kinds is not None:
+            if len(weights) != 1:
+                raise ValueError(f"--kinds needs a single task, not the mixture {args.spec!r}")
+            kinds = task_kinds(args.spec.partition("=")[0].strip(), [k.strip() for k in args.kinds.split(",")])
     except ValueError as exc:
         print(f"rlvr gen: {exc}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    rows = build_rows(counts, args.seed, levels, args.workers, progress=not args.no_progress and sys.stderr.isatty())
+    rows = build_rows(counts, args.seed, levels, args.workers, progress=not args.no_progress and sys.stderr.isatty(),
+                      kinds=kinds)
     made = time.perf_counter() - start
     write(rows, Path(args.out))
     print(f"{len(rows):,} problems from {len(weights)} task(s) in {made:.1f} s ({len(rows) / max(made, 1e-9):,.0f}/s); "

@@ -12,10 +12,10 @@ import json
 from dataclasses import dataclass, field
 from json.encoder import c_make_encoder, encode_basestring_ascii
 
-__all__ = ["FIELDS", "VERIFIERS", "Problem", "make_id"]
+__all__ = ["FIELDS", "VERIFIERS", "Problem", "encode_meta", "make_id"]
 
 FIELDS = ("id", "task", "prompt", "answer", "solution", "verifier", "tests", "difficulty", "meta")
-VERIFIERS = ("math", "exact", "equation", "countdown", "factor", "code")
+VERIFIERS = ("math", "exact", "equation", "countdown", "factor", "simplest", "code")
 
 
 def _not_serializable(o: object) -> None:
@@ -24,11 +24,16 @@ def _not_serializable(o: object) -> None:
 
 # json.dumps(meta, sort_keys=True, separators=(",", ":")); the C encoder built once is 3x faster
 # than json.dumps, which builds one per call (the fallback is for Pythons without _json)
-_encode_meta = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+encode_meta = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 if c_make_encoder is not None:
     _c_encoder = c_make_encoder(None, _not_serializable, encode_basestring_ascii, None, ":", ",", True, False, True)
 
-    def _encode_meta(meta: dict) -> str:
+    def encode_meta(meta: dict) -> str:
+        """``meta`` as the stored JSON: sorted keys, no spaces.
+
+        >>> encode_meta({"b": [1, 2], "a": "x"})
+        '{"a":"x","b":[1,2]}'
+        """
         return "".join(_c_encoder(meta, 0))
 
 
@@ -50,7 +55,7 @@ class Problem:
     verifier: str
     difficulty: int
     tests: str = ""
-    meta: dict = field(default_factory=dict)
+    meta: dict | str = field(default_factory=dict)  # a str is the JSON already (as ``encode_meta`` writes it)
 
     def __post_init__(self) -> None:
         if self.verifier not in VERIFIERS:
@@ -63,4 +68,4 @@ class Problem:
     def to_row(self) -> dict:
         return {"id": self.id, "task": self.task, "prompt": self.prompt, "answer": self.answer,
                 "solution": self.solution, "verifier": self.verifier, "tests": self.tests,
-                "difficulty": self.difficulty, "meta": _encode_meta(self.meta)}
+                "difficulty": self.difficulty, "meta": self.meta if isinstance(self.meta, str) else encode_meta(self.meta)}

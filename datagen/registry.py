@@ -15,14 +15,15 @@ True
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from datagen.problem import Problem, make_id
-from datagen.rng import ItemRng
+from datagen.problem import VERIFIERS, Problem, encode_meta, make_id
+from datagen.rng import ItemRng, rng_from_key
 
-__all__ = ["TASKS", "Item", "Task", "item_rng", "list_tasks", "make_problem", "task"]
+__all__ = ["TASKS", "Item", "Task", "item_rng", "list_tasks", "make_problem", "make_rows", "task", "task_kinds"]
 
 
 @dataclass(slots=True)
@@ -32,7 +33,7 @@ class Item:
     prompt: str
     answer: str
     solution: str
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] | str = field(default_factory=dict)  # or already its canonical JSON (``encode_meta``)
     tests: str = ""
     verifier: str = ""  # the task's own when empty
 
@@ -40,25 +41,51 @@ class Item:
 @dataclass(frozen=True)
 class Task:
     name: str
-    fn: Callable[[random.Random, int], Item]
+    fn: Callable[..., Item]
     verifier: str
     kind: str  # "math" or "code"
     description: str
+    kinds: tuple[str, ...] = ()  # the task's question types, when it has several (``generate(kinds=...)``)
 
 
 TASKS: dict[str, Task] = {}
 
 
-def task(name: str, verifier: str = "math", kind: str = "math") -> Callable:
-    """Register a generator under ``name``; its docstring's first line is its description."""
+def task(name: str, verifier: str = "math", kind: str = "math", kinds: Sequence[str] = ()) -> Callable:
+    """Register a generator under ``name``; its docstring's first line is its description.
 
-    def wrap(fn: Callable[[random.Random, int], Item]) -> Callable[[random.Random, int], Item]:
+    A task with several question types lists them in ``kinds``; its generator then takes them as a
+    third argument, ``fn(rng, difficulty, kinds)``, and makes only those (all of them by default).
+    """
+
+    def wrap(fn: Callable[..., Item]) -> Callable[..., Item]:
         if name in TASKS:
             raise ValueError(f"task {name!r} registered twice")
-        TASKS[name] = Task(name, fn, verifier, kind, (fn.__doc__ or name).strip().splitlines()[0])
+        TASKS[name] = Task(name, fn, verifier, kind, (fn.__doc__ or name).strip().splitlines()[0], tuple(kinds))
         return fn
 
     return wrap
+
+
+def task_kinds(name: str, kinds: Iterable[str] | None) -> tuple[str, ...] | None:
+    """``kinds`` checked against the task's and put in its order (None: all of them).
+
+    >>> task_kinds("number_theory", ["lcm", "gcd"])
+    ('gcd', 'lcm')
+    """
+    if kinds is None:
+        return None
+    if name not in TASKS:
+        list_tasks()
+    known = TASKS[name].kinds
+    wanted = [kinds] if isinstance(kinds, str) else list(kinds)
+    if not known:
+        raise ValueError(f"task {name!r} has one kind of question; kinds cannot be chosen")
+    unknown = [k for k in wanted if k not in known]
+    if unknown or not wanted:
+        raise ValueError(f"{'unknown kinds ' + ', '.join(map(repr, unknown)) if unknown else 'no kinds'} "
+                         f"for {name!r}; its kinds: {', '.join(known)}")
+    return tuple(k for k in known if k in wanted)
 
 
 def item_rng(name: str, seed: int, difficulty: int, index: int) -> random.Random:
@@ -66,14 +93,52 @@ def item_rng(name: str, seed: int, difficulty: int, index: int) -> random.Random
     return ItemRng(f"{name}:{seed}:{difficulty}:{index}")
 
 
-def make_problem(name: str, seed: int, difficulty: int, index: int) -> Problem:
-    """The ``index``-th problem of a task at a difficulty: a pure function of its arguments."""
+def _generator(name: str, kinds: Iterable[str] | None) -> tuple[Task, Callable[[random.Random, int], Item]]:
     if name not in TASKS:  # a fresh worker process: register the generators first
         list_tasks()
     spec = TASKS[name]
-    item = spec.fn(item_rng(name, seed, difficulty, index), difficulty)
+    chosen = task_kinds(name, kinds)
+    return spec, spec.fn if chosen is None else partial(spec.fn, kinds=chosen)
+
+
+def make_problem(name: str, seed: int, difficulty: int, index: int, kinds: Iterable[str] | None = None) -> Problem:
+    """The ``index``-th problem of a task at a difficulty: a pure function of its arguments."""
+    spec, make = _generator(name, kinds)
+    item = make(item_rng(name, seed, difficulty, index), difficulty)
     return Problem(make_id(name, seed, index), name, item.prompt, item.answer, item.solution,
                    item.verifier or spec.verifier, difficulty, item.tests, item.meta)
+
+
+def make_rows(name: str, indices: Iterable[int], seed: int, difficulties: Sequence[int],
+              kinds: Iterable[str] | None = None) -> list[dict]:
+    """The stored rows of the given item indices (the unit of parallel work): what
+    ``make_problem(...).to_row()`` gives for each, made without the ``Problem`` in between.
+
+    >>> make_rows("arithmetic", [0], 0, [3]) == [make_problem("arithmetic", 0, 3, 0).to_row()]
+    True
+    """
+    if name not in TASKS:
+        list_tasks()
+    spec, chosen = TASKS[name], task_kinds(name, kinds)
+    make = spec.fn
+    # the per-row work is a few microseconds, so what is the same for every row is made once
+    keys = [f"{name}:{seed}:{d}:".encode() for d in range(11)]
+    id_prefix, default_verifier = f"{name}/s{seed}/", spec.verifier
+    rows = []
+    for i in indices:
+        difficulty = difficulties[i]
+        if not 1 <= difficulty <= 10:
+            raise ValueError(f"{make_id(name, seed, i)}: difficulty must be 1..10, not {difficulty}")
+        rng = rng_from_key(keys[difficulty] + b"%d" % i)
+        item = make(rng, difficulty) if chosen is None else make(rng, difficulty, chosen)
+        verifier = item.verifier or default_verifier
+        if verifier not in VERIFIERS or not item.prompt or not item.solution:
+            Problem(make_id(name, seed, i), name, item.prompt, item.answer, item.solution, verifier, difficulty)
+        meta = item.meta
+        rows.append({"id": id_prefix + str(i).zfill(6), "task": name, "prompt": item.prompt, "answer": item.answer,
+                     "solution": item.solution, "verifier": verifier, "tests": item.tests,
+                     "difficulty": difficulty, "meta": meta if meta.__class__ is str else encode_meta(meta)})
+    return rows
 
 
 def list_tasks(kind: str | None = None) -> list[str]:

@@ -18,35 +18,57 @@ True
 from __future__ import annotations
 
 import random
+import sys
+from array import array
 from collections.abc import Iterator, Sequence
+from functools import partial
 from hashlib import blake2b
 from itertools import chain, count
 from struct import Struct
 from typing import TypeVar
 
-__all__ = ["ItemRng"]
+__all__ = ["ItemRng", "rng_from_key"]
 
 T = TypeVar("T")
 _UNPACK = Struct("<16L").unpack  # little-endian everywhere
 _SCALE = (2.0**-32).__mul__
+_new = random.Random.__new__
 
 
-def _floats(key: bytes) -> Iterator[map]:
-    """Blocks of sixteen floats in [0, 1): block k is the 32-bit words of BLAKE2b(key, salt=k)."""
-    yield map(_SCALE, _UNPACK(blake2b(key).digest()))  # salt 0 is the default (and cheaper to pass)
-    for block in count(1):
-        yield map(_SCALE, _UNPACK(blake2b(key, salt=block.to_bytes(16, "little")).digest()))
+# The sixteen little-endian 32-bit words of a 64-byte digest: ``array`` copies them without making
+# sixteen ints at once, where the machine's order is little-endian (a C call either way)
+_words = partial(array, "I") if sys.byteorder == "little" and array("I").itemsize == 4 else _UNPACK
+
+
+class _LaterBlocks(bytes):
+    """The item's key; iterated, blocks 1, 2, ... of sixteen floats in [0, 1) (block k is the 32-bit
+    words of BLAKE2b(key, salt=k)).
+
+    ``chain`` calls ``iter`` on it only when block 0 runs out, so an item that draws sixteen numbers
+    or fewer never starts the generator (and a ``bytes`` subclass is made without a Python call)."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[float]:
+        return chain.from_iterable(self._blocks())
+
+    def _blocks(self) -> Iterator[map]:
+        for block in count(1):
+            yield map(_SCALE, _words(blake2b(self, salt=block.to_bytes(16, "little")).digest()))
 
 
 class ItemRng(random.Random):
     """A seeded stream of random numbers; every ``random.Random`` method draws from it."""
 
+    __slots__ = ("random",)  # an instance attribute: rng.random() is then a C call, not a Python one
+
     def __init__(self, key: str = "") -> None:
         self.seed(key)
 
     def seed(self, key: str = "", version: int = 2) -> None:
-        # an instance attribute: rng.random() is then a C call, not a Python one
-        self.random = chain.from_iterable(_floats(str(key).encode())).__next__
+        # block 0 (salt 0, the default) is hashed now, the rest only when drawn
+        key = str(key).encode()
+        self.random = chain(map(_SCALE, _words(blake2b(key).digest())), _LaterBlocks(key)).__next__
 
     def getstate(self) -> None:
         raise NotImplementedError("an ItemRng is made again from its key, not saved")
@@ -76,3 +98,15 @@ class ItemRng(random.Random):
         if not seq:
             raise IndexError("cannot choose from an empty sequence")
         return seq[int(self.random() * len(seq))]
+
+
+def rng_from_key(key: bytes, _new=_new, _cls=ItemRng, _blake2b=blake2b, _chain=chain, _map=map) -> ItemRng:
+    """``ItemRng(key.decode())`` without the Python-level ``__init__``, for loops over many items
+    (the defaults bind globals as locals: this runs once per problem).
+
+    >>> rng_from_key(b"a:0:1:5").random() == ItemRng("a:0:1:5").random()
+    True
+    """
+    rng = _new(_cls)
+    rng.random = _chain(_map(_SCALE, _words(_blake2b(key).digest())), _LaterBlocks(key)).__next__
+    return rng

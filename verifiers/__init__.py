@@ -18,6 +18,7 @@ from verifiers.factored import verify_factored
 from verifiers.format import FormatResult, check_format, format_reward, tag_count
 from verifiers.math_answer import verify_math, verify_math_batch
 from verifiers.rewards import REWARDS, Rubric, Score, judge, score
+from verifiers.simplest import verify_simplest
 from verifiers.verdict import Verdict
 
 __all__ = [
@@ -41,4 +42,5 @@ __all__ = [
     "verify_factored",
     "verify_math",
     "verify_math_batch",
+    "verify_simplest",
 ]

@@ -7,7 +7,7 @@ skip the sample instead of punishing a parser failure.
 
 | name | range | what it rewards |
 |---|---|---|
-| ``accuracy`` | {0, 1} | the answer is right, by the problem's ``verifier`` (math, equation, exact, countdown, factor, code) |
+| ``accuracy`` | {0, 1} | the answer is right, by the problem's ``verifier`` (math, equation, exact, countdown, factor, simplest, code) |
 | ``format`` | {0, 1} | strict R1 template: one think block, then one answer block, nothing else |
 | ``tag_count`` | [0, 1] | 0.25 per template tag present exactly once (partial credit early in training) |
 | ``length`` | [-0.5, 0.5] | Kimi 1.5: shorter than the group's others, only when correct (group reward) |
@@ -40,6 +40,7 @@ from verifiers.exact import verify_exact
 from verifiers.factored import verify_factored
 from verifiers.format import check_format, tag_count
 from verifiers.math_answer import verify_math
+from verifiers.simplest import verify_simplest
 from verifiers.verdict import Verdict
 
 __all__ = ["REWARDS", "VERIFIERS", "Reward", "Rubric", "Score", "judge", "register_verifier", "score"]
@@ -61,6 +62,7 @@ VERIFIERS: dict[str, Callable[[str, Problem], Verdict]] = {
     "equation": lambda c, p: verify_equation(c, _meta(p), gold=p.get("answer") or None),
     "countdown": lambda c, p: verify_countdown(c, _meta(p)),
     "factor": lambda c, p: verify_factored(p["answer"], c),
+    "simplest": lambda c, p: verify_simplest(p["answer"], c),
     "code": lambda c, p: _code_verdict(c, p),
 }
 

@@ -490,10 +490,13 @@ def _linear(rng: random.Random, lead: int, bound: int, zero: bool = False) -> li
             return [b, a]
 
 
-@task("polynomial")
-def polynomial(rng: random.Random, difficulty: int) -> Item:
+_POLYNOMIAL_KINDS = ("expand", "factor", "evaluate")
+
+
+@task("polynomial", kinds=_POLYNOMIAL_KINDS)
+def polynomial(rng: random.Random, difficulty: int, kinds: tuple[str, ...] = _POLYNOMIAL_KINDS) -> Item:
     """Expand a product (and give one coefficient), factor a polynomial, or evaluate one at a point."""
-    kind = rng.choice(("expand", "factor", "evaluate"))
+    kind = rng.choice(kinds)
     return {"expand": _expand, "factor": _factor, "evaluate": _evaluate}[kind](rng, difficulty)
 
 

@@ -1,8 +1,11 @@
 """``fractions``, ``number_theory``, ``sequence``: exact work with rationals, integers and sequences.
 
-``fractions`` evaluates + − × ÷ of 2 to 5 fractions with the order of operations. Difficulty adds
-terms (2 at 1, 5 at 10) and larger denominators (up to 6 at 1, 24 at 10); × from 2, ÷ from 4; asks
-for a mixed-number answer from 3, shows mixed-number terms from 5 and negative terms from 6.
+``fractions`` evaluates + − × ÷ of 2 to 5 fractions with the order of operations (kind
+``arithmetic``, three in four problems), or asks to write a fraction in lowest terms (``simplify``,
+scored by the ``simplest`` verifier, so the unreduced fraction itself is not an answer). Difficulty
+adds terms (2 at 1, 5 at 10) and larger denominators (up to 6 at 1, 24 at 10); × from 2, ÷ from 4;
+asks for a mixed-number answer from 3, shows mixed-number terms from 5 and negative terms from 6. In
+``simplify`` it grows the fraction: the reduced denominator up to 10·d², the common factor up to 10·d.
 
 ``number_theory`` asks for a gcd or lcm (Euclid shown), a^b mod m (repeated squaring shown), the
 n-th prime, the first prime after N, or a fact read off a prime factorization (largest prime factor,
@@ -116,9 +119,40 @@ def _evaluate(terms: list[tuple[int, int]], ops: list[str], steps: list[str]) ->
     return result
 
 
-@task("fractions")
-def fractions(rng: random.Random, difficulty: int) -> Item:
-    """Add, subtract, multiply and divide fractions and mixed numbers; answer in simplest form."""
+_FRACTION_KINDS = ("arithmetic", "simplify")
+
+
+@task("fractions", kinds=_FRACTION_KINDS)
+def fractions(rng: random.Random, difficulty: int, kinds: tuple[str, ...] = _FRACTION_KINDS) -> Item:
+    """Fraction arithmetic with mixed numbers, and fractions to lowest terms; answers in simplest form."""
+    if len(kinds) > 1:
+        kinds = ("simplify",) if rng.random() < 0.25 else ("arithmetic",)  # a quarter simplify
+    return _simplify(rng, difficulty) if kinds == ("simplify",) else _arithmetic(rng, difficulty)
+
+
+def _simplify(rng: random.Random, difficulty: int) -> Item:
+    """Write p·f / q·f in lowest terms, with the gcd f found by the Euclidean algorithm. The reduced
+    denominator goes up to 10·d², the common factor up to 10·d; improper fractions from 4."""
+    r = rng.random
+    q = 2 + int(r() * (10 * difficulty * difficulty - 1))
+    top = 2 * q if difficulty >= 4 and r() < 0.5 else q
+    p = 1 + int(r() * (top - 1))
+    while math.gcd(p, q) != 1:
+        p = 1 + int(r() * (top - 1))
+    factor = 2 + int(r() * (10 * difficulty - 1))
+    num, den = p * factor, q * factor
+    tex = f"\\frac{{{num}}}{{{den}}}"
+    lines = [f"Find the greatest common divisor of {num} and {den} with the Euclidean algorithm:"]
+    _euclid(num, den, lines)
+    answer = f"\\frac{{{p}}}{{{q}}}"
+    lines.append(f"The gcd is {factor}. Divide the numerator and the denominator by it: ${tex} = "
+                 f"\\frac{{{num} \\div {factor}}}{{{den} \\div {factor}}} = {answer}$.\nThe answer is {answer}.")
+    return Item(f"Write ${tex}$ as a fraction in lowest terms.", answer, "\n".join(lines),
+                f'{{"denominator":{den},"kind":"simplify","numerator":{num}}}', verifier="simplest")
+
+
+def _arithmetic(rng: random.Random, difficulty: int) -> Item:
+    """+ − × ÷ of 2 to 5 fractions and mixed numbers, the order of operations shown step by step."""
     r = rng.random
     count = 2 + (difficulty - 1) // 3
     max_den = 4 + 2 * difficulty
@@ -147,7 +181,8 @@ def fractions(rng: random.Random, difficulty: int) -> Item:
         lines.append(f"As a mixed number: ${_tex(p, q)} = {answer}$ ({abs(p)} = "
                      f"{abs(p) // q} \u00d7 {q} + {abs(p) % q}).")
     lines.append(f"The answer is {answer}.")
-    meta = {"terms": [f"{n}/{d}" for n, d in terms], "ops": chosen, "mixed_terms": mixed, "mixed_answer": as_mixed}
+    meta = {"kind": "arithmetic", "terms": [f"{n}/{d}" for n, d in terms], "ops": chosen, "mixed_terms": mixed,
+            "mixed_answer": as_mixed}
     return Item(f"Calculate ${expression}$. Write the answer as {form}.", answer, "\n".join(lines), meta)
 
 
@@ -209,47 +244,75 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+_POW10 = [10**k for k in range(40)]
+
+
 def _digits(rng: random.Random, low: int, high: int) -> int:
-    """A random number with ``low`` to ``high`` digits."""
-    d = rng.randint(low, high)
-    return rng.randint(10 ** (d - 1), 10**d - 1)
+    """A random number with ``low`` to ``high`` digits (``randint`` twice, inlined: the same draws)."""
+    r = rng.random
+    low = _POW10[low - 1 + int(r() * (high - low + 1))]
+    if low > 1_000_000:  # ItemRng.randint's wider path, for ranges of 2**24 and more
+        return rng.randint(low, 10 * low - 1)
+    return low + int(r() * (9 * low))
 
 
-def _distinct(rng: random.Random, k: int, draw) -> list[int]:
-    """``k`` different numbers from ``draw()``."""
-    numbers: list[int] = []
+def _distinct(rng: random.Random, k: int, factor: int, low: int, high: int) -> list[int]:
+    """``k`` different multiples of ``factor`` by numbers of ``low`` to ``high`` digits
+    (``_digits``, inlined: the same draws)."""
+    r, numbers, span = rng.random, [], high - low + 1
     while len(numbers) < k:
-        if (n := draw()) not in numbers:
+        size = _POW10[low - 1 + int(r() * span)]
+        n = factor * (size + int(r() * (9 * size)) if size <= 1_000_000 else rng.randint(size, 10 * size - 1))
+        if n not in numbers:
             numbers.append(n)
     return numbers
 
 
 def _euclid(a: int, b: int, lines: list[str]) -> int:
-    a, b = max(a, b), min(a, b)
+    """gcd(a, b), with one line per step of the Euclidean algorithm."""
+    if a < b:
+        a, b = b, a
+    append = lines.append
+    text_a, text_b = str(a), str(b)  # each number is written up to three times: convert it once
     while b:
-        lines.append(f"{a} = {a // b} \u00d7 {b} + {a % b}")
-        a, b = b, a % b
+        rest = a % b
+        text_rest = str(rest)
+        append(f"{text_a} = {a // b} \u00d7 {text_b} + {text_rest}")
+        a, b, text_a, text_b = b, rest, text_b, text_rest
     return a
 
 
-def _gcd(rng: random.Random, difficulty: int) -> tuple[str, int, list[str], dict]:
-    k = 3 if difficulty >= 7 and rng.random() < 0.5 else 2
-    g = _digits(rng, 1, 1 + difficulty // 3)
-    numbers = _distinct(rng, k, lambda: g * _digits(rng, 1 + difficulty // 4, 1 + difficulty // 2))
+# gcd and lcm are the kinds most often asked alone, and cheap, so they build their ``meta`` JSON
+# themselves (canonical: sorted keys, no spaces), which saves a tenth of their time
+
+
+def _numbers_item(kind: str, question: str, result: int, lines: list[str], numbers: list[int]) -> Item:
+    listed, answer = ", ".join(map(str, numbers)), str(result)
+    lines.append(f"The answer is {answer}.")
+    return Item(f"{question} {listed}?", answer, "\n".join(lines),
+                f'{{"kind":"{kind}","numbers":[{listed.replace(" ", "")}]}}')
+
+
+def _gcd(rng: random.Random, difficulty: int) -> Item:
+    r = rng.random
+    k = 3 if difficulty >= 7 and r() < 0.5 else 2
+    size = _POW10[int(r() * (1 + difficulty // 3))]  # g = _digits(rng, 1, 1 + difficulty // 3), inlined
+    g = size + int(r() * (9 * size))
+    numbers = _distinct(rng, k, g, 1 + difficulty // 4, 1 + difficulty // 2)
     lines = ["Use the Euclidean algorithm: replace (a, b) by (b, a mod b) until the remainder is 0."]
     result = numbers[0]
     for n in numbers[1:]:
         previous = result
         result = _euclid(result, n, lines)
         lines.append(f"So gcd({previous}, {n}) = {result}.")
-    listed = ", ".join(map(str, numbers))
-    return f"What is the greatest common divisor of {listed}?", result, lines, {"numbers": numbers}
+    return _numbers_item("gcd", "What is the greatest common divisor of", result, lines, numbers)
 
 
-def _lcm(rng: random.Random, difficulty: int) -> tuple[str, int, list[str], dict]:
-    k = 3 if difficulty >= 6 and rng.random() < 0.5 else 2
-    g = rng.randint(1, 3 + 3 * difficulty)
-    numbers = _distinct(rng, k, lambda: g * _digits(rng, 1, 1 + difficulty // 4))
+def _lcm(rng: random.Random, difficulty: int) -> Item:
+    r = rng.random
+    k = 3 if difficulty >= 6 and r() < 0.5 else 2
+    g = 1 + int(r() * (3 + 3 * difficulty))  # rng.randint(1, 3 + 3 * difficulty), inlined
+    numbers = _distinct(rng, k, g, 1, 1 + difficulty // 4)
     lines = ["Use lcm(a, b) = a \u00d7 b / gcd(a, b), with the gcd from the Euclidean algorithm."]
     result = numbers[0]
     for n in numbers[1:]:
@@ -257,11 +320,15 @@ def _lcm(rng: random.Random, difficulty: int) -> tuple[str, int, list[str], dict
         g = _euclid(previous, n, lines)
         result = previous * n // g
         lines.append(f"gcd({previous}, {n}) = {g}, so lcm({previous}, {n}) = {previous} \u00d7 {n} / {g} = {result}.")
-    listed = ", ".join(map(str, numbers))
-    return f"What is the least common multiple of {listed}?", result, lines, {"numbers": numbers}
+    return _numbers_item("lcm", "What is the least common multiple of", result, lines, numbers)
 
 
-def _mod_pow(rng: random.Random, difficulty: int) -> tuple[str, int, list[str], dict]:
+def _item(kind: str, prompt: str, result: int, lines: list[str], meta: dict) -> Item:
+    lines.append(f"The answer is {result}.")
+    return Item(prompt, str(result), "\n".join(lines), {"kind": kind, **meta})
+
+
+def _mod_pow(rng: random.Random, difficulty: int) -> Item:
     base = rng.randint(2, 10 ** (1 + difficulty // 3))
     exponent = rng.randint(5, 10 + 2 ** (2 + difficulty // 2))
     modulus = rng.randint(3, 10 ** (1 + (difficulty + 1) // 3))
@@ -287,17 +354,17 @@ def _mod_pow(rng: random.Random, difficulty: int) -> tuple[str, int, list[str], 
         result = new
     prompt = f"What is ${base}^{{{exponent}}} \\bmod {modulus}$ (the remainder when ${base}^{{{exponent}}}$ " \
              f"is divided by {modulus})?"
-    return prompt, result, lines, {"base": base, "exponent": exponent, "modulus": modulus}
+    return _item("mod_pow", prompt, result, lines, {"base": base, "exponent": exponent, "modulus": modulus})
 
 
-def _nth_prime(rng: random.Random, difficulty: int) -> tuple[str, int, list[str], dict]:
+def _nth_prime(rng: random.Random, difficulty: int) -> Item:
     n = rng.randint(1 + 2 * difficulty, 10 + 20 * difficulty)
     lines = [f"List the primes in order: {_PRIME_LIST[:_PRIME_LIST_END[n]]}.",
              f"That is {n} primes; the last is {_PRIMES[n - 1]}."]
-    return f"What is the {_ordinal(n)} prime number?", _PRIMES[n - 1], lines, {"n": n}
+    return _item("nth_prime", f"What is the {_ordinal(n)} prime number?", _PRIMES[n - 1], lines, {"n": n})
 
 
-def _next_prime(rng: random.Random, difficulty: int) -> tuple[str, int, list[str], dict]:
+def _next_prime(rng: random.Random, difficulty: int) -> Item:
     start = _digits(rng, 1 + difficulty // 2, min(9, 1 + difficulty))
     lines = ["Test the numbers after it in turn: a number is prime when no prime up to its square root divides it."]
     n = start + 1
@@ -305,10 +372,10 @@ def _next_prime(rng: random.Random, difficulty: int) -> tuple[str, int, list[str
         lines.append(f"{n} = {p} \u00d7 {n // p}, not prime.")
         n += 1
     lines.append(f"{n}: no prime up to \u221a{n} \u2248 {math.isqrt(n)} divides it, so it is prime.")
-    return f"What is the smallest prime number greater than {start}?", n, lines, {"after": start}
+    return _item("next_prime", f"What is the smallest prime number greater than {start}?", n, lines, {"after": start})
 
 
-def _factor_fact(rng: random.Random, difficulty: int) -> tuple[str, int, list[str], dict]:
+def _factor_fact(rng: random.Random, difficulty: int) -> Item:
     pool = _PRIMES[: 4 + 4 * difficulty]
     while True:
         primes = sorted(rng.sample(pool, rng.randint(2, 2 + difficulty // 3)))
@@ -337,20 +404,17 @@ def _factor_fact(rng: random.Random, difficulty: int) -> tuple[str, int, list[st
         question, result = f"How many positive divisors does {n} have?", math.prod(e + 1 for e in powers.values())
         counts = " \u00d7 ".join(str(e + 1) for e in powers.values())
         lines.append(f"A divisor takes each prime's exponent from 0 up to its power: {counts} = {result} divisors.")
-    return question, result, lines, {"n": n, "ask": ask}
+    return _item("prime_factors", question, result, lines, {"n": n, "ask": ask})
 
 
 _NUMBER_KINDS = {"gcd": _gcd, "lcm": _lcm, "mod_pow": _mod_pow, "nth_prime": _nth_prime,
                  "next_prime": _next_prime, "prime_factors": _factor_fact}
 
 
-@task("number_theory")
-def number_theory(rng: random.Random, difficulty: int) -> Item:
+@task("number_theory", kinds=_NUMBER_KINDS)
+def number_theory(rng: random.Random, difficulty: int, kinds: tuple[str, ...] = tuple(_NUMBER_KINDS)) -> Item:
     """gcd, lcm, modular powers, primes and prime factorizations."""
-    kind = rng.choice(list(_NUMBER_KINDS))
-    prompt, result, lines, meta = _NUMBER_KINDS[kind](rng, difficulty)
-    lines.append(f"The answer is {result}.")
-    return Item(prompt, str(result), "\n".join(lines), {"kind": kind, **meta})
+    return _NUMBER_KINDS[kinds[int(rng.random() * len(kinds))]](rng, difficulty)  # rng.choice, inlined
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from datagen import dedupe, generate, generate_mix, list_tasks, split, to_corpus
+from datagen import dedupe, generate, generate_mix, list_kinds, list_tasks, split, to_corpus
 from datagen.importers import import_gsm8k, import_math, import_reasoning_gym
-from datagen.problem import FIELDS, Problem
+from datagen.problem import FIELDS, Problem, encode_meta
+from datagen.registry import TASKS, make_problem, make_rows
 from verifiers import verify_math
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -36,6 +37,49 @@ def test_same_bytes_in_another_process(tmp_path):
                        "PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
         outs.append(path.read_bytes())
     assert outs[0] == outs[1]
+
+
+def _kinds_of(ds) -> set[str]:
+    return {json.loads(meta)["kind"] for meta in ds["meta"]}
+
+
+def test_kinds_keep_to_some_of_a_task_s_questions():
+    assert list_kinds("number_theory") == ["gcd", "lcm", "mod_pow", "nth_prime", "next_prime", "prime_factors"]
+    assert list_kinds("fractions") == ["arithmetic", "simplify"] and list_kinds("arithmetic") == []
+    gcd = generate("number_theory", n=60, seed=2, kinds=["gcd"])
+    assert _kinds_of(gcd) == {"gcd"} and all(p.startswith("What is the greatest common divisor") for p in gcd["prompt"])
+    assert _kinds_of(generate("number_theory", n=200, seed=2, kinds=["nth_prime", "lcm"])) == {"lcm", "nth_prime"}
+    assert _kinds_of(generate("polynomial", n=60, seed=2, kinds="factor")) == {"factor"}
+    # the set counts, not its order; all of them is the task itself
+    assert (generate("number_theory", n=50, seed=2, kinds=["lcm", "gcd"]).to_list()
+            == generate("number_theory", n=50, seed=2, kinds=["gcd", "lcm"]).to_list())
+    assert (generate("number_theory", n=50, seed=2, kinds=list_kinds("number_theory")).to_list()
+            == generate("number_theory", n=50, seed=2).to_list())
+
+
+def test_bad_kinds_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown kinds 'gdc' for 'number_theory'; its kinds: gcd, lcm"):
+        generate("number_theory", n=1, kinds=["gdc"])
+    with pytest.raises(ValueError, match="no kinds"):
+        generate("number_theory", n=1, kinds=[])
+    with pytest.raises(ValueError, match="'arithmetic' has one kind"):
+        generate("arithmetic", n=1, kinds=["gcd"])
+
+
+def test_rows_are_the_problems_rows_with_canonical_meta():
+    """make_rows (the fast path every dataset is made by) gives what Problem.to_row gives, for every task
+    and some kinds; a generator that writes its meta JSON itself writes it as encode_meta would."""
+    for name in list_tasks():
+        levels = [1 + i % 10 for i in range(30)]
+        rows = make_rows(name, range(30), 5, levels)
+        assert rows == [make_problem(name, 5, levels[i], i).to_row() for i in range(30)], name
+        assert all(row["meta"] == encode_meta(json.loads(row["meta"])) for row in rows), name
+        for kind in TASKS[name].kinds:
+            rows = make_rows(name, range(20), 5, levels, [kind])
+            assert rows == [make_problem(name, 5, levels[i], i, [kind]).to_row() for i in range(20)], (name, kind)
+            assert all(row["meta"] == encode_meta(json.loads(row["meta"])) for row in rows), (name, kind)
+    with pytest.raises(ValueError, match=r"arithmetic/s0/000001: difficulty must be 1\.\.10, not 0"):
+        make_rows("arithmetic", range(2), 0, [1, 0])
 
 
 def test_mixture_counts_follow_the_weights():

@@ -35,4 +35,18 @@ def test_errors_name_the_problem(tmp_path, capsys):
 
 def test_list(capsys):
     assert main(["--list"]) == 0
-    assert "arithmetic" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "arithmetic" in out and "(kinds: gcd, lcm, mod_pow" in out
+
+
+def test_kinds_of_one_task(tmp_path, capsys):
+    out = tmp_path / "g.jsonl"
+    assert main(["number_theory", "--kinds", "gcd,lcm", "--n", "300", "--out", str(out), "--workers", "2"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 300 and {json.loads(r["meta"])["kind"] for r in rows} == {"gcd", "lcm"}
+    for argv, error in ((["number_theory", "--kinds", "gcd,euler"], "unknown kinds 'euler'"),
+                        (["math", "--kinds", "gcd"], "--kinds needs a single task"),
+                        (["arithmetic", "--kinds", "gcd"], "'arithmetic' has one kind")):
+        assert main([*argv, "--out", str(tmp_path / "x.jsonl")]) == 2
+        assert error in capsys.readouterr().err
+    assert not (tmp_path / "x.jsonl").exists()

@@ -12,9 +12,11 @@ from itertools import pairwise
 
 import sympy
 
-from datagen.checks import check_task, difficulty_grows
+from datagen import generate
+from datagen.checks import check_task, completion, difficulty_grows
 from datagen.registry import list_tasks, make_problem
 from verifiers import verify_math
+from verifiers.rewards import judge
 
 TASK_NAMES = ("fractions", "number_theory", "sequence")
 N = sympy.Symbol("n")
@@ -60,8 +62,18 @@ def _gold_value(gold: str, mixed: bool) -> Fraction | None:
     return (-1 if m.group(1) else 1) * (whole + Fraction(p, q))
 
 
+def _simplify_agrees(row: dict, meta: dict) -> bool:
+    """The prompt's fraction is the meta's and not yet reduced; the gold is it in lowest terms."""
+    num, den = meta["numerator"], meta["denominator"]
+    shown = re.fullmatch(r"Write \$\\frac\{(\d+)\}\{(\d+)\}\$ as a fraction in lowest terms\.", row["prompt"])
+    return (shown is not None and (int(shown[1]), int(shown[2])) == (num, den) and math.gcd(num, den) > 1
+            and row["verifier"] == "simplest" and _gold_value(row["answer"], False) == Fraction(num, den))
+
+
 def _fractions_agree(row: dict) -> bool:
     meta = json.loads(row["meta"])
+    if meta["kind"] == "simplify":
+        return _simplify_agrees(row, meta)
     text = f"({meta['terms'][0]})" + "".join(f" {op} ({t})" for op, t in zip(meta["ops"], meta["terms"][1:]))
     from_meta = _exact(text)
     value = _prompt_value(row["prompt"])
@@ -76,6 +88,26 @@ def test_fractions_properties():
 def test_fractions_difficulty_adds_terms_and_digits():
     difficulty_grows("fractions", lambda r: r["prompt"].count("\\frac"))
     difficulty_grows("fractions", _digits)
+
+
+def test_fractions_simplify_kind_grows_and_refuses_the_unreduced_fraction():
+    rows = generate("fractions", 400, seed=3, kinds=["simplify"])
+    assert {json.loads(m)["kind"] for m in rows["meta"]} == {"simplify"}
+    for row in rows:  # echoing the question, or reducing only part of the way, is not an answer
+        meta = json.loads(row["meta"])
+        num, den = meta["numerator"], meta["denominator"]
+        assert judge(completion(f"{num}/{den}"), row).status == "incorrect", row["id"]
+        g = math.gcd(num, den)
+        if g % 2 == 0 and g > 2:
+            assert judge(completion(f"{num // 2}/{den // 2}"), row).status == "incorrect", row["id"]
+    by_level = [generate("fractions", 100, seed=1, difficulty=d, kinds=["simplify"]) for d in (1, 10)]
+    easy, hard = (sum(map(_digits, rows)) / len(rows) for rows in by_level)
+    assert hard > easy + 2, (easy, hard)
+
+
+def test_fractions_mix_is_a_quarter_simplify():
+    kinds = [json.loads(make_problem("fractions", 0, 1 + i % 10, i).to_row()["meta"])["kind"] for i in range(2000)]
+    assert 0.2 < kinds.count("simplify") / len(kinds) < 0.3
 
 
 # --- number_theory -----------------------------------------------------------------------------
