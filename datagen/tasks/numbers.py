@@ -126,8 +126,8 @@ _FRACTION_KINDS = ("arithmetic", "simplify")
 def fractions(rng: random.Random, difficulty: int, kinds: tuple[str, ...] = _FRACTION_KINDS) -> Item:
     """Fraction arithmetic with mixed numbers, and fractions to lowest terms; answers in simplest form."""
     if len(kinds) > 1:
-        kinds = ("simplify",) if rng.random() < 0.25 else ("arithmetic",)  # a quarter simplify
-    return _simplify(rng, difficulty) if kinds == ("simplify",) else _arithmetic(rng, difficulty)
+        return _simplify(rng, difficulty) if rng.random() < 0.25 else _arithmetic(rng, difficulty)  # 1 in 4
+    return _simplify(rng, difficulty) if kinds[0] == "simplify" else _arithmetic(rng, difficulty)
 
 
 def _simplify(rng: random.Random, difficulty: int) -> Item:
@@ -141,14 +141,14 @@ def _simplify(rng: random.Random, difficulty: int) -> Item:
         p = 1 + int(r() * (top - 1))
     factor = 2 + int(r() * (10 * difficulty - 1))
     num, den = p * factor, q * factor
-    tex = f"\\frac{{{num}}}{{{den}}}"
-    lines = [f"Find the greatest common divisor of {num} and {den} with the Euclidean algorithm:"]
+    n, d, f = str(num), str(den), str(factor)  # each is written several times: convert it once
+    lines = [f"Find the greatest common divisor of {n} and {d} with the Euclidean algorithm:"]
     _euclid(num, den, lines)
-    answer = f"\\frac{{{p}}}{{{q}}}"
-    lines.append(f"The gcd is {factor}. Divide the numerator and the denominator by it: ${tex} = "
-                 f"\\frac{{{num} \\div {factor}}}{{{den} \\div {factor}}} = {answer}$.\nThe answer is {answer}.")
+    tex, answer = f"\\frac{{{n}}}{{{d}}}", f"\\frac{{{p}}}{{{q}}}"
+    lines.append(f"The gcd is {f}. Divide the numerator and the denominator by it: ${tex} = "
+                 f"\\frac{{{n} \\div {f}}}{{{d} \\div {f}}} = {answer}$.\nThe answer is {answer}.")
     return Item(f"Write ${tex}$ as a fraction in lowest terms.", answer, "\n".join(lines),
-                f'{{"denominator":{den},"kind":"simplify","numerator":{num}}}', verifier="simplest")
+                f'{{"denominator":{d},"kind":"simplify","numerator":{n}}}', "", "simplest")
 
 
 def _arithmetic(rng: random.Random, difficulty: int) -> Item:
