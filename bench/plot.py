@@ -67,15 +67,17 @@ def main() -> None:
         axes[1].annotate(f"{v:.0f}x", (i, v), ha="center", va="bottom")
 
     # 3. generation rates
-    gen = [r for r in rows(RESULTS / "datagen.md", 5) if r[0] != "rlvr task" and r[2] != "-"]
+    # columns: generator, difficulties, rlvr/s, peer, peer/s, ratio; a kind at the peer's size is its own row
+    gen = [r for r in rows(RESULTS / "datagen.md", 6) if r[0] != "rlvr generator" and r[3] != "-"]
     x = range(len(gen))
-    axes[2].bar([i - 0.2 for i in x], [number(r[1]) for r in gen], width=0.4, label="rlvr (with worked solution)")
-    axes[2].bar([i + 0.2 for i in x], [number(r[3]) for r in gen], width=0.4, label="reasoning-gym peer")
-    axes[2].set_xticks(list(x), [r[0] for r in gen], rotation=40, ha="right", fontsize=8)
+    axes[2].bar([i - 0.2 for i in x], [number(r[2]) for r in gen], width=0.4, label="rlvr (with worked solution)")
+    axes[2].bar([i + 0.2 for i in x], [number(r[4]) for r in gen], width=0.4, label="reasoning-gym peer")
+    labels = [f"{r[0].split(', the peer')[0]} [d{r[1]}]" for r in gen]
+    axes[2].set_xticks(list(x), labels, rotation=40, ha="right", fontsize=7)
     axes[2].set_yscale("log")
     axes[2].set_ylabel("problems per second, one core (log)")
     axes[2].set_title("Problem generation")
-    axes[2].legend(fontsize=8)
+    axes[2].legend(fontsize=8, loc="lower left")
 
     fig.tight_layout()
     out = ROOT / "docs" / "img" / "benchmarks.png"
