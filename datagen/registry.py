@@ -122,14 +122,14 @@ def make_rows(name: str, indices: Iterable[int], seed: int, difficulties: Sequen
     spec, chosen = TASKS[name], task_kinds(name, kinds)
     make = spec.fn
     # the per-row work is a few microseconds, so what is the same for every row is made once
-    keys = [f"{name}:{seed}:{d}:".encode() for d in range(11)]
+    keys = {d: f"{name}:{seed}:{d}:".encode() for d in range(1, 11)}
     id_prefix, default_verifier = f"{name}/s{seed}/", spec.verifier
     rows = []
     for i in indices:
         difficulty = difficulties[i]
-        if not 1 <= difficulty <= 10:
-            raise ValueError(f"{make_id(name, seed, i)}: difficulty must be 1..10, not {difficulty}")
-        rng = rng_from_key(keys[difficulty] + b"%d" % i)
+        if (key := keys.get(difficulty)) is None:
+            raise ValueError(f"{make_id(name, seed, i)}: difficulty must be 1..10, not {difficulty!r}")
+        rng = rng_from_key(key + b"%d" % i)
         item = make(rng, difficulty) if chosen is None else make(rng, difficulty, chosen)
         verifier = item.verifier or default_verifier
         if verifier not in VERIFIERS or not item.prompt or not item.solution:

@@ -80,6 +80,8 @@ def test_rows_are_the_problems_rows_with_canonical_meta():
             assert all(row["meta"] == encode_meta(json.loads(row["meta"])) for row in rows), (name, kind)
     with pytest.raises(ValueError, match=r"arithmetic/s0/000001: difficulty must be 1\.\.10, not 0"):
         make_rows("arithmetic", range(2), 0, [1, 0])
+    with pytest.raises(ValueError, match="not 'hard'"):
+        make_rows("arithmetic", range(1), 0, ["hard"])
 
 
 def test_mixture_counts_follow_the_weights():
