@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from datagen.problem import FIELDS
-from datagen.registry import TASKS, list_tasks, make_rows, task_kinds
+from datagen.registry import TASKS, list_tasks, make_rows
 
 __all__ = ["allocate", "dedupe", "difficulties", "generate", "generate_mix", "list_kinds", "make_rows", "split",
            "to_corpus"]
@@ -48,8 +48,7 @@ def generate(task: str, n: int, seed: int = 0, difficulty: int | Sequence[int] =
     if n < 0:
         raise ValueError("n must be non-negative")
     levels = difficulties(difficulty, n)
-    chosen = task_kinds(task, kinds)
-    return datasets.Dataset.from_list(make_rows(task, range(n), seed, levels, chosen), features=_features())
+    return datasets.Dataset.from_list(make_rows(task, range(n), seed, levels, kinds), features=_features())
 
 
 def list_kinds(task: str) -> list[str]:

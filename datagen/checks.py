@@ -2,8 +2,9 @@
 
 ``check_task``: for each difficulty 1..10 and every one of the first ``per_difficulty`` items (1,000
 by default): the gold answer scores correct with the problem's own verifier; a perturbed answer does
-not; the worked solution ends with the gold answer; the stored ``meta`` is canonical JSON; and, when the test gives one, a cheap independent
-computation agrees with the gold answer. The verdicts come from a pool of worker processes.
+not; the worked solution ends with the gold answer; the stored ``meta`` is canonical JSON; and, when
+the test gives one, a cheap independent computation agrees with the gold answer. The verdicts come
+from a pool of worker processes.
 
 ``check_sample``: an independent computation that costs milliseconds (SymPy, the sandbox) on items
 hypothesis draws from those same first ``items`` of each difficulty. ``check_task(..., sample=...)``

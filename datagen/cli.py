@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.kinds is not None:
             if len(weights) != 1:
                 raise ValueError(f"--kinds needs a single task, not the mixture {args.spec!r}")
-            kinds = task_kinds(args.spec.partition("=")[0].strip(), [k.strip() for k in args.kinds.split(",")])
+            (name,) = weights
+            kinds = task_kinds(name, [k.strip() for k in args.kinds.split(",")])
     except ValueError as exc:
         print(f"rlvr gen: {exc}", file=sys.stderr)
         return 2

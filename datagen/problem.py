@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from json.encoder import c_make_encoder, encode_basestring_ascii
 
-__all__ = ["FIELDS", "VERIFIERS", "Problem", "encode_meta", "make_id"]
+__all__ = ["FIELDS", "VERIFIERS", "Problem", "encode_meta", "make_id", "stored_meta"]
 
 FIELDS = ("id", "task", "prompt", "answer", "solution", "verifier", "tests", "difficulty", "meta")
 VERIFIERS = ("math", "exact", "equation", "countdown", "factor", "simplest", "code")
@@ -35,6 +35,15 @@ if c_make_encoder is not None:
         '{"a":"x","b":[1,2]}'
         """
         return "".join(_c_encoder(meta, 0))
+
+
+def stored_meta(meta: dict | str) -> str:
+    """The row's ``meta``: a dict encoded, or a generator's own JSON (already canonical) as it is.
+
+    >>> stored_meta({"n": 1}), stored_meta('{"n":1}')
+    ('{"n":1}', '{"n":1}')
+    """
+    return meta if meta.__class__ is str else encode_meta(meta)
 
 
 def make_id(task: str, seed: int, index: int) -> str:
@@ -68,4 +77,4 @@ class Problem:
     def to_row(self) -> dict:
         return {"id": self.id, "task": self.task, "prompt": self.prompt, "answer": self.answer,
                 "solution": self.solution, "verifier": self.verifier, "tests": self.tests,
-                "difficulty": self.difficulty, "meta": self.meta if isinstance(self.meta, str) else encode_meta(self.meta)}
+                "difficulty": self.difficulty, "meta": stored_meta(self.meta)}

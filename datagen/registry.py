@@ -17,10 +17,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
-from datagen.problem import VERIFIERS, Problem, encode_meta, make_id
+from datagen.problem import VERIFIERS, Problem, make_id, stored_meta
 from datagen.rng import ItemRng, rng_from_key
 
 __all__ = ["TASKS", "Item", "Task", "item_rng", "list_tasks", "make_problem", "make_rows", "task", "task_kinds"]
@@ -88,23 +87,28 @@ def task_kinds(name: str, kinds: Iterable[str] | None) -> tuple[str, ...] | None
     return tuple(k for k in known if k in wanted)
 
 
+def _key_prefix(name: str, seed: int, difficulty: int) -> str:
+    """An item's RNG key is this and its index."""
+    return f"{name}:{seed}:{difficulty}:"
+
+
 def item_rng(name: str, seed: int, difficulty: int, index: int) -> random.Random:
     """The RNG of one item, seeded by a hash of its key: the same on every machine and Python."""
-    return ItemRng(f"{name}:{seed}:{difficulty}:{index}")
+    return ItemRng(f"{_key_prefix(name, seed, difficulty)}{index}")
 
 
-def _generator(name: str, kinds: Iterable[str] | None) -> tuple[Task, Callable[[random.Random, int], Item]]:
+def _spec(name: str, kinds: Iterable[str] | None) -> tuple[Task, tuple[str, ...] | None]:
+    """The task and its chosen kinds (None: all); ``spec.fn(rng, d)`` or ``spec.fn(rng, d, kinds)``."""
     if name not in TASKS:  # a fresh worker process: register the generators first
         list_tasks()
-    spec = TASKS[name]
-    chosen = task_kinds(name, kinds)
-    return spec, spec.fn if chosen is None else partial(spec.fn, kinds=chosen)
+    return TASKS[name], task_kinds(name, kinds)
 
 
 def make_problem(name: str, seed: int, difficulty: int, index: int, kinds: Iterable[str] | None = None) -> Problem:
     """The ``index``-th problem of a task at a difficulty: a pure function of its arguments."""
-    spec, make = _generator(name, kinds)
-    item = make(item_rng(name, seed, difficulty, index), difficulty)
+    spec, chosen = _spec(name, kinds)
+    rng = item_rng(name, seed, difficulty, index)
+    item = spec.fn(rng, difficulty) if chosen is None else spec.fn(rng, difficulty, chosen)
     return Problem(make_id(name, seed, index), name, item.prompt, item.answer, item.solution,
                    item.verifier or spec.verifier, difficulty, item.tests, item.meta)
 
@@ -117,12 +121,10 @@ def make_rows(name: str, indices: Iterable[int], seed: int, difficulties: Sequen
     >>> make_rows("arithmetic", [0], 0, [3]) == [make_problem("arithmetic", 0, 3, 0).to_row()]
     True
     """
-    if name not in TASKS:
-        list_tasks()
-    spec, chosen = TASKS[name], task_kinds(name, kinds)
+    spec, chosen = _spec(name, kinds)
     make = spec.fn
     # the per-row work is a few microseconds, so what is the same for every row is made once
-    keys = {d: f"{name}:{seed}:{d}:".encode() for d in range(1, 11)}
+    keys = {d: _key_prefix(name, seed, d).encode() for d in range(1, 11)}
     id_prefix, default_verifier = f"{name}/s{seed}/", spec.verifier
     rows = []
     for i in indices:
@@ -134,10 +136,9 @@ def make_rows(name: str, indices: Iterable[int], seed: int, difficulties: Sequen
         verifier = item.verifier or default_verifier
         if verifier not in VERIFIERS or not item.prompt or not item.solution:
             Problem(make_id(name, seed, i), name, item.prompt, item.answer, item.solution, verifier, difficulty)
-        meta = item.meta
         rows.append({"id": id_prefix + str(i).zfill(6), "task": name, "prompt": item.prompt, "answer": item.answer,
                      "solution": item.solution, "verifier": verifier, "tests": item.tests,
-                     "difficulty": difficulty, "meta": meta if meta.__class__ is str else encode_meta(meta)})
+                     "difficulty": difficulty, "meta": stored_meta(item.meta)})
     return rows
 
 

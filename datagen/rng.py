@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 import sys
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from hashlib import blake2b
 from itertools import chain, count
@@ -57,6 +57,11 @@ class _LaterBlocks(bytes):
             yield map(_SCALE, _words(blake2b(self, salt=block.to_bytes(16, "little")).digest()))
 
 
+def _stream(key: bytes) -> Callable[[], float]:
+    """The item's floats, one per call: block 0 (salt 0, the default) hashed now, the rest when drawn."""
+    return chain(map(_SCALE, _words(blake2b(key).digest())), _LaterBlocks(key)).__next__
+
+
 class ItemRng(random.Random):
     """A seeded stream of random numbers; every ``random.Random`` method draws from it."""
 
@@ -66,9 +71,7 @@ class ItemRng(random.Random):
         self.seed(key)
 
     def seed(self, key: str = "", version: int = 2) -> None:
-        # block 0 (salt 0, the default) is hashed now, the rest only when drawn
-        key = str(key).encode()
-        self.random = chain(map(_SCALE, _words(blake2b(key).digest())), _LaterBlocks(key)).__next__
+        self.random = _stream(str(key).encode())
 
     def getstate(self) -> None:
         raise NotImplementedError("an ItemRng is made again from its key, not saved")
@@ -100,7 +103,7 @@ class ItemRng(random.Random):
         return seq[int(self.random() * len(seq))]
 
 
-def rng_from_key(key: bytes, _new=_new, _cls=ItemRng, _blake2b=blake2b, _chain=chain, _map=map) -> ItemRng:
+def rng_from_key(key: bytes, _new=_new, _cls=ItemRng, _stream=_stream) -> ItemRng:
     """``ItemRng(key.decode())`` without the Python-level ``__init__``, for loops over many items
     (the defaults bind globals as locals: this runs once per problem).
 
@@ -108,5 +111,5 @@ def rng_from_key(key: bytes, _new=_new, _cls=ItemRng, _blake2b=blake2b, _chain=c
     True
     """
     rng = _new(_cls)
-    rng.random = _chain(_map(_SCALE, _words(_blake2b(key).digest())), _LaterBlocks(key)).__next__
+    rng.random = _stream(key)
     return rng
