@@ -25,7 +25,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from verifiers.budget import Budget
-from verifiers.evaluate import Evaluator, NotANumber, TooLarge, free_symbols, points
+from verifiers.numeric import Evaluator, NotANumber, TooLarge, free_symbols, points
 from verifiers.units import to_base
 
 __all__ = ["Judge"]

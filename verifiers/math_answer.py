@@ -19,9 +19,9 @@ from typing import Any
 
 from verifiers.budget import Budget, OutOfTime
 from verifiers.equivalence import MAX_DPS, Judge, canon
-from verifiers.evaluate import literal_digits
 from verifiers.extract import answer_of, boxed_contents, is_hedge
 from verifiers.latex import AMBIGUOUS_COMMA, MAX_LENGTH, ParseError, normalize, parse, text_key
+from verifiers.numeric import literal_digits
 from verifiers.verdict import Verdict
 
 __all__ = ["verify_math", "verify_math_batch"]
