@@ -344,16 +344,18 @@ def _explicit(text: str, lenient: bool, tiers: int = 2) -> Extraction | None:
 
 def _inferred(text: str) -> Extraction | None:
     """Lenient only: the concluding sentence's value, else the last display math, else the last value."""
+    masked = mask_math(text)
     for start, end in reversed(sentences(text)):
-        sentence = text[start : end + 1]
-        if _CHATTER.search(sentence) or not _CUE.search(sentence):
+        if _CHATTER.search(text, start, end + 1):
             continue
-        value = statement_value(sentence, lenient=True)
-        if value and re.search(r"\d|\\[A-Za-z]", value) and not _CUE.search(value):
-            return _found(value, "concluding sentence")
-        value = single_value(sentence)
-        if value:
-            return _found(value, "concluding sentence")
+        for cue in reversed(list(_CUE.finditer(masked, start, end + 1))):
+            conclusion = text[cue.end() : end + 1]  # "Therefore, the probability is 2/3": what follows the cue
+            value = statement_value(conclusion, lenient=True)
+            if value and re.search(r"\d|\\[A-Za-z]", value) and len(re.findall(r"\b[A-Za-z]{2,}", value)) <= 2:
+                return _found(value, "concluding sentence")
+            value = single_value(conclusion)
+            if value:
+                return _found(value, "concluding sentence")
     display = [s for s in math_spans(text) if text.startswith(("$$", "\\["), s[0]) and s[2].strip()]
     if display:
         return _found(display[-1][2], "last display math")

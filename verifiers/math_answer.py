@@ -28,6 +28,9 @@ __all__ = ["verify_math", "verify_math_batch"]
 
 log = logging.getLogger(__name__)
 MAX_ANSWER_CHARS = 20_000
+# one number with a decimal comma (2,74; 0,111; 12,5 %): read as a decimal where a comma cannot separate
+# thousands (not three digits after it, or a leading 0), as an alternative to a list of two numbers
+_DECIMAL_COMMA = re.compile(r"^(-?)(\d+),(\d+)(\s*(?:\\%|%|\\text\{[^{}]*\}|[A-Za-z]+)?)$")
 _CHOICE = re.compile(r"^\(?([A-J])\)?$")
 _CHOICE_IN_ANSWER = re.compile(r"^(?:option |choice )?(?:\(([A-J])\)(?![+\-*/^=_])|([A-J])(?:[.):]|$)(?:\s|$))", re.I)
 _WRAPPERS = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf)\s*\{([^{}]*)\}")
@@ -108,22 +111,29 @@ def _judge(gold: str, answer: str, budget: Budget) -> Verdict:
     # "(158,157)" may be a pair or a number: when either side is spelled that way, try the other reading
     for g2, a2 in _other_readings(gold_norm, answer_norm, g, a, budget):
         if judge.same(g2, a2):
-            return Verdict("correct", "equivalent (commas read as separators)", answer)
+            return Verdict("correct", "equivalent (another reading of a comma)", answer)
     return Verdict("incorrect", note or "not equivalent", answer)
 
 
 def _other_readings(gold: str, answer: str, g: tuple, a: tuple, budget: Budget) -> list[tuple[tuple, tuple]]:
-    def alt(text: str, tree: tuple) -> tuple | None:
-        if not AMBIGUOUS_COMMA.search(text):
-            return None
-        try:
-            return parse(text, budget, thousands=False)
-        except ParseError:
-            return None
+    """Other readings of a comma: ``158,157`` as two numbers, ``2,74`` as a decimal comma."""
+    def alts(text: str) -> list[tuple]:
+        out = []
+        if AMBIGUOUS_COMMA.search(text):
+            try:
+                out.append(parse(text, budget, thousands=False))
+            except ParseError:
+                pass
+        m = _DECIMAL_COMMA.match(text)
+        if m and (len(m.group(3)) != 3 or m.group(2) == "0"):  # never a thousands separator
+            try:
+                out.append(parse(f"{m.group(1)}{m.group(2)}.{m.group(3)}{m.group(4)}", budget))
+            except ParseError:
+                pass
+        return out
 
-    g2, a2 = alt(gold, g), alt(answer, a)
-    pairs = [(g, a2), (g2, a), (g2, a2)]
-    return [(x, y) for x, y in pairs if x is not None and y is not None and (x, y) != (g, a)]
+    golds, answers = [g, *alts(gold)], [a, *alts(answer)]
+    return [(x, y) for x in golds for y in answers if (x, y) != (g, a)]
 
 
 def _unwrap(text: str) -> str:

@@ -35,8 +35,8 @@ _NUMBER = re.compile(
 )
 # where a value follows in a sentence: "... is 120", "... = 5", "... equals 7", "... are 3 and 4"
 _COPULA = re.compile(r"\b(?:is|are|was|were|equals|be|becomes|gives|of)\b(?:\s*:)?|=|:", re.I)
-_VERBS = re.compile(r"\b(?:is|are|was|were|be|has|have|had|will|would|can|could|should|must|does|did|"
-                    r"means|gives|get|gets|got|find|found|let|we|I|you|this|that|because|since|which)\b",
+_VERBS = re.compile(r"\b(?:is|am|are|was|were|be|not|has|have|had|will|would|can|could|should|must|does|did|"
+                    r"means|gives|get|gets|got|find|found|let|we|you|this|that|because|since|which)\b",
                     re.I)
 _HOPE = re.compile(r"\s*I hope (?:it|this) is correct", re.I)
 _HOPES = ("I hope it is correct", "I hope this is correct")
@@ -139,12 +139,12 @@ def sentences(text: str) -> list[tuple[int, int]]:
 def looks_like_value(text: str) -> bool:
     """A value, not a sentence: math, or a few words with no verb (``12 apples``, ``no solution``)."""
     bare = _strip_delimiters(text)
-    if not bare:
+    if not bare or _VERBS.search(_COMMANDS.sub(" ", mask_math(bare))):
         return False
     if not re.search(r"[A-Za-z]{3,}", _COMMANDS.sub(" ", bare)):
         return True
     words = _COMMANDS.sub(" ", bare).split()
-    return len(words) <= 5 and len(bare) <= 80 and not _VERBS.search(_COMMANDS.sub(" ", bare))
+    return len(words) <= 5 and len(bare) <= 80
 
 
 def _strip_delimiters(text: str) -> str:
@@ -174,8 +174,7 @@ def statement_value(raw: str, lenient: bool = False) -> str | None:
     >>> statement_value("The final answer is $\\\\frac{1}{2}$"), statement_value("I am not sure, sorry")
     ('$\\\\frac{1}{2}$', None)
     """
-    raw = _HOPE.split(raw, maxsplit=1)[0].strip().strip("*_\"'` ").strip()
-    raw = re.sub(r'^\\"|\\"$', "", raw).strip()
+    raw = _tidy(_HOPE.split(raw, maxsplit=1)[0])
     if not raw:
         return None
     if looks_like_value(raw):
@@ -183,10 +182,15 @@ def statement_value(raw: str, lenient: bool = False) -> str | None:
     masked = mask_math(raw)
     tails = [m.end() for m in _COPULA.finditer(masked)]
     for end in reversed(tails):
-        tail = raw[end:].strip()
+        tail = _tidy(raw[end:])
         if tail and looks_like_value(tail):
             return tail
     return single_value(raw) if lenient else None
+
+
+def _tidy(text: str) -> str:
+    """Without the quotes and Markdown emphasis around it (``**12**``, ``\\"$12$\\"``)."""
+    return re.sub(r'\\"', '"', text).strip().strip("*_\"'` ").strip()
 
 
 def last_math(text: str) -> tuple[int, str] | None:
