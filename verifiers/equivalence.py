@@ -127,6 +127,8 @@ class Judge:
         gi, ai = _items(g), _items(a)
         if gi is None or ai is None:
             coll, items = (a, ai) if gi is None else (g, gi)
+            if items is not None and 1 < len(items) <= 4 and coll[0] in ("set", "list"):
+                items = self._distinct(items)  # \boxed{\frac12} and \boxed{0.5}: one value, written twice
             if items is not None and len(items) == 1 and coll[0] in ("set", "list"):  # {3} and x = 3
                 return self.same(g, items[0]) if coll is a else self.same(items[0], a)
             self.note = "a collection against a single value"
@@ -449,14 +451,18 @@ def _name_key(node: tuple) -> str:
 
 
 def _chain_length(node: tuple) -> int:
-    """Sides of a chain of equalities whose last side is a value (``x = 5+5+1 = 11``: 3), else 0."""
-    if node[0] != "rel" or len(node[2]) < 3 or any(op != "=" for op in node[1]) or free_symbols(node[2][-1]):
+    """Sides of a chain of working that ends in a value (``x = 5+5+1 = 11``: 3; a computation such as
+    ``1+2+4 = 7``: 2), else 0."""
+    if node[0] != "rel" or any(op != "=" for op in node[1]) or free_symbols(node[2][-1]):
+        return 0
+    if len(node[2]) < 3 and free_symbols(node[2][0]):
         return 0
     return len(node[2])
 
 
 def _settled(rel: tuple) -> tuple:
-    """Working shown in a chain states its last side: ``x = 5+5+1 = 11`` is ``x = 11``; ``1 = y = 0`` is 0.
+    """Working shown in a chain states its last side: ``x = 5+5+1 = 11`` is ``x = 11``; ``1 = y = 0`` and
+    ``3 \\times 4 = 12`` state 0 and 12.
 
     Two chains of the same length are compared side by side instead (a changed step is a changed answer).
     """

@@ -60,12 +60,14 @@ _HASHES = re.compile(r"^\s*####\s*(.+?)\s*$", re.M)
 _FINAL = re.compile(r"\bfinal\s+answer\b[*_\s]*?(?:\s*(?:is\b|:|=)|[*_]*\s*\n)", re.I)
 _ANSWER = re.compile(
     r"\banswers?\b(?:\s+(?:to|for|of)\b[^.\n$\d\\]{0,40}?)?[*_\s]*(?:\bis\b|\bare\b|:|=)|"
-    r"\banswers?[*_]*[ \t]*(?=\\\[|\\\(|\$)", re.I)
+    r"\banswers?[*_]*[ \t]*(?=\\\[|\\\(|\$)|"
+    r"^[ \t]*(?:#{1,4}[ \t]*|[*_]{2})(?:final[ \t]+)?answers?\b[*_:]*[ \t]*$", re.I | re.M)
 _BLOCK_STATEMENT = re.compile(
     r"\s*(?:final answer|the answer|answer)\s*(?:is|:|=)\s*:?\s*(.+?)\s*(?:\.\s*$|\.\s+[A-Z]|$|\n)", re.I | re.S)
 _OPTION = re.compile(r"\b(?:option|choice)\s*(?:is\b|:)", re.I)
 _HEDGE = re.compile(r"(?:^|[\s$}])(?:or|\\text\{\s*or\s*\}|\\lor|\\vee)(?:[\s${\\]|$)", re.I)
 _SHORT = 40
+_FOREIGN_WORD = re.compile(r"[^\W\d_]*[À-ɏ][^\W\d_]*")
 _SENTENCE = re.compile(r"\b(?:is|are|was|the|result|answer|so|then|we|get)\b", re.I)
 # chat-template tokens: the model's turn ends at the first one (a leading role header is skipped)
 _RESIDUE = re.compile(
@@ -285,7 +287,7 @@ def _cut_next_turn(text: str) -> str:
 
 def _clean(answer: str) -> str:
     """Drop surrounding ``$``/``\\(``/``\\[`` and a final period: ``$x = 2$.`` -> ``x = 2``."""
-    answer = re.sub(r"(?<!\\)[.\s]+$", "", answer.strip())
+    answer = re.sub(r"(?<!\\)[.\s]+$", "", answer.strip().strip("*_").strip())
     answer = re.sub(r"^(?:\\\[|\\\()\s*|\s*(?:\\\]|\\\))$", "", answer)
     return re.sub(r"^\$+|(?<!\\)\$+$", "", answer).strip()
 
@@ -417,14 +419,16 @@ def _whole(text: str) -> Extraction | None:
 
 
 def _short(text: str) -> bool:
-    """A few tokens and no sentence (``5 cm``, ``x = 2``, ``seven``; not ``the result is``)."""
-    return len(text) <= _SHORT and len(text.split()) <= 4 and not _SENTENCE.search(text)
+    """A few tokens and no sentence (``5 cm``, ``x = 2``, ``seven``; not ``the result is``, nor a sentence
+    in another language, ``La réponse est 3``)."""
+    return (len(text) <= _SHORT and len(text.split()) <= 4 and not _SENTENCE.search(text)
+            and not _FOREIGN_WORD.search(text))
 
 
 def _all_math(text: str) -> bool:
-    """No prose: once LaTeX commands are removed, no word of three or more letters is left."""
+    """No prose: once LaTeX commands are removed, no word of three or more letters is left (nor "so")."""
     bare = re.sub(r"\\(?:begin|end)\{[^}]*\}|\\[A-Za-z]+", " ", text)
-    return len(text) <= 2000 and not re.search(r"[A-Za-z]{3,}", bare)
+    return len(text) <= 2000 and not re.search(r"[A-Za-z]{3,}", bare) and not _SENTENCE.search(bare)
 
 
 def gold_answer(gold: str) -> str:
