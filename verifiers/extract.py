@@ -390,9 +390,12 @@ def find_answer(completion: str, extraction: str = "strict") -> Extraction:
     if blocks:
         return _from_block(blocks[0])
     text = _cut_next_turn(text)
-    found = _explicit(text, lenient) or _whole(text) or (_inferred(text) if lenient else None)
+    found = _explicit(text, lenient=False)  # lenient finds whatever strict finds, and looks further
+    if found is None and lenient:
+        found = _explicit(text, lenient=True)
+    found = found or _whole(text) or (_inferred(text) if lenient else None)
     if found is None and lenient and closed and thought.strip() and not text.strip():
-        found = _explicit(thought, lenient) or _inferred(thought)
+        found = _explicit(thought, lenient=True) or _inferred(thought)
         if found is not None:
             return Extraction(found.answer, f"{found.reason} in the thinking")
     return found or Extraction(None, "no answer found")
