@@ -67,6 +67,8 @@ _BLOCK_STATEMENT = re.compile(
 _OPTION = re.compile(r"\b(?:option|choice)\s*(?:is\b|:)", re.I)
 _HEDGE = re.compile(r"(?:^|[\s$}])(?:or|\\text\{\s*or\s*\}|\\lor|\\vee)(?:[\s${\\]|$)", re.I)
 _SHORT = 40
+_MARKERS = 16  # answer markers tried, from the last one back
+_TAIL = 6000  # characters at the end of a text where a reader looks for an unmarked conclusion
 _FOREIGN_WORD = re.compile(r"[^\W\d_]*[À-ɏ][^\W\d_]*")
 _SENTENCE = re.compile(r"\b(?:is|are|was|the|result|answer|so|then|we|get)\b", re.I)
 # chat-template tokens: the model's turn ends at the first one (a leading role header is skipped)
@@ -275,7 +277,7 @@ def _split_think(text: str) -> tuple[str, str, bool]:
 
 def _cut_next_turn(text: str) -> str:
     """Drop a next turn (``\\nUser: ...``, a few-shot ``\\nQuestion: ...``) once an answer was given."""
-    for m in _NEXT_TURN.finditer(text):
+    for m in list(_NEXT_TURN.finditer(text))[:_MARKERS]:
         if _explicit(text[: m.start()], lenient=False) is not None:
             return text[: m.start()]
     return text
@@ -325,10 +327,11 @@ def _explicit(text: str, lenient: bool, tiers: int = 2) -> Extraction | None:
         return sentence_end(text, start, masked[0])
 
     found: list[tuple[int, str, str]] = [(end, answer, where) for end, answer, where in _box_groups(text)]
-    for m in _FINAL.finditer(text):
+    for m in reversed(list(_FINAL.finditer(text))[-_MARKERS:]):  # the last that states a value
         stated = _statement(text, m.end(), ends_at, lenient)
         if stated:
             found.append((*stated, "final answer sentence"))
+            break
     for m in _HASHES.finditer(text):
         found.append((m.end(), m.group(1), "#### line"))
     if found:
@@ -337,7 +340,7 @@ def _explicit(text: str, lenient: bool, tiers: int = 2) -> Extraction | None:
     if tiers < 2:
         return None
     markers = [*_ANSWER.finditer(text), *(_OPTION.finditer(text) if lenient else ())]
-    for m in sorted(markers, key=lambda m: m.end(), reverse=True):
+    for m in sorted(markers, key=lambda m: m.end(), reverse=True)[:_MARKERS]:
         stated = _statement(text, m.end(), ends_at, lenient)
         if stated:
             return _found(stated[1], "answer statement")
@@ -345,7 +348,11 @@ def _explicit(text: str, lenient: bool, tiers: int = 2) -> Extraction | None:
 
 
 def _inferred(text: str) -> Extraction | None:
-    """Lenient only: the concluding sentence's value, else the last display math, else the last value."""
+    """Lenient only: the concluding sentence's value, else the last display math, else the last value;
+    all in the last lines of the text (a reader looks at the end; long inputs stay fast)."""
+    if len(text) > _TAIL:
+        cut = text.find("\n", len(text) - _TAIL)
+        text = text[cut + 1 :] if 0 <= cut < len(text) - 1 else text[-_TAIL:]
     masked = mask_math(text)
     for start, end in reversed(sentences(text)):
         if _CHATTER.search(text, start, end + 1):

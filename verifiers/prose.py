@@ -49,32 +49,37 @@ def math_spans(text: str) -> list[tuple[int, int, str]]:
     a digit, or that would enclose running prose, is a price (``$5 and $6``), not math.
     """
     out, i = [], 0
+    unclosed: dict[str, int] = {}  # closer -> a position after which it was not found (no search twice)
     while True:
         m = _OPEN.search(text, i)
         if not m:
             return out
         token, body = m.group(0), m.end()
-        if token == "$":
+        if body < unclosed.get(token, -1):
+            close = -1
+        elif token == "$":
             close = _closing_dollar(text, body)
             if close >= 0 and _is_price(text, body, close):
                 i = body
                 continue
-            width = 1
         else:
-            close, width = text.find(_CLOSERS[token], body), 2
+            close = text.find(_CLOSERS[token], body)
         if close < 0:
+            line_end = text.find("\n", body)
+            unclosed[token] = (line_end if line_end >= 0 else len(text)) if token == "$" else len(text)
             i = body
             continue
+        width = 1 if token == "$" else 2
         out.append((m.start(), close + width, text[body:close]))
         i = close + width
 
 
 def _closing_dollar(text: str, start: int) -> int:
     """The next unescaped single ``$`` on the same line, or -1."""
+    line_end = text.find("\n", start)
     k = start
     while True:
         k = text.find("$", k)
-        line_end = text.find("\n", start)
         if k < 0 or (0 <= line_end < k):
             return -1
         if text[k - 1] != "\\" and text[k + 1 : k + 2] != "$":
