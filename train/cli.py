@@ -20,6 +20,7 @@ COMMANDS = {
     "prefs": "sample, judge and pair completions for DPO (rlvr prefs --init-from RUN --out prefs.jsonl)",
     "dpo": "preference optimisation on verifier-made or given pairs (rlvr dpo --init-from RUN)",
     "pipeline": "the whole recipe with a report: data, pretrain, SFT, GRPO, DPO, R1-Zero (rlvr pipeline --preset tiny)",
+    "serve": "a local web app: chat with a model, pick the better answer, browse runs (rlvr serve --model RUN)",
     "demo": "verify a built-in sample of model outputs and print a table",
 }
 
@@ -75,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         from train.pipeline import main as pipeline
 
         return pipeline(rest)
+    if args.command == "serve":
+        from train.web.serve import main as serve
+
+        return serve(rest)
     from train.demo import main as demo
 
     return demo(rest)
