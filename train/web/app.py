@@ -433,6 +433,10 @@ def create_app(*, generator=None, generator_b=None, runs: str | Path | None = No
             raise _bad("this pair is not finished: wait for both responses", 409)
         if pair.get("picked"):
             raise _bad("this pair is labelled already", 409)
+        empty = [side for side, text in zip("AB", pair["texts"]) if not text.strip()]
+        if pick in ("A", "B") and empty:
+            raise _bad(f"response {empty[0]} is empty, and a preference pair needs two texts: pick tie or both bad, "
+                       "or sample again", 409)
         pair["picked"] = True  # before the write: a double click must not label it twice
         common = {"who": who, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   "problem_id": pair["problem_id"], "question": pair["question"], "template": pair["template"],

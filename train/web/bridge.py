@@ -163,8 +163,8 @@ class EngineBridge:
         if len(ids) + sampling.max_new_tokens > self.context:
             raise RequestError(f"the prompt ({len(ids)} tokens) + max_tokens ({sampling.max_new_tokens}) exceeds "
                                f"the context of {self.context} tokens")
-        with self._cond:
-            if len(self._pending) >= self.max_queue:
+        with self._cond:  # free rows take requests at the next step; beyond them, max_queue may wait
+            if len(self._pending) >= self.max_queue + self.rows - len(self.active):
                 raise Busy(f"{len(self._pending)} requests are waiting already; try again shortly")
         return ids
 
