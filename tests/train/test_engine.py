@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from train.engine import Engine, sample_tokens
-from train.model import ModelConfig, Transformer
+from train.model import Transformer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

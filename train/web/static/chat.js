@@ -2,6 +2,7 @@
 // Chat: each message streams a reply; several may stream at once (the server batches them).
 
 async function send(message) {
+  await ready;  // the limits and settings of the server first
   $("#empty")?.remove();
   const gold = $("#gold").value.trim();
   const body = {message, ...samplingSettings(), gold, verifier: $("#verifier").value};
@@ -52,6 +53,7 @@ $("#message").addEventListener("keydown", (event) => {
   }
 });
 
-loadInfo().then(() => keepSettings(["template", "temperature", "top_p", "top_k", "max_tokens", "verifier"], "chat"))
+const ready = loadInfo()
+  .then(() => keepSettings(["template", "temperature", "top_p", "top_k", "max_tokens", "verifier"], "chat"))
   .catch((error) => { $("#model-name").textContent = error.message; });
 $("#message").focus();

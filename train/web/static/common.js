@@ -167,6 +167,7 @@ function keepSettings(ids, prefix) {
     if (saved !== null && !(input.tagName === "SELECT" && ![...input.options].some((o) => o.value === saved))) {
       input.value = saved;
     }
+    if (input.max && Number(input.value) > Number(input.max)) input.value = input.max;
     input.addEventListener("change", () => localStorage.setItem(`${prefix}.${id}`, input.value));
   }
 }
@@ -185,7 +186,10 @@ async function loadInfo() {
     verifier.value = "math";
   }
   const maxTokens = $("#max_tokens");
-  if (maxTokens && info.max_new_tokens) maxTokens.max = info.max_new_tokens;
+  if (maxTokens && info.max_new_tokens) {
+    maxTokens.max = info.max_new_tokens;
+    maxTokens.value = Math.min(Number(maxTokens.value), info.max_new_tokens);
+  }
   const model = $("#model-name");
   if (model) model.textContent = info.models.length ? `model: ${info.models.join(" · ")}` : "no model loaded";
   return info;
