@@ -29,6 +29,7 @@ import asyncio
 import hmac
 import json
 import secrets
+import traceback
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -185,6 +186,9 @@ def _sse(events: AsyncIterator[dict]) -> StreamingResponse:
                 yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
         except RequestError as exc:
             yield f"data: {json.dumps({'type': 'error', 'error': str(exc)})}\n\n"
+        except Exception as exc:  # a failure mid-stream (the status is sent already): say so, keep serving
+            traceback.print_exc()
+            yield f"data: {json.dumps({'type': 'error', 'error': f'the server failed: {exc}'})}\n\n"
 
     return StreamingResponse(body(), media_type="text/event-stream",
                              headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
