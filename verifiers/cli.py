@@ -26,8 +26,9 @@ from collections import Counter
 from pathlib import Path
 
 from verifiers.math_answer import verify_math_batch
+from verifiers.problem import InputError, read_jsonl, write_jsonl
 from verifiers.rewards import REWARDS, Rubric
-from verifiers.scoring import InputError, read_jsonl, score_files, write_jsonl
+from verifiers.scoring import score_files
 from verifiers.verdict import STATUSES
 
 __all__ = ["main"]
