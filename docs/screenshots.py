@@ -28,11 +28,12 @@ from train.web.runs import COMPLETIONS_FILE  # noqa: E402
 
 def write_completions(run: Path, template: str, max_new_tokens: int) -> None:
     from train.engine import Engine
-    from train.load import load_policy, load_problem_rows
+    from train.load import load_policy
     from train.template import TEMPLATES, render_prompt
     from verifiers import check_format, judge
+    from verifiers.problem import read_problem_rows
 
-    problems = load_problem_rows(run / "data" / "test.jsonl")
+    problems = read_problem_rows(run / "data" / "test.jsonl")
     for final in sorted(run.glob("*/final")):
         out = final.parent / COMPLETIONS_FILE
         if out.exists():
@@ -66,15 +67,15 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from train.load import load_problem_rows
     from train.web.app import create_app
     from train.web.serve import ServeConfig, load_generator, trained_template
+    from verifiers.problem import read_problem_rows
 
     run = Path(args.run)
     stage = str(run / args.stage)
     template = trained_template(stage) or "r1_zero"
     write_completions(run, template, max_new_tokens=64)
-    problems = load_problem_rows(run / "data" / "test.jsonl")
+    problems = read_problem_rows(run / "data" / "test.jsonl")
     generator = load_generator(stage, ServeConfig(model=stage, device="cpu"))
     pairs = Path(args.out) / ".screenshot-prefs.jsonl"
     app = create_app(generator=generator, runs=run.parent, pairs_out=pairs, problems=problems, template=template)

@@ -313,11 +313,11 @@ def create_app(*, generator=None, generator_b=None, runs: str | Path | None = No
         return RedirectResponse("/chat", 307)
 
     async def info(request: Request) -> Response:
-        from verifiers.rewards import VERIFIERS
+        from verifiers.registry import verifier_names
 
         return JSONResponse({
             "models": [g.name for g in models], "templates": TEMPLATES, "template": template,
-            "verifiers": sorted(VERIFIERS), "problems": len(problems),
+            "verifiers": verifier_names(), "problems": len(problems),
             "max_new_tokens": min((g.max_new_tokens for g in models), default=0),
             "max_message": limits.max_message, "pairs_out": str(labels.path) if labels else None,
             "runs": str(runs_dir.root) if runs_dir else None,
@@ -335,11 +335,11 @@ def create_app(*, generator=None, generator_b=None, runs: str | Path | None = No
         return _sse(_with_verdict(events, problem, []))
 
     def _verifier(body: dict) -> str:
-        from verifiers.rewards import VERIFIERS
+        from verifiers.registry import verifier_names
 
         name = _text(body, "verifier", 40, default="math")
-        if name not in VERIFIERS:
-            raise _bad(f"verifier: one of {', '.join(sorted(VERIFIERS))}, got {name!r}")
+        if name not in verifier_names():
+            raise _bad(f"verifier: one of {', '.join(verifier_names())}, got {name!r}")
         return name
 
     async def compare_state(request: Request) -> Response:

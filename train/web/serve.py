@@ -130,10 +130,10 @@ def serve(cfg: ServeConfig) -> int:
     """Serve until interrupted; returns 0 after a clean shutdown."""
     import uvicorn
 
-    from train.load import load_problem_rows
     from train.web.app import create_app
+    from verifiers.problem import read_problem_rows
 
-    problems = load_problem_rows(cfg.problems) if cfg.problems else None
+    problems = read_problem_rows(cfg.problems) if cfg.problems else None
     generators = [load_generator(p, cfg) for p in (cfg.model, cfg.model_b) if p]
     template = cfg.template or (trained_template(cfg.model) if cfg.model else None) or "r1_zero"
     try:
