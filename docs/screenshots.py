@@ -42,13 +42,20 @@ def write_completions(run: Path, template: str, max_new_tokens: int) -> None:
         prompts = [render_prompt(p["prompt"], TEMPLATES.get(template, template)) for p in problems]
         generations = Engine(model, tokenizer, compile=False).generate(prompts, max_new_tokens=max_new_tokens,
                                                                       temperature=0)
+        think, think_end = tokenizer.special_ids()["<think>"], tokenizer.special_ids()["</think>"]
         rows = []
         for g in generations:
+            ids = g.token_ids
+            thought = None
+            if think_end in ids:
+                end = ids.index(think_end)
+                start = ids.index(think) + 1 if think in ids[:end] else 0
+                thought = end - start
             problem = problems[g.prompt_index]
             verdict = judge(g.text, problem)
             rows.append({"id": problem["id"], "task": problem["task"], "prompt": problem["prompt"],
                          "answer": problem["answer"], "completion": g.text, "sample": 0, "temperature": 0.0,
-                         "tokens": len(g.token_ids), "finish_reason": g.finish_reason, "status": verdict.status,
+                         "tokens": len(ids), "thought_tokens": thought, "finish_reason": g.finish_reason, "status": verdict.status,
                          "reason": verdict.reason, "extracted": verdict.extracted,
                          "well_formed": check_format(g.text).ok})
         tmp = out.with_suffix(".tmp")

@@ -126,6 +126,13 @@ def torchrun():
     return run
 
 
+def thought_words(completion: str) -> int | None:
+    """Words between ``<think>`` and ``</think>`` (the fixture's stand-in for tokens), None without them."""
+    if "</think>" not in completion:
+        return None
+    return len(completion.split("</think>")[0].split("<think>")[-1].split())
+
+
 def write_completions(folder, judged: list[tuple[dict, str, int]]) -> None:
     """``folder/completions.jsonl`` in the format the web app reads (train/web/runs.py): one judged held-out
     completion a line, from ``(problem row, completion, sample)`` triples judged by the problem's verifier."""
@@ -139,6 +146,7 @@ def write_completions(folder, judged: list[tuple[dict, str, int]]) -> None:
             f.write(json.dumps({"id": problem["id"], "task": problem["task"], "prompt": problem["prompt"],
                                 "answer": problem["answer"], "completion": completion, "sample": sample,
                                 "temperature": 0.0 if sample == 0 else 1.0, "tokens": len(completion.split()),
+                                "thought_tokens": thought_words(completion),
                                 "finish_reason": "stop", "status": verdict.status, "reason": verdict.reason,
                                 "extracted": verdict.extracted, "well_formed": check_format(completion).ok}) + "\n")
 

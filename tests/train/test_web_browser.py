@@ -119,7 +119,7 @@ def test_compare_picks_with_the_keyboard_and_resumes(page, live_server, scripted
     page.locator("#message").blur()  # out of the box: keys pick again
     page.keyboard.press("a")
     page.wait_for_function("() => document.querySelector('#count').dataset.pairs === '1'")
-    assert "saved: A is better" in page.locator("#status").text_content()
+    assert page.locator("#saved").text_content() == "saved: A is better"
     row = json.loads(pairs.read_text())
     assert (row["prompt"], row["chosen"], row["rejected"], row["who"]) == (
         "User: What is 0 + 3?\nAssistant:", "".join(good), "".join(bad), "ana")
@@ -163,7 +163,7 @@ def test_runs_shows_the_report_live_charts_and_completions_by_verdict(page, live
     assert card.count() == 1 and card.get_attribute("data-verdict") == "incorrect"
     assert card.locator(".verdict").text_content().startswith("✗ incorrect")
     assert card.locator("details.think").evaluate("d => d.open") is False
-    assert card.locator("summary").text_content().startswith("Thought for")
+    assert card.locator("summary").text_content() == "Thought for 5 tokens"
     assert card.locator(".answer").text_content() == "3"
     page.select_option("#f-verdict", "unjudged")
     page.wait_for_function("() => document.querySelector('#f-count').dataset.total === '1'")

@@ -11,11 +11,12 @@ The held-out completions of a stage are ``STAGE/completions.jsonl``, one judged 
 
     {"id": "a3f..", "task": "arithmetic", "prompt": "What is 2 + 3?", "answer": "5",
      "completion": " <think>2 + 3 = 5</think> <answer>5</answer>", "sample": 0, "temperature": 0.0,
-     "tokens": 14, "finish_reason": "stop", "status": "correct", "reason": "equivalent",
+     "tokens": 14, "thought_tokens": 5, "finish_reason": "stop", "status": "correct", "reason": "equivalent",
      "extracted": "5", "well_formed": true}
 
 ``status`` is a :class:`verifiers.verdict.Verdict` status: correct, incorrect, or one that could not
-judge (no_answer, unparseable, timeout). ``sample`` 0 is the greedy completion.
+judge (no_answer, unparseable, timeout). ``sample`` 0 is the greedy completion. ``thought_tokens``: the
+tokens between ``<think>`` and ``</think>`` (null without reasoning); the page counts words without it.
 
 >>> import tempfile
 >>> root = Path(tempfile.mkdtemp())

@@ -5,6 +5,7 @@ async function send(message) {
   await ready;  // the limits and settings of the server first
   $("#empty")?.remove();
   const gold = $("#gold").value.trim();
+  $("#gold").value = "";  // a gold answer belongs to one question
   const body = {message, ...samplingSettings(), gold, verifier: $("#verifier").value};
   const turn = el("div", {class: "turn"});
   const bubble = el("div", {class: "bubble assistant"});

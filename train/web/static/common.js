@@ -99,6 +99,7 @@ class ReplyView {
     container.append(this.root);
     this.folded = folded;
     this.text = "";
+    this.streamed = false;
     this.tokens = 0;
     this.thinkStart = null;
     this.thought = null;
@@ -106,6 +107,7 @@ class ReplyView {
 
   // a "token" event: the new text and the tokens so far (and "thought" on the </think> token)
   add(event) {
+    this.streamed = true;  // token by token: the reasoning's tokens can be counted here
     this.text += event.text;
     this.tokens = event.n;
     if (event.thought !== undefined) this.thought = event.thought;
@@ -136,8 +138,10 @@ class ReplyView {
       } else if (this.fold.dataset.state !== "thought") {  // </think> arrived: fold it, once
         this.fold.dataset.state = "thought";
         this.fold.open = false;
-        const n = this.thought !== null ? this.thought : Math.max(0, this.tokens - this.thinkStart - 1);
-        this.summary.textContent = `Thought for ${n} token${n === 1 ? "" : "s"}`;
+        const n = this.thought ?? (this.streamed ? Math.max(0, this.tokens - this.thinkStart - 1) : null);
+        const words = parts.thinking.split(/\s+/).filter(Boolean).length;
+        this.summary.textContent = n === null ? `Thought for ${words} word${words === 1 ? "" : "s"}`
+          : `Thought for ${n} token${n === 1 ? "" : "s"}`;
       }
     }
     this.answer.textContent = parts.answer;

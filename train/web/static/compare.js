@@ -68,7 +68,7 @@ async function pick(choice) {
     const result = await api("/api/compare/pick", {pair: pairId, pick: choice, who});
     if (choice === "A" || choice === "B") $(`#side-${choice}`).classList.add("picked");
     const models = result.models.A === result.models.B ? "" : ` (A: ${result.models.A}, B: ${result.models.B})`;
-    $("#status").textContent = `saved: ${PICK_WORDS[choice]}${models}`;
+    $("#saved").textContent = `saved: ${PICK_WORDS[choice]}${models}`;
     showCount(result);
     pairId = null;
     if (problem) await nextProblem();

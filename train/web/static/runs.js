@@ -90,7 +90,7 @@ function drawChart(canvas, key, rows) {
   const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
   let [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
   if (x1 === x0) x1 = x0 + 1;
-  if (y1 === y0) { y0 -= 0.5; y1 += 0.5; }
+  if (y1 === y0) { const pad = Math.abs(y0) * 0.1 || 0.5; y0 -= pad; y1 += pad; }
   const left = 52, right = 10, top = 24, bottom = 20;
   const X = (x) => left + (x - x0) / (x1 - x0) * (width - left - right);
   const Y = (y) => top + (1 - (y - y0) / (y1 - y0)) * (height - top - bottom);
@@ -193,7 +193,7 @@ async function loadCompletions() {
     card.append(el("div", {class: "question", text: row.prompt || ""}));
     list.append(card);
     const view = new ReplyView(card, {folded: true});
-    view.set(String(row.completion ?? ""), row.tokens);
+    view.set(String(row.completion ?? ""), row.tokens, row.thought_tokens);
     view.root.dataset.state = "done";
   }
   $("#page").textContent = data.total ? `${offset + 1}–${offset + data.rows.length} of ${data.total}` : "nothing matches";
@@ -222,7 +222,10 @@ async function openRun(name, filters = {}) {
   const withMetrics = run.stages.filter((s) => s.metrics);
   $("#metrics-section").hidden = !withMetrics.length;
   $("#metric-stage").replaceChildren(...withMetrics.map((s) => el("option", {value: s.name, text: s.label})));
-  if (withMetrics.length) chooseStage(withMetrics[withMetrics.length - 1].name);
+  if (withMetrics.length) {
+    $("#metric-stage").value = withMetrics[withMetrics.length - 1].name;  // the latest stage first
+    chooseStage($("#metric-stage").value);
+  }
   const withCompletions = run.stages.filter((s) => s.completions);
   $("#completions-section").hidden = !withCompletions.length;
   $("#no-completions").hidden = Boolean(withCompletions.length);
