@@ -176,8 +176,8 @@ async function loadCompletions() {
     task.value = data.tasks.includes(chosen) ? chosen : "";
   }
   const c = data.counts;
-  $("#f-count").textContent = `${data.total} shown of these filters · ${c.correct} correct, ${c.incorrect} incorrect, ` +
-    `${c.unjudged} could not judge`;
+  $("#f-count").textContent = `${data.total} completion${data.total === 1 ? "" : "s"} · of this stage and task: ` +
+    `${c.correct} correct, ${c.incorrect} incorrect, ${c.unjudged} could not judge`;
   $("#f-count").dataset.total = data.total;
   const list = $("#completions");
   list.replaceChildren();
