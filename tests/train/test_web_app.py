@@ -445,3 +445,16 @@ def test_the_app_stops_its_bridge_when_it_shuts_down(tokenizer):
         assert client.post("/api/chat", content=b"x" * 2000, headers={"content-type": "application/json"}
                            ).status_code == 413
     assert not bridge._thread.is_alive()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(["/api/run", "/api/metrics", "/api/completions", "/api/file", "/api/compare/next"]),
+       params=st.dictionaries(st.sampled_from(["run", "stage", "name", "offset", "limit", "verdict", "task", "after"]),
+                              st.sampled_from(["demo", "sft", "grpo", ".", "..", "loss.png", "-1", "0", "1e3",
+                                               "99999999999999999999", "correct", "%00", "a/b"]) | st.text(max_size=12),
+                              max_size=5))
+def test_no_query_makes_a_server_error(client, path, params):
+    response = client.get(path, params=params)
+    assert response.status_code < 500, (params, response.text)
+    if response.status_code >= 400:
+        assert response.json()["error"]
