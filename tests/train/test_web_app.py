@@ -100,6 +100,20 @@ def test_the_run_records_the_template_the_model_was_trained_with(model_dir):
     assert trained_template(os.path.join(model_dir, "final")) == "plain"  # the export beside it
 
 
+def test_a_hugging_face_folder_chats_like_the_run_it_came_from(tiny, model_dir):
+    final = os.path.join(model_dir, "final")
+    hf = load_generator(final, ServeConfig(model=final, device="cpu", max_new_tokens=64, max_context=256))
+    try:
+        replies = []
+        for generator in (tiny, hf):
+            client = TestClient(create_app(generator=generator, template="plain"), base_url=LOCAL)
+            replies.append(sse(client.post("/api/chat", json={"message": "2 + 3?", "temperature": 0,
+                                                              "max_tokens": 10}))[-1]["text"])
+        assert replies[0] == replies[1]
+    finally:
+        hf.close()
+
+
 # ---------------------------------------------------------------------------------------------- chat
 
 def test_a_chat_streams_tokens_of_the_real_tiny_model(client, tiny):
