@@ -120,10 +120,13 @@ def main() -> None:
             page.check("#show-verdicts")
             page.screenshot(path=out / "serve_compare.png")
             page.set_viewport_size({"width": 1280, "height": 1000})
-            page.goto(f"{url}/runs#run={run.name}&verdict=incorrect")
-            page.wait_for_selector("#charts canvas")
+            page.goto(f"{url}/runs#run={run.name}&stage={args.stage}&verdict=incorrect")
             page.wait_for_selector(".completion")
-            page.screenshot(path=out / "serve_runs.png", full_page=True)
+            page.select_option("#metric-stage", args.stage)
+            page.wait_for_selector("#charts canvas")
+            height = page.evaluate("() => document.documentElement.scrollHeight")
+            page.screenshot(path=out / "serve_runs.png", full_page=True,
+                            clip={"x": 0, "y": 0, "width": 1280, "height": min(height, 2400)})
             browser.close()
     finally:
         server.should_exit = True
