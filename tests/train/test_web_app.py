@@ -100,6 +100,17 @@ def test_the_run_records_the_template_the_model_was_trained_with(model_dir):
     assert trained_template(os.path.join(model_dir, "final")) == "plain"  # the export beside it
 
 
+def test_a_model_trained_with_a_template_of_its_own_is_offered_it(tiny, tmp_path):
+    client = TestClient(create_app(generator=tiny, pairs_out=tmp_path / "p.jsonl", template="Q: {prompt}\nA:"),
+                        base_url=LOCAL)
+    info = client.get("/api/info").json()
+    assert info["template"] == "custom" and info["templates"]["custom"] == "Q: {prompt}\nA:"
+    pair, _ = sample_pair(client, message="2 + 3?", template="custom")
+    client.post("/api/compare/pick", json={"pair": pair, "pick": "tie"})
+    row = json.loads((tmp_path / "p.ties.jsonl").read_text())
+    assert row["prompt"] == "Q: 2 + 3?\nA:" and row["template"] == "custom"
+
+
 def test_a_hugging_face_folder_chats_like_the_run_it_came_from(tiny, model_dir):
     final = os.path.join(model_dir, "final")
     hf = load_generator(final, ServeConfig(model=final, device="cpu", max_new_tokens=64, max_context=256))

@@ -152,9 +152,13 @@ def _sampling(body: dict, cap: int, default_temperature: float) -> Sampling:
                     max_new_tokens=_number(body, "max_tokens", min(256, cap), 1, cap, integer=True))
 
 
-def _template(body: dict, default: str, limits: Limits) -> tuple[str, str]:
+def _template(body: dict, templates: dict[str, str], default: str, limits: Limits) -> tuple[str, str]:
+    """``(name, text)`` of the request's template: a name the page offers, or a text with ``{prompt}``."""
+    value = _text(body, "template", limits.max_message, default=default)
+    if value in templates:
+        return value, templates[value]
     try:
-        return resolve_template(_text(body, "template", limits.max_message, default=default))
+        return resolve_template(value)
     except ValueError as exc:
         raise _bad(f"template: {exc}") from None
 
@@ -284,7 +288,9 @@ def create_app(*, generator=None, generator_b=None, runs: str | Path | None = No
     >>> client.post("/api/chat", json={"message": "hi"}).json()
     {'error': 'no model is loaded: start rlvr serve with --model PATH'}
     """
-    resolve_template(template)
+    # the templates the pages offer: ours, and the model's own when it trained with a text of its own
+    template, template_text = resolve_template(template)
+    templates = {**TEMPLATES, template: template_text}
     runs_dir = RunsDir(runs) if runs is not None else None
     labels = LabelStore(pairs_out) if pairs_out is not None else None
     problems = list(problems or [])
@@ -316,7 +322,7 @@ def create_app(*, generator=None, generator_b=None, runs: str | Path | None = No
         from verifiers.registry import verifier_names
 
         return JSONResponse({
-            "models": [g.name for g in models], "templates": TEMPLATES, "template": template,
+            "models": [g.name for g in models], "templates": templates, "template": template,
             "verifiers": verifier_names(), "problems": len(problems),
             "max_new_tokens": min((g.max_new_tokens for g in models), default=0),
             "max_message": limits.max_message, "pairs_out": str(labels.path) if labels else None,
@@ -327,11 +333,11 @@ def create_app(*, generator=None, generator_b=None, runs: str | Path | None = No
         body = await _json_body(request, limits)
         model = need_model()
         message = _text(body, "message", limits.max_message, required=True)
-        _, template_text = _template(body, template, limits)
+        _, prompt_template = _template(body, templates, template, limits)
         sampling = _sampling(body, model.max_new_tokens, 0.7)
         gold = _text(body, "gold", limits.max_message)
         problem = {"answer": gold, "verifier": _verifier(body)} if gold.strip() else None
-        events = _stream_or_4xx(model, render_prompt(message, template_text), sampling)
+        events = _stream_or_4xx(model, render_prompt(message, prompt_template), sampling)
         return _sse(_with_verdict(events, problem, []))
 
     def _verifier(body: dict) -> str:
@@ -373,9 +379,9 @@ def create_app(*, generator=None, generator_b=None, runs: str | Path | None = No
             question = _text(body, "message", limits.max_message, required=True)
             gold = _text(body, "gold", limits.max_message)
             problem = {"answer": gold, "verifier": _verifier(body)} if gold.strip() else None
-        name, template_text = _template(body, template, limits)
+        name, prompt_template = _template(body, templates, template, limits)
         sampling = _sampling(body, min(g.max_new_tokens for g in models), 1.0)
-        prompt = render_prompt(question, template_text)
+        prompt = render_prompt(question, prompt_template)
         sides = [model, generator_b or model]
         if generator_b is not None and secrets.randbits(1):
             sides.reverse()  # which model is A is hidden from the person and random
