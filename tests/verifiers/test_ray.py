@@ -10,7 +10,7 @@ import pytest
 from datagen.api import mix_rows
 from datagen.checks import perturb
 from verifiers.pool import pool_map
-from verifiers.registry import VERIFIERS, _USER, register_verifier
+from verifiers.registry import _USER, VERIFIERS, register_verifier
 from verifiers.rewards import Rubric
 from verifiers.scoring import score_files
 from verifiers.verdict import Verdict
