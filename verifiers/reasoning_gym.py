@@ -5,7 +5,7 @@ last ``<answer>`` block, stripped) against a dataset entry, ``{"question", "answ
 with 1.0 for right. ``to_entry`` makes such an entry of a Problem row, with what rlvr's verifiers read
 (the verifier, its ``meta``, a code problem's tests) in ``metadata``; ``score_answer`` judges with the
 problem's own verifier: 1.0 when it says correct, else 0.0 (also when it could not judge, and for no
-answer at all, as reasoning-gym's scorers do). An entry of reasoning-gym's own datasets carries none
+answer at all, as reasoning-gym's base scorer does; no partial credit). An entry of reasoning-gym's own datasets carries none
 of rlvr's fields and is judged by the ``math`` verifier against its ``answer``. A Problem row itself
 may stand for the entry.
 
