@@ -37,10 +37,10 @@ from typing import Any
 
 from verifiers.format import SYSTEM_PROMPT, prompt_opens_think
 from verifiers.problem import encode_meta, stored_meta
-from verifiers.rewards import Judged, Rubric
+from verifiers.rewards import Judged, parsed_rubric
 
-__all__ = ["from_openrlhf", "label_problem", "reply", "response_of", "reward_func", "samples", "score_samples",
-           "to_openrlhf"]
+__all__ = ["from_openrlhf", "groups", "label_problem", "reply", "response_of", "reward_func", "samples",
+           "score_samples", "to_openrlhf"]
 
 _JUDGING = ("answer", "verifier", "tests", "meta")  # what the label carries: all a verifier reads
 # End-of-sequence and turn markers a decoder keeps with skip_special_tokens=False: <|im_end|>, </s>, ...
@@ -126,20 +126,21 @@ def reply(judged: Sequence[Judged], weights: Mapping[str, float]) -> dict:
             "verdicts": [{"status": j.status, "reason": j.reason} for j in judged]}
 
 
-@functools.lru_cache(maxsize=64)
-def _rubric(rewards: str, think_in_prompt: bool) -> Rubric:
-    return Rubric.parse(rewards, think_in_prompt=think_in_prompt)
+def groups(items: Sequence[tuple[str, dict, bool]]) -> list[list[int]]:
+    """Which ``(completion, problem, think_in_prompt)`` items share a problem: each list is one GRPO group
+    (the reward server groups a request's samples the same way)."""
+    members: dict[tuple[str, bool], list[int]] = {}
+    for k, (_, problem, think) in enumerate(items):
+        members.setdefault((json.dumps(problem, sort_keys=True), think), []).append(k)
+    return list(members.values())
 
 
 def score_samples(items: Sequence[tuple[str, dict, bool]], rewards: str) -> list[Judged]:
-    """Judge ``samples(...)``: the samples of one problem together (a GRPO group)."""
-    groups: dict[tuple[str, bool], list[int]] = {}
-    for k, (_, problem, think) in enumerate(items):
-        groups.setdefault((json.dumps(problem, sort_keys=True), think), []).append(k)
+    """Judge ``samples(...)`` here, the samples of one problem together."""
     out: list[Judged] = [None] * len(items)  # type: ignore[list-item]
-    for (_, think), members in groups.items():
-        scored = _rubric(rewards, think).score_group([items[k][0] for k in members], [items[k][1] for k in members])
-        for k, j in zip(members, scored):
+    for members in groups(items):
+        rubric = parsed_rubric(rewards, items[members[0]][2])
+        for k, j in zip(members, rubric.score_group([items[k][0] for k in members], [items[k][1] for k in members])):
             out[k] = j
     return out
 
@@ -147,4 +148,4 @@ def score_samples(items: Sequence[tuple[str, dict, bool]], rewards: str) -> list
 def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any],
                 rewards: str = "accuracy,format", **kwargs: Any) -> dict:
     """OpenRLHF's custom reward function: rlvr's rewards (``accuracy,format`` by default) for each sample."""
-    return reply(score_samples(samples(queries, prompts, labels), rewards), _rubric(rewards, False).weights)
+    return reply(score_samples(samples(queries, prompts, labels), rewards), parsed_rubric(rewards, False).weights)

@@ -27,6 +27,7 @@ Lengths are in characters unless the caller passes token counts (``lengths=``) o
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -37,7 +38,8 @@ from verifiers.format import check_format, tag_count
 from verifiers.registry import VERIFIERS, judge, register_verifier
 from verifiers.verdict import Verdict
 
-__all__ = ["REWARDS", "VERIFIERS", "Judged", "Reward", "Rubric", "Score", "judge", "register_verifier", "score"]
+__all__ = ["REWARDS", "VERIFIERS", "Judged", "Reward", "Rubric", "Score", "judge", "parsed_rubric", "register_verifier",
+           "score"]
 
 Problem = Mapping[str, Any]  # a row of the record (verifiers.problem.Problem.to_row()), or any mapping like it
 
@@ -292,6 +294,13 @@ class Rubric:
         return Judged(total, parts, ctx["correct"], ctx["well_formed"],
                       verdict.status if verdict else None, verdict.reason if verdict else None,
                       verdict.extracted if verdict else None)
+
+
+@functools.lru_cache(maxsize=64)
+def parsed_rubric(spec: str, think_in_prompt: bool = False) -> Rubric:
+    """``Rubric.parse(spec)``, made once per spec: for adapters that get the rewards as text on every call
+    (verl's ``reward_kwargs``, the reward server's requests). Raises ValueError for a bad spec."""
+    return Rubric.parse(spec, think_in_prompt=think_in_prompt)
 
 
 def score(completion: str, problem: Problem, rewards: Sequence[str] | Mapping[str, float] | None = None,

@@ -33,13 +33,12 @@ reward's value.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
 from verifiers.format import SYSTEM_PROMPT
 from verifiers.problem import stored_meta
-from verifiers.rewards import Rubric
+from verifiers.rewards import parsed_rubric
 
 __all__ = ["compute_score", "from_verl", "problem_of", "to_verl"]
 
@@ -91,11 +90,6 @@ def from_verl(record: Mapping[str, Any]) -> dict:
             **problem_of(reward_model.get("ground_truth"), extra)}
 
 
-@functools.lru_cache(maxsize=64)
-def _rubric(rewards: str, think_in_prompt: bool) -> Rubric:
-    return Rubric.parse(rewards, think_in_prompt=think_in_prompt)
-
-
 def _spec(rewards: str | Mapping[str, float]) -> str:
     """``"accuracy,format=0.5"`` from either form (verl's ``reward_kwargs`` may hold a mapping)."""
     if isinstance(rewards, str):
@@ -112,7 +106,7 @@ def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_
     ``custom_reward_function.reward_kwargs``. Other keywords verl passes (``reward_router_address``, ...)
     are not needed here.
     """
-    rubric = _rubric(_spec(rewards), bool(think_in_prompt))
+    rubric = parsed_rubric(_spec(rewards), bool(think_in_prompt))
     judged = rubric.score(solution_str, problem_of(ground_truth, extra_info))
     parts = {name: 0.0 if value is None else value for name, value in judged.parts.items()}
     return {"score": round(sum(rubric.weights[name] * value for name, value in parts.items()), 12),
