@@ -80,3 +80,22 @@ def test_ray_workers_know_the_drivers_registered_verifiers(cluster):
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(ValueError, match="backend must be 'local' or 'ray'"):
         list(pool_map(abs, [1], 1, backend="dask"))
+
+
+def test_command_lines_with_ray_match_the_local_ones(cluster, tmp_path):
+    from datagen.cli import main as gen
+    from verifiers.cli import main as score
+
+    assert gen(["arithmetic=1,countdown=1", "--n", "300", "--out", str(tmp_path / "local.jsonl"), "--workers", "1"]) == 0
+    assert gen(["arithmetic=1,countdown=1", "--n", "300", "--out", str(tmp_path / "ray.jsonl"), "--ray"]) == 0
+    assert (tmp_path / "ray.jsonl").read_text() == (tmp_path / "local.jsonl").read_text()
+    rows = [json.loads(line) for line in (tmp_path / "local.jsonl").read_text().splitlines()]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(c) + "\n" for c in _completions(rows, 900)))
+    common = ["--problems", str(tmp_path / "local.jsonl"), "--completions", str(tmp_path / "c.jsonl"), "--no-progress"]
+    assert score([*common, "-o", str(tmp_path / "local.scores.jsonl")]) == 0
+    assert score([*common, "-o", str(tmp_path / "ray.scores.jsonl"), "--ray"]) == 0
+
+    def by_line(name: str) -> list[dict]:
+        return sorted((json.loads(x) for x in (tmp_path / name).read_text().splitlines()), key=lambda r: r["line"])
+
+    assert by_line("ray.scores.jsonl") == by_line("local.scores.jsonl")
