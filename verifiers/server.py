@@ -94,16 +94,17 @@ class Batcher:
     """Gathers the groups of concurrent requests into chunks for a process pool.
 
     ``score(groups)`` waits for its groups' results; one task collects what arrives within ``wait_s`` of
-    the first (up to ``max_groups``) and submits it as one job, keeping at most ``in_flight`` jobs in the
-    pool so that a flood of requests waits here rather than in the pool's queue. A pool whose worker
+    the first and submits it as jobs of at most ``max_groups`` (and of a ``workers``-th of what waits, so
+    a flood keeps every worker busy), keeping at most two jobs a worker in the pool so that a flood of
+    requests waits here rather than in the pool's queue. A pool whose worker
     died (killed for memory, say) is replaced by a new one from ``make_executor``; the requests it held
     fail with ``BrokenExecutor``.
     """
 
-    def __init__(self, make_executor: Any, in_flight: int, max_groups: int = 256, wait_s: float = 0.002):
-        self.make_executor, self.max_groups, self.wait_s = make_executor, max_groups, wait_s
+    def __init__(self, make_executor: Any, workers: int, max_groups: int = 256, wait_s: float = 0.002):
+        self.make_executor, self.workers, self.max_groups, self.wait_s = make_executor, workers, max_groups, wait_s
         self.executor = make_executor()
-        self.slots = asyncio.Semaphore(in_flight)
+        self.slots = asyncio.Semaphore(2 * workers)
         self.queue: asyncio.Queue[tuple[Group, asyncio.Future]] = asyncio.Queue()
         self.task: asyncio.Task | None = None
 
@@ -126,7 +127,8 @@ class Batcher:
         while True:
             batch = [await self.queue.get()]
             await asyncio.sleep(self.wait_s)  # let concurrent requests add theirs
-            while len(batch) < self.max_groups and not self.queue.empty():
+            size = min(self.max_groups, max(1, -(-(self.queue.qsize() + 1) // self.workers)))
+            while len(batch) < size and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
             batch = [(group, future) for group, future in batch if not future.cancelled()]  # timed out
             if batch:
@@ -314,8 +316,7 @@ def build_app(config: ServerConfig, make_executor: Any = None):
 
     @asynccontextmanager
     async def lifespan(app):
-        batcher = Batcher(make_executor or functools.partial(worker_pool, config.workers),
-                          in_flight=2 * config.workers)
+        batcher = Batcher(make_executor or functools.partial(worker_pool, config.workers), config.workers)
         state["batcher"] = batcher
         batcher.start()
         try:
