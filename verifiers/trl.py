@@ -15,8 +15,8 @@ Each callable has the signature TRL calls: ``f(prompts, completions, **columns)`
 dataset's columns (``answer``, ``verifier``, ``meta``, ...) arrive as lists and TRL adds its own
 keywords (``completion_ids``, ``trainer_state``, ...). Completions may be plain strings or
 conversational message lists. A reward that cannot judge returns None for that sample, which TRL
-turns into NaN and leaves out. Where TRL passes its logging hooks (``log_extra``, ``log_metric``:
-TRL 0.24 and later), a reward that asks the verifier logs each sample's ``{name}/status`` and
+turns into NaN and leaves out. Where TRL passes its logging hooks (``log_extra``, ``log_metric``;
+TRL 1.16 does), a reward that asks the verifier logs each sample's ``{name}/status`` and
 ``{name}/reason`` in the completions table, and ``rewards/{name}/unjudged_ratio`` and
 ``rewards/{name}/timeout_ratio`` beside TRL's metrics.
 
