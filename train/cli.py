@@ -13,6 +13,8 @@ __all__ = ["main"]
 COMMANDS = {
     "gen": "generate problems with gold answers (rlvr gen TASK --n N --out FILE)",
     "score": "verify completions against gold answers (rlvr score --math FILE.jsonl)",
+    "check-data": "audit a problem set: golds, worked solutions, code tests, duplicates (rlvr check-data FILE)",
+    "serve-rewards": "score completions over HTTP for trainers, OpenRLHF's protocol too (rlvr serve-rewards)",
     "sandbox": "run a program isolated and bounded (rlvr sandbox run FILE.py)",
     "pretrain": "train a model from scratch on generated text (rlvr pretrain --preset tiny)",
     "sft": "teach a model the <think>/<answer> format (rlvr sft --init-from RUN)",
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="rlvr",
         description="rlvr: training language models with verifiable rewards.",
-        epilog="commands:\n" + "\n".join(f"  {name:<8} {text}" for name, text in COMMANDS.items())
+        epilog="commands:\n" + "\n".join(f"  {name:<13} {text}" for name, text in COMMANDS.items())
         + "\n\nrun 'rlvr COMMAND --help' for the options of one command.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -48,6 +50,14 @@ def main(argv: list[str] | None = None) -> int:
         from verifiers.cli import main as score
 
         return score(rest)
+    if args.command == "check-data":
+        from datagen.audit import main as check_data
+
+        return check_data(rest)
+    if args.command == "serve-rewards":
+        from verifiers.server import main as serve_rewards
+
+        return serve_rewards(rest)
     if args.command == "sandbox":
         from sandbox.cli import main as sandbox
 
