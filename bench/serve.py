@@ -206,7 +206,11 @@ def main() -> None:
     if not args.skip_hf:
         from transformers import AutoModelForCausalLM
 
-        hf = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=dtype).to(device).eval()
+        try:  # transformers 5 names it dtype, 4.x torch_dtype
+            hf = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
+        except TypeError:
+            hf = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=dtype, local_files_only=True)
+        hf = hf.to(device).eval()
         measure("transformers generate + TextIteratorStreamer", lambda chats: hf_round(hf, tokenizer, chats,
                                                                                         args.new_tokens, device))
         del hf
