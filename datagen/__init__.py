@@ -7,7 +7,7 @@ True
 'math'
 """
 
-from datagen.api import dedupe, generate, generate_mix, list_kinds, split, to_corpus
+from datagen.api import dedupe, generate, generate_mix, list_kinds, mix_rows, split, to_corpus
 from datagen.registry import list_tasks
 
-__all__ = ["dedupe", "generate", "generate_mix", "list_kinds", "list_tasks", "split", "to_corpus"]
+__all__ = ["dedupe", "generate", "generate_mix", "list_kinds", "list_tasks", "mix_rows", "split", "to_corpus"]

@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from datagen.problem import FIELDS
-from datagen.registry import TASKS, list_tasks, make_rows
+from datagen.registry import TASKS, list_tasks, make_rows, task_kinds
+from verifiers.problem import FIELDS
 
-__all__ = ["allocate", "dedupe", "difficulties", "generate", "generate_mix", "list_kinds", "make_rows", "split",
-           "to_corpus"]
+__all__ = ["allocate", "dedupe", "difficulties", "features", "generate", "generate_mix", "list_kinds", "make_rows",
+           "mix_rows", "split", "split_rows", "to_corpus"]
 
 
 def difficulties(difficulty: int | Sequence[int], n: int) -> list[int]:
@@ -48,7 +48,7 @@ def generate(task: str, n: int, seed: int = 0, difficulty: int | Sequence[int] =
     if n < 0:
         raise ValueError("n must be non-negative")
     levels = difficulties(difficulty, n)
-    return datasets.Dataset.from_list(make_rows(task, range(n), seed, levels, kinds), features=_features())
+    return datasets.Dataset.from_list(make_rows(task, range(n), seed, levels, kinds), features=features())
 
 
 def list_kinds(task: str) -> list[str]:
@@ -61,7 +61,8 @@ def list_kinds(task: str) -> list[str]:
     return list(TASKS[task].kinds)
 
 
-def _features():
+def features():
+    """The ``datasets.Features`` of a Problem row."""
     import datasets
 
     types = {"difficulty": "int32"}
@@ -84,17 +85,57 @@ def allocate(weights: Mapping[str, float], n: int) -> dict[str, int]:
     return counts
 
 
-def generate_mix(weights: Mapping[str, float], n: int, seed: int = 0,
-                 difficulty: int | Sequence[int] = range(1, 11)):
-    """A mixture: ``n`` problems split across tasks in proportion to ``weights`` (largest remainder)."""
-    import datasets
+def _chunk(job: tuple[str, int, int, int, list[int], tuple[str, ...] | None]) -> list[dict]:
+    name, start, stop, seed, levels, kinds = job
+    return make_rows(name, range(start, stop), seed, levels, kinds)
+
+
+def mix_rows(weights: Mapping[str, float], n: int, seed: int = 0, difficulty: int | Sequence[int] = range(1, 11),
+             kinds: Iterable[str] | None = None, workers: int = 1, progress: bool = False, *,
+             backend: str = "local", address: str | None = None) -> list[dict]:
+    """The rows of a mixture: ``n`` problems split across tasks in proportion to ``weights``
+    (largest remainder), each task's items cycling through the difficulties. The one mixture
+    function: ``generate_mix``, ``rlvr gen`` and the trainer's generated problem sets all come from it.
+
+    ``kinds`` (a mixture of one task) keeps to some of its question types. Items are made in chunks
+    over ``workers`` processes, or on a Ray cluster (``backend="ray"``, ``address``: see
+    ``verifiers.pool.pool_map``), with the same result for any number of workers.
+
+    >>> [r["id"] for r in mix_rows({"arithmetic": 2, "countdown": 1}, n=3, difficulty=1)]
+    ['arithmetic/s0/000000', 'arithmetic/s0/000001', 'countdown/s0/000000']
+    """
+    from tqdm.auto import tqdm
+
+    from verifiers.pool import pool_map
 
     for name in weights:
         _check_task(name)
-    rows = []
+    if n < 0:
+        raise ValueError("n must be non-negative")
+    if kinds is not None:
+        if len(weights) != 1:
+            raise ValueError(f"kinds need a single task, not the mixture {', '.join(weights)}")
+        kinds = task_kinds(next(iter(weights)), kinds)
+    size = 2000  # items per job: big enough to hide a worker's overhead, small enough to spread
+    jobs = []
     for name, count in allocate(weights, n).items():
-        rows += make_rows(name, range(count), seed, difficulties(difficulty, count))
-    return datasets.Dataset.from_list(rows, features=_features())
+        levels = difficulties(difficulty, count)
+        jobs += [(name, a, min(a + size, count), seed, levels, kinds) for a in range(0, count, size)]
+    rows: list[dict] = []
+    with tqdm(total=n, disable=not progress, unit="problem", desc="gen") as bar:
+        for part in pool_map(_chunk, jobs, workers, backend=backend, address=address):
+            rows += part
+            bar.update(len(part))
+    return rows
+
+
+def generate_mix(weights: Mapping[str, float], n: int, seed: int = 0, difficulty: int | Sequence[int] = range(1, 11),
+                 kinds: Iterable[str] | None = None, workers: int = 1, progress: bool = False):
+    """A mixture as a ``datasets.Dataset``: the rows of :func:`mix_rows` (same arguments)."""
+    import datasets
+
+    return datasets.Dataset.from_list(mix_rows(weights, n, seed, difficulty, kinds, workers, progress),
+                                      features=features())
 
 
 def _skeleton(prompt: str) -> str:

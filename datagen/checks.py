@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterator, Sequence
 
 __all__ = ["check_sample", "check_task", "completion", "difficulty_grows", "perturb", "verdicts"]
 
-from datagen.problem import encode_meta
 from datagen.registry import TASKS, list_tasks, make_problem
-from verifiers.rewards import judge
+from verifiers.problem import encode_meta
+from verifiers.rewards import Judged, Rubric
 
 
 def perturb(answer: str) -> str:
@@ -42,31 +42,34 @@ def completion(answer: str) -> str:
     return f"<think>worked out</think>\n<answer>{answer}</answer>"
 
 
-def _statuses(pairs: Sequence[tuple[dict, str]]) -> list[tuple[str, str]]:
-    return [(v.status, v.reason) for v in (judge(completion(answer), row) for row, answer in pairs)]
+_ACCURACY = Rubric(["accuracy"])
+
+
+def _judge_all(pairs: Sequence[tuple[dict, str]]) -> list[Judged]:
+    return [_ACCURACY.score(completion(answer), row) for row, answer in pairs]
 
 
 @functools.cache
 def _pool(workers: int):
     import atexit
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    from verifiers.pool import worker_pool
+
+    pool = worker_pool(workers)
     atexit.register(pool.shutdown)
     return pool
 
 
-def verdicts(pairs: Sequence[tuple[dict, str]], workers: int = 2, chunk: int = 250) -> Iterator[tuple[str, str]]:
-    """``(status, reason)`` of each ``(row, answer)`` by the row's own verifier, in order.
+def verdicts(pairs: Sequence[tuple[dict, str]], workers: int = 2, chunk: int = 250) -> Iterator[Judged]:
+    """Each ``(row, answer)`` judged by the row's own verifier, in order.
 
     ``workers > 1`` judges chunks in a pool of processes that lives as long as this one; the work
     starts at once, so the caller can do its own while the pool judges.
     """
     if workers <= 1 or len(pairs) <= chunk:
-        return iter(_statuses(pairs))
+        return iter(_judge_all(pairs))
     chunks = [pairs[i : i + chunk] for i in range(0, len(pairs), chunk)]
-    return (s for part in _pool(workers).map(_statuses, chunks) for s in part)
+    return (j for part in _pool(workers).map(_judge_all, chunks) for j in part)
 
 
 def check_task(name: str, per_difficulty: int = 1000, independent: Callable[[dict], bool] | None = None,
@@ -87,10 +90,10 @@ def check_task(name: str, per_difficulty: int = 1000, independent: Callable[[dic
         assert row["answer"] in last, (row["id"], last, row["answer"])
         if independent is not None:
             assert independent(row), (row["id"], row)
-    for row, (status, reason) in zip(rows, found):
-        assert status == "correct", (row["id"], row["answer"], status, reason)
-    for (row, answer), (status, reason) in zip(wrong, found):
-        assert status != "correct", (row["id"], row["answer"], answer, reason)
+    for row, judged in zip(rows, found):
+        assert judged.correct, (row["id"], row["answer"], judged.status, judged.reason)
+    for (row, answer), judged in zip(wrong, found):
+        assert not judged.correct, (row["id"], row["answer"], answer, judged.reason)
 
 
 def check_sample(name: str, independent: Callable[[dict], bool], per_difficulty: int, items: int = 1000,

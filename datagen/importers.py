@@ -13,9 +13,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from datagen.problem import Problem
 from verifiers.extract import boxed_contents
-from verifiers.scoring import read_jsonl
+from verifiers.problem import Problem, read_jsonl
 
 __all__ = ["import_gsm8k", "import_gsm8k_rows", "import_math", "import_reasoning_gym"]
 
@@ -29,9 +28,9 @@ def _read_jsonl(path: str | Path) -> list[dict]:
 def _dataset(rows: list[dict]):
     import datasets
 
-    from datagen.api import _features
+    from datagen.api import features
 
-    return datasets.Dataset.from_list(rows, features=_features())
+    return datasets.Dataset.from_list(rows, features=features())
 
 
 def import_gsm8k_rows(records: Iterable[dict], source: str = "gsm8k") -> list[dict]:

@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from datagen.problem import VERIFIERS, Problem, make_id, stored_meta
 from datagen.rng import ItemRng, rng_from_key
+from verifiers.problem import Problem, make_id, stored_meta
+from verifiers.registry import VERIFIERS
 
 __all__ = ["TASKS", "Item", "Task", "item_rng", "list_tasks", "make_problem", "make_rows", "task", "task_kinds"]
 
@@ -42,7 +43,7 @@ class Task:
     name: str
     fn: Callable[..., Item]
     verifier: str
-    kind: str  # "math" or "code"
+    domain: str  # "math" or "code"
     description: str
     kinds: tuple[str, ...] = ()  # the task's question types, when it has several (``generate(kinds=...)``)
 
@@ -50,7 +51,7 @@ class Task:
 TASKS: dict[str, Task] = {}
 
 
-def task(name: str, verifier: str = "math", kind: str = "math", kinds: Sequence[str] = ()) -> Callable:
+def task(name: str, verifier: str = "math", domain: str = "math", kinds: Sequence[str] = ()) -> Callable:
     """Register a generator under ``name``; its docstring's first line is its description.
 
     A task with several question types lists them in ``kinds``; its generator then takes them as a
@@ -60,7 +61,7 @@ def task(name: str, verifier: str = "math", kind: str = "math", kinds: Sequence[
     def wrap(fn: Callable[..., Item]) -> Callable[..., Item]:
         if name in TASKS:
             raise ValueError(f"task {name!r} registered twice")
-        TASKS[name] = Task(name, fn, verifier, kind, (fn.__doc__ or name).strip().splitlines()[0], tuple(kinds))
+        TASKS[name] = Task(name, fn, verifier, domain, (fn.__doc__ or name).strip().splitlines()[0], tuple(kinds))
         return fn
 
     return wrap
@@ -142,8 +143,8 @@ def make_rows(name: str, indices: Iterable[int], seed: int, difficulties: Sequen
     return rows
 
 
-def list_tasks(kind: str | None = None) -> list[str]:
-    """Registered task names (``kind``: ``math`` or ``code`` to filter)."""
+def list_tasks(domain: str | None = None) -> list[str]:
+    """Registered task names (``domain``: ``math`` or ``code`` to filter)."""
     from datagen import tasks  # noqa: F401  (registers the generators)
 
-    return sorted(n for n, t in TASKS.items() if kind is None or t.kind == kind)
+    return sorted(n for n, t in TASKS.items() if domain is None or t.domain == domain)

@@ -39,7 +39,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from verifiers.extract import EXTRACTIONS, gold_answer
-from verifiers.scoring import InputError, pass_at_k, read_jsonl
+from verifiers.problem import InputError, located_rows, read_jsonl
+from verifiers.scoring import pass_at_k
 
 __all__ = ["EvalConfig", "Item", "evaluate", "judge_item", "main", "majority_correct", "metrics", "pass_at_k",
            "read_items"]
@@ -116,20 +117,17 @@ class Item:
     row: dict = field(default_factory=dict)
 
 
-def _rows(path: Path) -> list[dict]:
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
-    if path.is_dir() or path.suffix == ".parquet":
-        import datasets
-
-        data = datasets.load_from_disk(str(path)) if path.is_dir() else datasets.Dataset.from_parquet(str(path))
-        return [dict(row) for row in data]
-    if path.suffix == ".json":
-        rows = json.loads(path.read_text(encoding="utf-8"))
+def _rows(path: Path) -> list[tuple[str, dict]]:
+    """``(where, row)`` of a JSONL, Parquet, saved-dataset or JSON-list file."""
+    if path.suffix == ".json" and path.is_file():
+        try:
+            rows = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: not JSON ({exc.msg})") from None
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise InputError(f"{path}: expected a JSON list of objects")
-        return rows
-    return [row for _, row in read_jsonl(path)]
+        return [(f"{path}: row {k + 1}", row) for k, row in enumerate(rows)]
+    return located_rows(path)
 
 
 def read_items(path: str | Path, fields: dict[str, str] | None = None, limit: int | None = None) -> list[Item]:
@@ -142,13 +140,13 @@ def read_items(path: str | Path, fields: dict[str, str] | None = None, limit: in
     if not rows:
         raise InputError(f"{path}: no rows")
     items, seen = [], set()
-    for index, row in enumerate(rows):
+    for index, (where, row) in enumerate(rows):
         item = _item(row, index, fields)
         if item is None:
-            raise InputError(f"{path}: row {index + 1} has columns {sorted(row)}: not a GSM8K, MATH, AIME, Problem "
-                             "or HumanEval row; name the columns with --prompt-field and --answer-field")
+            raise InputError(f"{where}: columns {sorted(row)} are not a GSM8K, MATH, AIME, Problem or HumanEval "
+                             "row; name the columns with --prompt-field and --answer-field")
         if item.id in seen:
-            raise InputError(f"{path}: row {index + 1}: duplicate id {item.id!r}")
+            raise InputError(f"{where}: duplicate id {item.id!r}")
         seen.add(item.id)
         items.append(item)
     return items
@@ -198,7 +196,7 @@ def judge_item(item: Item, completion: str, extraction: str = "lenient"):
     if item.kind == "math" or (item.kind == "problem" and (item.row.get("verifier") or "math") == "math"):
         return verify_math(item.gold, completion, extraction=extraction)
     if item.kind == "problem":
-        from verifiers.rewards import judge
+        from verifiers.registry import judge
 
         return judge(completion, item.row)
     return _judge_code(item, completion)

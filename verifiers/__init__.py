@@ -17,7 +17,9 @@ from verifiers.extract import extract_answer
 from verifiers.factored import verify_factored
 from verifiers.format import FormatResult, check_format, format_reward, tag_count
 from verifiers.math_answer import verify_math, verify_math_batch
-from verifiers.rewards import REWARDS, Rubric, Score, judge, score
+from verifiers.problem import Problem
+from verifiers.registry import judge, register_verifier
+from verifiers.rewards import REWARDS, Judged, Rubric, Score, score
 from verifiers.simplest import verify_simplest
 from verifiers.verdict import Verdict
 
@@ -25,6 +27,8 @@ __all__ = [
     "REWARDS",
     "CodeVerdict",
     "FormatResult",
+    "Judged",
+    "Problem",
     "Rubric",
     "Score",
     "Verdict",
@@ -32,6 +36,7 @@ __all__ = [
     "extract_answer",
     "format_reward",
     "judge",
+    "register_verifier",
     "run_tests",
     "run_tests_batch",
     "score",

@@ -29,8 +29,9 @@ from pathlib import Path
 
 from verifiers.extract import EXTRACTIONS
 from verifiers.math_answer import verify_math_batch
+from verifiers.problem import InputError, read_jsonl, write_jsonl
 from verifiers.rewards import REWARDS, Rubric
-from verifiers.scoring import InputError, read_jsonl, score_files, write_jsonl
+from verifiers.scoring import score_files
 from verifiers.verdict import STATUSES
 
 __all__ = ["main"]
@@ -94,6 +95,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         help="with --math: where the answer may be found; lenient (default: the final "
                              "sentence, the last display math or value too) or strict (as rewards: answer "
                              "block, box, explicit answer statement)")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="with --problems: score on a Ray cluster (ADDRESS, or RAY_ADDRESS / a local one when "
+                             "omitted) instead of local processes; same results")
     parser.add_argument("--timeout", type=float, default=1.0,
                         help="time budget per verification in seconds (default: 1.0)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -116,7 +120,8 @@ def run_problems(args: argparse.Namespace) -> int:
     out = args.out or str(Path(args.completions).with_suffix("")) + ".scores.jsonl"
     try:
         summary = score_files(args.problems, args.completions, out, rubric, workers=args.workers, ks=ks,
-                              progress=not args.no_progress and sys.stderr.isatty())
+                              progress=not args.no_progress and sys.stderr.isatty(),
+                              backend="local" if args.ray is None else "ray", address=args.ray or None)
     except InputError as exc:
         print(f"rlvr score: {exc}", file=sys.stderr)
         return 2
@@ -139,6 +144,9 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
         return run_problems(args)
+    if args.ray is not None:
+        print("rlvr score: --ray works with --problems", file=sys.stderr)
+        return 2
     try:
         rows = read_rows(Path(args.math), args.gold_field, args.completion_field)
     except InputError as exc:

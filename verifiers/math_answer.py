@@ -184,18 +184,11 @@ def verify_math_batch(pairs: Iterable[Any], workers: int = 1, *, timeout_s: floa
 def _iterate(jobs: list, workers: int, progress: bool, chunksize: int) -> Iterator[Verdict]:
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(jobs), disable=not progress, unit="pair", desc="verify")
-    try:
-        if workers <= 1 or len(jobs) < 2 * chunksize:
-            for job in jobs:
-                yield _verify_one(job)
-                bar.update()
-            return
-        import multiprocess
+    from verifiers.pool import pool_map
 
-        with multiprocess.get_context("spawn").Pool(workers) as pool:
-            for verdict in pool.imap(_verify_one, jobs, chunksize=chunksize):
-                yield verdict
-                bar.update()
-    finally:
-        bar.close()
+    if len(jobs) < 2 * chunksize:  # a pool's start costs more than this much work
+        workers = 1
+    with tqdm(total=len(jobs), disable=not progress, unit="pair", desc="verify") as bar:
+        for verdict in pool_map(_verify_one, jobs, workers, chunksize=chunksize):
+            yield verdict
+            bar.update()

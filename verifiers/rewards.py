@@ -27,68 +27,27 @@ Lengths are in characters unless the caller passes token counts (``lengths=``) o
 
 from __future__ import annotations
 
-import json
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from verifiers.countdown import verify_countdown
-from verifiers.equation import verify_equation
-from verifiers.exact import verify_exact
-from verifiers.factored import verify_factored
 from verifiers.format import check_format, tag_count
-from verifiers.math_answer import verify_math
-from verifiers.simplest import verify_simplest
+from verifiers.registry import VERIFIERS, judge, register_verifier
 from verifiers.verdict import Verdict
 
-__all__ = ["REWARDS", "VERIFIERS", "Reward", "Rubric", "Score", "judge", "register_verifier", "score"]
+__all__ = ["REWARDS", "VERIFIERS", "Judged", "Reward", "Rubric", "Score", "judge", "parsed_rubric", "register_verifier",
+           "score"]
 
-Problem = Mapping[str, Any]
-
-
-# ---------------------------------------------------------------------------------------------
-# Verifiers by name: the problem's ``verifier`` field picks one.
-
-def _meta(problem: Problem) -> Any:
-    meta = problem.get("meta")
-    return json.loads(meta) if isinstance(meta, str) and meta.strip() else meta or {}
-
-
-VERIFIERS: dict[str, Callable[[str, Problem], Verdict]] = {
-    "math": lambda c, p: verify_math(p["answer"], c),
-    "exact": lambda c, p: verify_exact(p["answer"], c),
-    "equation": lambda c, p: verify_equation(c, _meta(p), gold=p.get("answer") or None),
-    "countdown": lambda c, p: verify_countdown(c, _meta(p)),
-    "factor": lambda c, p: verify_factored(p["answer"], c),
-    "simplest": lambda c, p: verify_simplest(p["answer"], c),
-    "code": lambda c, p: _code_verdict(c, p),
-}
-
-
-def _code_verdict(completion: str, problem: Problem) -> Verdict:
-    from verifiers.code import run_tests  # imported on first use: importing verifiers starts no sandbox
-
-    return run_tests(completion, problem.get("tests")).verdict
-
-
-def register_verifier(name: str, fn: Callable[[str, Problem], Verdict]) -> None:
-    """Make ``fn(completion, problem) -> Verdict`` the checker for problems whose verifier is ``name``."""
-    VERIFIERS[name] = fn
-
-
-def judge(completion: str, problem: Problem) -> Verdict:
-    """The verdict of the problem's own verifier (``problem["verifier"]``, default ``math``)."""
-    name = problem.get("verifier") or "math"
-    if name not in VERIFIERS:
-        raise ValueError(f"unknown verifier {name!r}; known: {', '.join(sorted(VERIFIERS))}")
-    return VERIFIERS[name](completion, problem)
+Problem = Mapping[str, Any]  # a row of the record (verifiers.problem.Problem.to_row()), or any mapping like it
 
 
 # ---------------------------------------------------------------------------------------------
 # The rewards. Pointwise: f(completion, problem, ctx) -> float | None. Group: lists in, list out.
-# ``ctx`` holds what the rubric computed once: ``correct`` (True/False/None) and ``length``.
+# ``ctx`` holds what the rubric computed once: ``verdict``, ``correct`` (True/False/None),
+# ``well_formed`` and ``length``.
 
 
 @dataclass(frozen=True)
@@ -122,16 +81,19 @@ def accuracy(completion: str, problem: Problem, ctx: dict) -> float | None:
 
 
 @_register("format", 0.0, 1.0)
-def format_reward(completion: str, problem: Problem, ctx: dict, strict: bool = True,
-                  think_in_prompt: bool = False) -> float:
+def follows_format(completion: str, problem: Problem, ctx: dict, strict: bool = True,
+                   think_in_prompt: bool = False) -> float:
     """1 when the completion follows the think/answer template (strict by default)."""
+    think_in_prompt = think_in_prompt or ctx["think_in_prompt"]
+    if strict and think_in_prompt == ctx["think_in_prompt"]:
+        return float(ctx["well_formed"])  # the rubric's own check, made once
     return float(check_format(completion, strict, think_in_prompt=think_in_prompt).ok)
 
 
 @_register("tag_count", 0.0, 1.0)
 def tag_count_reward(completion: str, problem: Problem, ctx: dict, think_in_prompt: bool = False) -> float:
     """0.25 for each of the four template tags present exactly once."""
-    return tag_count(completion, think_in_prompt=think_in_prompt)
+    return tag_count(completion, think_in_prompt=think_in_prompt or ctx["think_in_prompt"])
 
 
 @_register("length", -0.5, 0.5, group=True)
@@ -201,16 +163,46 @@ def reasoning_steps(completion: str, problem: Problem, ctx: dict, target: int = 
 
 
 @dataclass(frozen=True)
-class Score:
-    """The weighted total and each reward's value; ``total`` is None if any part could not judge."""
+class Judged:
+    """One completion, judged: the weighted total, each reward's value, and the verifier's verdict.
+
+    ``total`` is None when any part could not judge; ``correct`` is None when the verifier could not
+    decide (or the rubric did not ask it); ``well_formed`` is the strict think/answer template check.
+
+    >>> j = Rubric({"accuracy": 1.0, "format": 0.5}).score("<think>2+2</think>\\n<answer>4</answer>",
+    ...                                                     {"answer": "4", "verifier": "math"})
+    >>> j.total, j.correct, j.well_formed, j.status, j.reason
+    (1.5, True, True, 'correct', 'same answer')
+    """
 
     total: float | None
     parts: dict[str, float | None] = field(default_factory=dict)
-    verdict: Verdict | None = None  # the problem verifier's verdict, when a reward needed it
+    correct: bool | None = None
+    well_formed: bool = False
+    status: str | None = None
+    reason: str | None = None
+    extracted: str | None = None
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """The verdict as the verifier's own type (None when the rubric did not ask the verifier)."""
+        return None if self.status is None else Verdict(self.status, self.reason or "", self.extracted)
+
+    def to_dict(self) -> dict:
+        """The fields as plain JSON data (what ``rlvr score`` and the trainers write)."""
+        return {"total": self.total, "parts": dict(self.parts), "correct": self.correct,
+                "well_formed": self.well_formed, "status": self.status, "reason": self.reason,
+                "extracted": self.extracted}
+
+
+Score = Judged  # the name before Judged; kept for callers of ``score(...)``
 
 
 class Rubric:
     """A weighted set of named rewards with their options.
+
+    ``think_in_prompt``: the prompt ends with ``<think>`` (a chat template that prefills it), so the
+    template check (``well_formed``, ``format``, ``tag_count``) expects no ``<think>`` in the completion.
 
     >>> rubric = Rubric({"accuracy": 1.0, "format": 0.5, "length": 0.2})
     >>> group = ["<answer>4</answer>", "<answer>4.0</answer>", "<answer>5</answer>"]
@@ -220,7 +212,8 @@ class Rubric:
 
     def __init__(self, weights: Mapping[str, float] | Sequence[str] = ("accuracy", "format"),
                  options: Mapping[str, Mapping[str, Any]] | None = None,
-                 length_fn: Callable[[str], int] = len):
+                 length_fn: Callable[[str], int] = len, punish_no_answer: bool = False,
+                 think_in_prompt: bool = False):
         if isinstance(weights, str):
             weights = [weights]
         self.weights = dict(weights) if isinstance(weights, Mapping) else {name: 1.0 for name in weights}
@@ -232,13 +225,15 @@ class Rubric:
         if stray:
             raise ValueError(f"options given for reward(s) not in the rubric: {', '.join(stray)}")
         self.length_fn = length_fn
+        self.punish_no_answer = punish_no_answer
+        self.think_in_prompt = think_in_prompt
         self._needs_verdict = any(n in self.weights for n in ("accuracy", "length", "cosine_scaled"))
 
     @classmethod
-    def parse(cls, spec: str) -> Rubric:
+    def parse(cls, text: str, **kwargs: Any) -> Rubric:
         """``"accuracy,format=0.5"`` -> weights {accuracy: 1, format: 0.5}; errors name the bad part."""
         weights: dict[str, float] = {}
-        for part in filter(None, (p.strip() for p in spec.split(","))):
+        for part in filter(None, (p.strip() for p in text.split(","))):
             name, _, weight = part.partition("=")
             try:
                 weights[name.strip()] = float(weight) if weight else 1.0
@@ -246,22 +241,31 @@ class Rubric:
                 raise ValueError(f"bad weight in {part!r}: expected NAME or NAME=NUMBER") from None
         if not weights:
             raise ValueError("no rewards given")
-        return cls(weights)
+        return cls(weights, **kwargs)
 
     @property
     def names(self) -> list[str]:
         return list(self.weights)
 
     def context(self, completion: str, problem: Problem, length: int | None = None) -> dict:
+        """What every reward may read, computed once: the verdict, ``correct``, ``well_formed``, ``length``.
+
+        With ``punish_no_answer``, a completion with no final answer, or one the verifier cannot read
+        that is also outside the template, counts as wrong (the model's failure, not the parser's); a
+        well-formed answer the verifier cannot read, or a timeout, stays could-not-judge.
+        """
         verdict = judge(completion, problem) if self._needs_verdict else None
-        return {
-            "verdict": verdict,
-            "correct": None if verdict is None or not verdict.judged else verdict.correct,
-            "length": self.length_fn(completion) if length is None else length,
-        }
+        well_formed = check_format(completion, think_in_prompt=self.think_in_prompt).ok
+        correct = None if verdict is None or not verdict.judged else verdict.correct
+        if (self.punish_no_answer and verdict is not None and correct is None
+                and (verdict.status == "no_answer" or not well_formed)):
+            correct = False
+        return {"verdict": verdict, "correct": correct, "well_formed": well_formed,
+                "think_in_prompt": self.think_in_prompt,
+                "length": self.length_fn(completion) if length is None else length}
 
     def score_group(self, completions: Sequence[str], problems: Problem | Sequence[Problem],
-                    lengths: Sequence[int] | None = None) -> list[Score]:
+                    lengths: Sequence[int] | None = None) -> list[Judged]:
         """Scores for completions sampled for one prompt (or one problem per completion)."""
         if isinstance(problems, Mapping):
             problems = [problems] * len(completions)
@@ -276,22 +280,31 @@ class Rubric:
                 columns[name] = reward.fn(completions, problems, ctxs, **opts)
             else:
                 columns[name] = [reward.fn(c, p, x, **opts) for c, p, x in zip(completions, problems, ctxs)]
-        return [self._combine({name: col[k] for name, col in columns.items()}, ctxs[k]["verdict"])
+        return [self._combine({name: col[k] for name, col in columns.items()}, ctxs[k])
                 for k in range(len(completions))]
 
-    def score(self, completion: str, problem: Problem, length: int | None = None) -> Score:
+    def score(self, completion: str, problem: Problem, length: int | None = None) -> Judged:
         """The score of one completion (group rewards see a group of one)."""
         return self.score_group([completion], [problem], None if length is None else [length])[0]
 
-    def _combine(self, parts: dict[str, float | None], verdict: Verdict | None) -> Score:
-        if any(v is None for v in parts.values()):
-            return Score(None, parts, verdict)
-        total = round(sum(self.weights[n] * v for n, v in parts.items()), 12)  # type: ignore[operator]
-        return Score(total, parts, verdict)
+    def _combine(self, parts: dict[str, float | None], ctx: dict) -> Judged:
+        verdict = ctx["verdict"]
+        total = (None if any(v is None for v in parts.values())
+                 else round(sum(self.weights[n] * v for n, v in parts.items()), 12))  # type: ignore[operator]
+        return Judged(total, parts, ctx["correct"], ctx["well_formed"],
+                      verdict.status if verdict else None, verdict.reason if verdict else None,
+                      verdict.extracted if verdict else None)
+
+
+@functools.lru_cache(maxsize=64)
+def parsed_rubric(spec: str, think_in_prompt: bool = False) -> Rubric:
+    """``Rubric.parse(spec)``, made once per spec: for adapters that get the rewards as text on every call
+    (verl's ``reward_kwargs``, the reward server's requests). Raises ValueError for a bad spec."""
+    return Rubric.parse(spec, think_in_prompt=think_in_prompt)
 
 
 def score(completion: str, problem: Problem, rewards: Sequence[str] | Mapping[str, float] | None = None,
-          weights: Mapping[str, float] | None = None, **options: Mapping[str, Any]) -> Score:
+          weights: Mapping[str, float] | None = None, **options: Mapping[str, Any]) -> Judged:
     """Score one completion with named rewards (default accuracy + format, weight 1 each).
 
     ``weights`` maps names to weights and implies the rewards; ``options`` are per-reward keyword

@@ -15,73 +15,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from verifiers.format import check_format
+from verifiers.pool import pool_map
+from verifiers.problem import InputError, load_problems, read_jsonl, write_jsonl
 from verifiers.rewards import Rubric
 
-__all__ = ["InputError", "Summary", "load_completions", "load_problems", "pass_at_k", "read_jsonl", "score_files", "write_jsonl"]
-
-
-class InputError(ValueError):
-    """Input that cannot be scored; the message names the file and line."""
-
-
-def load_problems(path: str | Path) -> dict[str, dict]:
-    """Problems by id, from JSONL, Parquet or a saved Hugging Face dataset folder."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
-    if path.is_dir() or path.suffix == ".parquet":
-        try:
-            import datasets
-        except ImportError as exc:  # pragma: no cover - datasets is a dependency
-            raise InputError(f"{path}: reading Parquet or saved datasets needs the 'datasets' package") from exc
-        data = datasets.load_from_disk(str(path)) if path.is_dir() else datasets.Dataset.from_parquet(str(path))
-        rows: list[tuple[str, dict]] = [(f"{path}: row {k + 1}", dict(r)) for k, r in enumerate(data)]
-    else:
-        rows = [(f"{path}:{number}", row) for number, row in read_jsonl(path)]
-    problems: dict[str, dict] = {}
-    for where, row in rows:
-        if "id" not in row:
-            raise InputError(f"{where}: problem has no 'id'")
-        key = str(row["id"])
-        if key in problems:
-            raise InputError(f"{where}: duplicate problem id {key!r}")
-        problems[key] = row
-    if not problems:
-        raise InputError(f"{path}: no problems")
-    return problems
-
-
-def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """``(line number, object)`` for each non-blank line of a JSONL file (``-``: stdin).
-
-    Raises InputError naming the file and line of the first line that is not a JSON object.
-    """
-    path = Path(path)
-    try:
-        handle = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror}") from None
-    with handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{number}: not JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            yield number, row
+__all__ = ["Summary", "load_completions", "pass_at_k", "score_files"]
 
 
 def load_completions(path: str | Path, problems: dict[str, dict]) -> dict[str, list[tuple[int, str]]]:
@@ -113,32 +56,13 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# Worker side: one rubric per process, built once.
-
-_RUBRIC: Rubric | None = None
 
 
-def _init(weights: dict[str, float], options: dict[str, dict]) -> None:
-    global _RUBRIC
-    _RUBRIC = Rubric(weights, options=options)
-
-
-def _score_group(job: tuple[str, dict, list[tuple[int, str]]]) -> list[dict]:
-    key, problem, items = job
-    assert _RUBRIC is not None
-    scores = _RUBRIC.score_group([text for _, text in items], problem)
-    out = []
-    for (line, text), s in zip(items, scores):
-        verdict = s.verdict
-        out.append({
-            "line": line, "id": key, "total": s.total, "rewards": s.parts,
-            "status": verdict.status if verdict else None, "reason": verdict.reason if verdict else None,
-            "format_ok": check_format(text).ok,
-        })
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
+def _score_group(job: tuple[Rubric, str, dict, list[tuple[int, str]]]) -> list[dict]:
+    """One problem's completions scored together (group rewards see the group); a row per completion."""
+    rubric, key, problem, items = job
+    judged = rubric.score_group([text for _, text in items], problem)
+    return [{"line": line, "id": key, **j.to_dict()} for (line, _), j in zip(items, judged)]
 
 
 @dataclass
@@ -169,7 +93,7 @@ class Summary:
     def means(self) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
         for name in [*self.reward_names, "total"]:
-            vals = [r["total"] if name == "total" else r["rewards"].get(name) for r in self.rows]
+            vals = [r["total"] if name == "total" else r["parts"].get(name) for r in self.rows]
             vals = [v for v in vals if v is not None]
             out[name] = sum(vals) / len(vals) if vals else None
         return out
@@ -189,7 +113,7 @@ class Summary:
             lines.append(f"  accuracy      {_pct(acc)} of {judged} judged")
             for k in self.ks:
                 lines.append(f"  pass@{k:<8} {_pct(self.pass_at(k))}")
-        lines.append(f"  format rate   {_pct(sum(r['format_ok'] for r in self.rows) / max(n, 1))} (strict)")
+        lines.append(f"  format rate   {_pct(sum(r['well_formed'] for r in self.rows) / max(n, 1))} (strict)")
         lines.append("  reward means  " + ", ".join(
             f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in self.means().items()))
         unjudged = self.unjudged_reasons()
@@ -226,23 +150,14 @@ def _done_lines(out: Path) -> dict[int, dict]:
     return done
 
 
-def write_jsonl(rows: list[dict], path: str | Path) -> None:
-    """Write JSONL atomically: a temporary file in the same folder, renamed over ``path`` when complete."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=target.name, suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def score_files(problems_path: str | Path, completions_path: str | Path, out_path: str | Path,
-                rubric: Rubric, *, workers: int = 1, ks: tuple[int, ...] = (1,), progress: bool = False) -> Summary:
-    """Score every completion, appending to ``out_path`` as groups finish; resume from what is there."""
+                rubric: Rubric, *, workers: int = 1, ks: tuple[int, ...] = (1,), progress: bool = False,
+                backend: str = "local", address: str | None = None) -> Summary:
+    """Score every completion, appending to ``out_path`` as groups finish; resume from what is there.
+
+    ``backend="ray"`` scores on the Ray cluster at ``address`` instead of ``workers`` local processes
+    (``verifiers.pool.pool_map``); the rows are the same.
+    """
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
@@ -255,12 +170,15 @@ def score_files(problems_path: str | Path, completions_path: str | Path, out_pat
     rows = [r for r in done.values() if r["id"] in complete]
     if len(rows) != len(done):  # a group cut short by a crash is scored again whole (group rewards)
         write_jsonl(rows, out)
-    jobs = [(key, problems[key], items) for key, items in groups.items() if key not in complete]
+    jobs = [(rubric, key, problems[key], items) for key, items in groups.items() if key not in complete]
     resumed = len(rows)
-    total = sum(len(j[2]) for j in jobs)
+    total = sum(len(j[3]) for j in jobs)
     bar = tqdm(total=total, disable=not progress, unit="completion", desc="score")
     with out.open("a", encoding="utf-8") as sink:
-        for results in _run(jobs, rubric, workers):
+        # chunks of groups go to the workers and come back as each is done, so an interrupted run keeps them
+        chunksize = max(1, min(64, len(jobs) // (8 * workers)))
+        for results in pool_map(_score_group, jobs, workers, ordered=False, chunksize=chunksize, backend=backend,
+                                address=address):
             for r in results:
                 sink.write(json.dumps(r, ensure_ascii=False) + "\n")
             sink.flush()
@@ -270,14 +188,3 @@ def score_files(problems_path: str | Path, completions_path: str | Path, out_pat
     rows.sort(key=lambda r: r["line"])
     return Summary(rows, rubric.names, list(ks), time.perf_counter() - start, resumed)
 
-
-def _run(jobs: list, rubric: Rubric, workers: int) -> Iterator[list[dict]]:
-    if workers <= 1 or len(jobs) < 2:
-        _init(rubric.weights, rubric.options)
-        yield from map(_score_group, jobs)
-        return
-    import multiprocess
-
-    ctx = multiprocess.get_context("spawn")
-    with ctx.Pool(workers, initializer=_init, initargs=(rubric.weights, rubric.options)) as pool:
-        yield from pool.imap_unordered(_score_group, jobs, chunksize=max(1, min(64, len(jobs) // (8 * workers))))

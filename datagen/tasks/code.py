@@ -895,7 +895,7 @@ def _run_program(code: CodeType, stdin: str) -> str:
     return out.getvalue()
 
 
-@task("code_function", verifier="code", kind="code")
+@task("code_function", verifier="code", domain="code")
 def code_function(rng: random.Random, difficulty: int) -> Item:
     """Write a Python function from a description; judged by calling it on tests."""
     t: _Function = _pick(rng, _FUNCTIONS, difficulty)
@@ -923,7 +923,7 @@ def code_function(rng: random.Random, difficulty: int) -> Item:
                 json.dumps(tests))
 
 
-@task("code_stdio", verifier="code", kind="code")
+@task("code_stdio", verifier="code", domain="code")
 def code_stdio(rng: random.Random, difficulty: int) -> Item:
     """Write a Python program that reads standard input and prints the answer; judged on stdin/stdout tests."""
     t: _Program = _pick(rng, _PROGRAMS, difficulty)

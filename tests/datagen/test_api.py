@@ -9,9 +9,9 @@ import pytest
 
 from datagen import dedupe, generate, generate_mix, list_kinds, list_tasks, split, to_corpus
 from datagen.importers import import_gsm8k, import_math, import_reasoning_gym
-from datagen.problem import FIELDS, Problem, encode_meta
 from datagen.registry import TASKS, make_problem, make_rows
 from verifiers import verify_math
+from verifiers.problem import FIELDS, Problem, encode_meta
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -4,7 +4,8 @@ import json
 
 import datasets
 
-from datagen.cli import main, parse_difficulty
+from datagen.cli import main
+from datagen.spec import parse_difficulty
 
 
 def test_writes_parquet_jsonl_and_saved_dataset_identically(tmp_path, capsys):

@@ -23,7 +23,7 @@ from train.benchmark import (
     read_items,
     render_prompts,
 )
-from verifiers.scoring import InputError
+from verifiers.problem import InputError
 
 GSM8K = [{"question": "Tom has 2 apples and buys 3. How many?", "answer": "2 + 3 = <<2+3=5>>5\n#### 5"},
          {"question": "What is 4 times 2?", "answer": "4 * 2 = 8\n#### 8"}]
@@ -62,7 +62,7 @@ def test_columns_can_be_named_and_bad_rows_are_named(tmp_path):
     rows = [{"q": "1+1?", "sol": "2", "uid": "a"}]
     (item,) = read_items(write(tmp_path / "own.jsonl", rows), {"prompt": "q", "answer": "sol", "id": "uid"})
     assert (item.id, item.prompt, item.gold) == ("a", "1+1?", "2")
-    with pytest.raises(InputError, match="row 1 has columns"):
+    with pytest.raises(InputError, match=r"odd\.jsonl:1: columns"):
         read_items(write(tmp_path / "odd.jsonl", rows))
     with pytest.raises(InputError, match="duplicate id"):
         read_items(write(tmp_path / "dup.jsonl", [PROBLEMS[0], PROBLEMS[0]]))

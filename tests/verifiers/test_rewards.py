@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from verifiers import registry
 from verifiers.rewards import REWARDS, Rubric, judge, register_verifier, score
 from verifiers.verdict import Verdict
 
@@ -36,9 +37,11 @@ def test_accuracy_routes_through_the_problems_verifier():
     assert parts("<answer>paris</answer>", exact)["accuracy"] == 1.0
 
 
-def test_unknown_verifier_is_a_clear_error_and_verifiers_can_be_registered():
+def test_unknown_verifier_is_a_clear_error_and_verifiers_can_be_registered(monkeypatch):
     with pytest.raises(ValueError, match="unknown verifier 'chess'"):
         judge("<answer>e4</answer>", {"verifier": "chess", "answer": "e4"})
+    monkeypatch.setitem(registry.VERIFIERS, "upper", None)  # removed again after the test
+    monkeypatch.setitem(registry._USER, "upper", None)
     register_verifier("upper", lambda c, p: Verdict("correct" if c.isupper() else "incorrect", "case"))
     assert judge("ABC", {"verifier": "upper"}).correct
 

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from verifiers.cli import main
+from verifiers.problem import InputError, load_problems
 from verifiers.rewards import Rubric
-from verifiers.scoring import InputError, load_problems, pass_at_k, score_files
+from verifiers.scoring import pass_at_k, score_files
 
 
 def write_jsonl(path, rows):
@@ -36,7 +37,7 @@ def test_scores_every_completion_with_pass_at_k(files, tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 20 and sorted(r["line"] for r in rows) == list(range(1, 21))
     first = next(r for r in rows if r["line"] == 1)
-    assert first["rewards"] == {"accuracy": 1.0, "format": 1.0} and first["total"] == 1.5
+    assert first["parts"] == {"accuracy": 1.0, "format": 1.0} and first["total"] == 1.5
     last = next(r for r in rows if r["line"] == 20)
     assert last["status"] == "no_answer" and last["total"] is None
     assert summary.accuracy() == pytest.approx(7 / 19)
