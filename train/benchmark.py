@@ -482,7 +482,7 @@ def _run_model(cfg: EvalConfig, items: list[Item], have: set, write, log) -> Non
 
     model, tokenizer, folder = _policy(cfg)
     prompts = render_prompts(items, cfg.template, folder)
-    engine = Engine(model, tokenizer, stop_ids=_stop_ids(tokenizer, folder), max_batch_size=max(cfg.batch_size, cfg.n))
+    engine = Engine(model, tokenizer, stop_ids=_stop_ids(tokenizer, folder))
     torch.manual_seed(cfg.seed)
     passes = [(GREEDY, 1, 0.0)] + ([("sampled", cfg.n, cfg.temperature)] if cfg.n > 1 else [])
     for name, num, temperature in passes:
