@@ -14,6 +14,7 @@ from typing import Literal
 
 from train.model import ModelConfig, Transformer
 from train.tokenizer import Tokenizer
+from verifiers.problem import read_problem_rows as load_problem_rows  # problem files are read there alone
 
 __all__ = ["ProblemSource", "load_policy", "load_problem_rows", "make_problem_rows", "problem_splits"]
 
@@ -49,29 +50,18 @@ def load_policy(path: str | Path) -> tuple[Transformer, Tokenizer]:
 
 
 def make_problem_rows(tasks: str, n: int, seed: int, difficulty: str) -> list[dict]:
-    """Generate ``n`` problems of a task spec (``math``, ``arithmetic``, ``arithmetic=2,fractions=1``)."""
-    from datagen.api import allocate, difficulties, make_rows
-    from datagen.cli import parse_difficulty, parse_spec
-    from datagen.registry import list_tasks
+    """``n`` generated problems of a mixture as written on the command line (``math``, ``arithmetic``,
+    ``arithmetic=2,fractions=1``) at the levels of ``difficulty`` (``1-3``): ``datagen.mix_rows``'s rows."""
+    from datagen.api import mix_rows
+    from datagen.spec import parse_difficulty, parse_mix
 
-    weights = parse_spec(tasks, list_tasks(), list_tasks("math"), list_tasks("code"))
-    levels = parse_difficulty(difficulty)
-    rows: list[dict] = []
-    for name, count in allocate(weights, n).items():  # the rows of datagen.generate_mix, as plain dicts
-        rows += make_rows(name, range(count), seed, difficulties(levels, count))
-    return rows
-
-
-def load_problem_rows(path: str | Path) -> list[dict]:
-    """Problem rows from Parquet, JSONL or a saved dataset folder (the Problem record of DESIGN.md)."""
-    from verifiers.scoring import load_problems
-
-    return list(load_problems(path).values())
+    return mix_rows(parse_mix(tasks), n, seed, parse_difficulty(difficulty))
 
 
 @dataclass
 class ProblemSource:
-    """Where a post-training stage (SFT, GRPO) gets its policy and its problems. A config mixin."""
+    """Where a post-training stage (SFT, GRPO, DPO) gets its policy and its problems. A config mixin; the
+    policy is required when the stage runs (``train.run.open_policy``), so a preset may leave it out."""
 
     init_from: str = field(default="", metadata={"help": "policy: a run, a checkpoint or a Hugging Face folder"})
     problems: str | None = field(default=None, metadata={"help": "Parquet/JSONL/saved problems instead of generating"})
@@ -80,10 +70,6 @@ class ProblemSource:
     difficulty: str = field(default="1-10", metadata={"help": "generated data: levels, e.g. 1-3"})
     template: Literal["r1_zero", "plain"] = field(default="r1_zero", metadata={"help": "prompt template"})
     eval_problems: int = field(default=200, metadata={"help": "held-out problems for accuracy (0: no split)"})
-
-    def check_source(self) -> None:
-        if not self.init_from:
-            raise ValueError("--init-from is required: the policy to train (a run, checkpoint or Hugging Face folder)")
 
 
 def problem_splits(cfg: ProblemSource, seed: int) -> tuple[list[dict], list[dict]]:
