@@ -5,7 +5,8 @@ engine, score them with the reward rubric in a process pool (while the GPU compu
 log-probabilities), turn rewards into group-relative advantages, and take one optimizer step per
 ``num_iterations`` pass over the batch with the clipped surrogate of ``train.grpo_loss``. Completions
 that no verifier could judge (a reward of None) are excluded from the loss, not punished. Names follow
-TRL's ``GRPOConfig`` where they exist.
+TRL's ``GRPOConfig`` where they exist, and the metrics TRL's ``GRPOTrainer`` logs (:func:`reward_metrics`,
+:func:`completion_metrics`, ``train.grpo_loss``'s clip ratios and KL, entropy), over the whole batch.
 
     rlvr grpo --init-from runs/tiny/sft --tasks arithmetic --difficulty 1-2 --out-dir runs/tiny/grpo
 """
