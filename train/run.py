@@ -179,7 +179,7 @@ class Run:
     def __init__(self, cfg: StageConfig, stage: str, model: torch.nn.Module, tokenizer, info: DistInfo, *,
                  compile_mode: str | None = None, model_config: dict | None = None, postfix: Sequence[str] = (),
                  scratch: Sequence[str] = ()):
-        self.cfg, self.stage, self.model, self.tokenizer, self.info = cfg, stage, model, tokenizer, info
+        self.cfg, self.model, self.tokenizer, self.info = cfg, model, tokenizer, info
         self.out_dir = Path(cfg.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         checkpoint = start_run(self.out_dir, cfg.resume, cfg.overwrite, info.is_main)  # an earlier run's: refused or removed
