@@ -30,7 +30,8 @@ from torch import Tensor, nn
 
 from train.model import ModelConfig, RewardModel, Transformer
 
-__all__ = ["GenericCausalLM", "config_from_hf", "config_to_hf", "export_hf", "load_hf", "load_hf_reward_model"]
+__all__ = ["GenericCausalLM", "config_from_hf", "config_to_hf", "export_hf", "is_reward_model", "load_hf",
+           "load_hf_reward_model"]
 
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}
 # reward models: transformers' sequence classifiers with one label (Qwen3's since transformers 4.51)

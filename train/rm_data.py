@@ -41,8 +41,8 @@ from torch import Tensor
 from train.dpo_loss import CHOSEN, PADDING, REJECTED, SHARED, packed_attention_mask
 from train.template import render_prompt, resolve_template
 
-__all__ = ["SKIP_REASONS", "RewardBatch", "RewardPair", "collate_reward_pairs", "encode_reward_pairs",
-           "pair_rewards"]
+__all__ = ["SKIP_REASONS", "RewardBatch", "RewardPair", "collate_reward_pairs", "collate_sequences",
+           "encode_reward_pairs", "pair_rewards"]
 
 SKIP_REASONS = ("empty", "identical", "too_long")
 SIDES = ("chosen", "rejected")
@@ -167,6 +167,20 @@ def _scored(ids: list[int], pad_id: int) -> int:
     return end
 
 
+def collate_sequences(sequences: Sequence[list[int]], pad_id: int, *, multiple: int = 1) -> tuple[Tensor, Tensor]:
+    """Right-padded rows ``[N, T]`` and the position ``[N]`` each row's reward is read at.
+
+    >>> collate_sequences([[0, 5, 2], [0, 2]], pad_id=1, multiple=4)
+    (tensor([[0, 5, 2, 1],
+            [0, 2, 1, 1]]), tensor([2, 1]))
+    """
+    width = -(-max(map(len, sequences)) // multiple) * multiple
+    x = np.full((len(sequences), width), pad_id, dtype=np.int64)
+    for k, ids in enumerate(sequences):
+        x[k, :len(ids)] = ids
+    return torch.from_numpy(x), torch.tensor([_scored(ids, pad_id) for ids in sequences])
+
+
 def collate_reward_pairs(pairs: Sequence[RewardPair], pad_id: int, *, multiple: int = 1,
                          pack: bool = False) -> RewardBatch:
     """Pad ``pairs`` into one :class:`RewardBatch` (unpacked, or with ``pack`` one row per pair), the width
@@ -188,12 +202,7 @@ def collate_reward_pairs(pairs: Sequence[RewardPair], pad_id: int, *, multiple: 
     margin = None if margins[0] is None else torch.tensor(margins, dtype=torch.float32)
     if not pack:
         rows = [p.prompt_ids + p.chosen_ids for p in pairs] + [p.prompt_ids + p.rejected_ids for p in pairs]
-        width = -(-max(map(len, rows)) // multiple) * multiple
-        x = np.full((len(rows), width), pad_id, dtype=np.int64)
-        for k, ids in enumerate(rows):
-            x[k, :len(ids)] = ids
-        ends = torch.tensor([_scored(ids, pad_id) for ids in rows])
-        return RewardBatch(torch.from_numpy(x), ends, margin)
+        return RewardBatch(*collate_sequences(rows, pad_id, multiple=multiple), margin)
     width = -(-max(len(p.prompt_ids) + len(p.chosen_ids) + len(p.rejected_ids) for p in pairs) // multiple) * multiple
     shape = (len(pairs), width)
     x, pos = np.full(shape, pad_id, dtype=np.int64), np.zeros(shape, dtype=np.int64)
