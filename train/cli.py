@@ -19,6 +19,7 @@ COMMANDS = {
     "grpo": "reinforcement learning with verifiable rewards (rlvr grpo --init-from RUN)",
     "prefs": "sample, judge and pair completions for DPO (rlvr prefs --init-from RUN --out prefs.jsonl)",
     "dpo": "preference optimisation on verifier-made or given pairs (rlvr dpo --init-from RUN)",
+    "rm": "train a reward model on preference pairs (rlvr rm --init-from RUN --pairs prefs.jsonl)",
     "pipeline": "the whole recipe with a report: data, pretrain, SFT, GRPO, DPO, R1-Zero (rlvr pipeline --preset tiny)",
     "demo": "verify a built-in sample of model outputs and print a table",
 }
@@ -71,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         from train.dpo import main as dpo
 
         return dpo(rest)
+    if args.command == "rm":
+        from train.rm import main as rm
+
+        return rm(rest)
     if args.command == "pipeline":
         from train.pipeline import main as pipeline
 
