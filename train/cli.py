@@ -13,6 +13,8 @@ __all__ = ["main"]
 COMMANDS = {
     "gen": "generate problems with gold answers (rlvr gen TASK --n N --out FILE)",
     "score": "verify completions against gold answers (rlvr score --math FILE.jsonl)",
+    "check-data": "audit a problem set: golds, worked solutions, code tests, duplicates (rlvr check-data FILE)",
+    "serve-rewards": "score completions over HTTP for trainers, OpenRLHF's protocol too (rlvr serve-rewards)",
     "sandbox": "run a program isolated and bounded (rlvr sandbox run FILE.py)",
     "pretrain": "train a model from scratch on generated text (rlvr pretrain --preset tiny)",
     "sft": "teach a model the <think>/<answer> format (rlvr sft --init-from RUN)",
@@ -21,6 +23,7 @@ COMMANDS = {
     "dpo": "preference optimisation on verifier-made or given pairs (rlvr dpo --init-from RUN)",
     "rm": "train a reward model on preference pairs (rlvr rm --init-from RUN --pairs prefs.jsonl)",
     "pipeline": "the whole recipe with a report: data, pretrain, SFT, GRPO, DPO, R1-Zero (rlvr pipeline --preset tiny)",
+    "serve": "a local web app: chat with a model, pick the better answer, browse runs (rlvr serve --model RUN)",
     "demo": "verify a built-in sample of model outputs and print a table",
 }
 
@@ -30,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="rlvr",
         description="rlvr: training language models with verifiable rewards.",
-        epilog="commands:\n" + "\n".join(f"  {name:<8} {text}" for name, text in COMMANDS.items())
+        epilog="commands:\n" + "\n".join(f"  {name:<13} {text}" for name, text in COMMANDS.items())
         + "\n\nrun 'rlvr COMMAND --help' for the options of one command.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -48,6 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         from verifiers.cli import main as score
 
         return score(rest)
+    if args.command == "check-data":
+        from datagen.audit import main as check_data
+
+        return check_data(rest)
+    if args.command == "serve-rewards":
+        from verifiers.server import main as serve_rewards
+
+        return serve_rewards(rest)
     if args.command == "sandbox":
         from sandbox.cli import main as sandbox
 
@@ -80,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         from train.pipeline import main as pipeline
 
         return pipeline(rest)
+    if args.command == "serve":
+        from train.web.serve import main as serve
+
+        return serve(rest)
     from train.demo import main as demo
 
     return demo(rest)

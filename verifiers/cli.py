@@ -88,6 +88,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--completion-field", default="completion",
                         help="field holding the model completion (default: completion)")
     parser.add_argument("--workers", type=int, default=1, help="processes to verify with (default: 1)")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="with --problems: score on a Ray cluster (ADDRESS, or RAY_ADDRESS / a local one when "
+                             "omitted) instead of local processes; same results")
     parser.add_argument("--timeout", type=float, default=1.0,
                         help="time budget per verification in seconds (default: 1.0)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -110,7 +113,8 @@ def run_problems(args: argparse.Namespace) -> int:
     out = args.out or str(Path(args.completions).with_suffix("")) + ".scores.jsonl"
     try:
         summary = score_files(args.problems, args.completions, out, rubric, workers=args.workers, ks=ks,
-                              progress=not args.no_progress and sys.stderr.isatty())
+                              progress=not args.no_progress and sys.stderr.isatty(),
+                              backend="local" if args.ray is None else "ray", address=args.ray or None)
     except InputError as exc:
         print(f"rlvr score: {exc}", file=sys.stderr)
         return 2
@@ -128,6 +132,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.problems:
         return run_problems(args)
+    if args.ray is not None:
+        print("rlvr score: --ray works with --problems", file=sys.stderr)
+        return 2
     try:
         rows = read_rows(Path(args.math), args.gold_field, args.completion_field)
     except InputError as exc:
