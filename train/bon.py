@@ -109,15 +109,15 @@ def _mean(values: list) -> float | None:
     return round(sum(values) / len(values), 5) if values else None
 
 
-def sample_round(model, tokenizer, rows: list[dict], cfg: BonConfig, *, template: str, reward=None,
-                 rubric=None) -> tuple[list[dict], dict]:
+def sample_round(model, tokenizer, rows: list[dict], cfg: BonConfig, *, template: str, rubric,
+                 reward=None) -> tuple[list[dict], dict]:
     """Sample ``num_generations`` completions of each problem row and keep the best; ``(SFT rows, stats)``.
 
-    ``reward`` (a ``train.learned_reward.LearnedReward``) picks when given, else ``rubric`` (a
-    ``verifiers.rewards.Rubric``) among the samples judged correct.
+    Every sample is judged by ``rubric`` (a ``verifiers.rewards.Rubric``); ``reward`` (a reward function such as
+    ``train.learned_reward.LearnedReward``) picks when given, else the rubric's total among the samples judged
+    correct.
     """
     from train.engine import Engine
-    from train.evaluate import judge_completions
     from train.template import render_prompt
 
     engine = Engine(model, tokenizer, max_batch_size=max(64, cfg.num_generations), compile=False)
@@ -126,16 +126,15 @@ def sample_round(model, tokenizer, rows: list[dict], cfg: BonConfig, *, template
                                   temperature=cfg.temperature, top_p=cfg.top_p)
     texts = [g.text for g in generations]
     problems = [rows[g.prompt_index] for g in generations]
-    judged = judge_completions(texts, problems)  # always: the verified accuracy of what the teacher saw
+    n = cfg.num_generations
+    judged = [j for k in range(0, len(texts), n)  # a group at a time: group rewards compare one problem's samples
+              for j in rubric.score_group(texts[k:k + n], problems[k:k + n],
+                                          [len(g.token_ids) for g in generations[k:k + n]])]
     if reward is not None:
         scores = reward([prompts[g.prompt_index] for g in generations], texts)
     else:
-        n = cfg.num_generations
-        ranked = [j for k in range(0, len(texts), n)
-                  for j in rubric.score_group(texts[k:k + n], problems[k:k + n], [len(g.token_ids) for g in
-                                                                                   generations[k:k + n]])]
-        scores = [j.total for j in ranked]
-    kept, n = [], cfg.num_generations
+        scores = [j.total for j in judged]
+    kept = []
     for k, row in enumerate(rows):
         group = slice(k * n, (k + 1) * n)
         eligible = None if reward is not None else [j.correct is True for j in judged[group]]
@@ -176,7 +175,8 @@ def bon(cfg: BonConfig) -> dict:
     order = list(range(len(train_rows)))
     random.Random(cfg.seed).shuffle(order)
     reward = LearnedReward(cfg.reward_model, device=device) if cfg.reward_model else None
-    rubric = None if reward is not None else Rubric(Rubric.parse(cfg.rewards).weights, punish_no_answer=True)
+    # with a teacher, the verifiers only judge (for the log); without, their rewards rank the samples
+    rubric = Rubric(["accuracy"] if reward is not None else Rubric.parse(cfg.rewards).weights, punish_no_answer=True)
     metrics_path = out / "metrics.jsonl"
     history = [json.loads(line) for line in metrics_path.read_text().splitlines()] if cfg.resume and \
         metrics_path.exists() else []
@@ -195,7 +195,7 @@ def bon(cfg: BonConfig) -> dict:
         model = model.to(device)
         start = k * cfg.prompts_per_round
         rows = [train_rows[order[(start + i) % len(order)]] for i in range(cfg.prompts_per_round)]
-        kept, stats = sample_round(model, tokenizer, rows, cfg, template=template, reward=reward, rubric=rubric)
+        kept, stats = sample_round(model, tokenizer, rows, cfg, template=template, rubric=rubric, reward=reward)
         del model
         if not kept:
             raise ValueError(f"round {k + 1}: no completion was kept from {stats['samples']} samples "

@@ -22,6 +22,7 @@ COMMANDS = {
     "prefs": "sample, judge and pair completions for DPO (rlvr prefs --init-from RUN --out prefs.jsonl)",
     "dpo": "preference optimisation on verifier-made or given pairs (rlvr dpo --init-from RUN)",
     "rm": "train a reward model on preference pairs (rlvr rm --init-from RUN --pairs prefs.jsonl)",
+    "bon": "best-of-n: sample n, keep the best by a reward model or the verifiers, fine-tune (rlvr bon --init-from RUN)",
     "pipeline": "the whole recipe with a report: data, pretrain, SFT, GRPO, DPO, R1-Zero (rlvr pipeline --preset tiny)",
     "serve": "a local web app: chat with a model, pick the better answer, browse runs (rlvr serve --model RUN)",
     "demo": "verify a built-in sample of model outputs and print a table",
@@ -83,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         from train.dpo import main as dpo
 
         return dpo(rest)
+    if args.command == "bon":
+        from train.bon import main as bon
+
+        return bon(rest)
     if args.command == "rm":
         from train.rm import main as rm
 

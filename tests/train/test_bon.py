@@ -12,6 +12,7 @@ from train.hf import export_hf
 from train.load import load_policy
 from train.model import ModelConfig, RewardModel
 from train.sft import SFTConfig, build_sft_data, sft
+from verifiers.rewards import Rubric
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -47,7 +48,8 @@ def test_the_best_of_each_group_is_kept(policy, tokenizer):
             for k in range(4)]
     teacher = Longest()
     cfg = settings(policy, "unused", temperature=1.5)
-    kept, stats = sample_round(model, tokenizer, rows, cfg, template="User: {prompt}\nAssistant:", reward=teacher)
+    kept, stats = sample_round(model, tokenizer, rows, cfg, template="User: {prompt}\nAssistant:",
+                               rubric=Rubric(["accuracy"]), reward=teacher)
     assert len(teacher.seen) == 12 and stats["samples"] == 12 and stats["kept"] == 4
     for k, row in enumerate(kept):
         group = teacher.seen[3 * k:3 * k + 3]
@@ -70,12 +72,12 @@ def test_the_written_set_is_what_sft_trains_on(policy, reward_model, tmp_path, t
     assert len(rows) == 6 == last["kept"] and all("completion" in r for r in rows)
     data, skipped = build_sft_data(rows, tokenizer, "User: {prompt}\nAssistant:", max_len=96)
     assert skipped == 0
-    for row, (ids, labels) in zip(rows, data.examples):
+    for row, (_, labels) in zip(rows, data.examples):
         target = [t for t in labels if t != -100]
         assert tokenizer.decode(target) == row["completion"]  # verbatim, then EOS
         assert target[-1] == tokenizer.eos_id
     result = sft(SFTConfig(init_from=str(policy), problems=str(written), out_dir=str(tmp_path / "sft"),
-                           template="plain", eval_problems=0, max_steps=2, batch_size=2, warmup_steps=0,
+                           template="plain", eval_problems=0, max_steps=2, batch_size=2, warmup_steps=0, max_len=96, max_new_tokens=16,
                            device="cpu", progress=False))
     assert result["step"] == 2
 
