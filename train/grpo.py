@@ -70,6 +70,10 @@ class GRPOConfig(StageConfig, ProblemSource):
                 "<think>/<answer> template, scores 0 accuracy (the model's failure); a well-formed answer the "
                 "verifier cannot read, or a verifier timeout, stays excluded from the loss"})
     reward_workers: int = field(default=2, metadata={"help": "processes scoring rewards (0: in this process)"})
+    reward_model: str | None = field(default=None, metadata={
+        "help": "a learned reward beside --rewards, PATH[=WEIGHT]: an rlvr rm run or a Hugging Face sequence "
+                "classifier; logged unweighted as reward/rm (R1's mixed stage: --rewards accuracy,format=0.5 "
+                "--reward-model RM=0.5; the reward model alone: --rewards accuracy=0, which only judges)"})
     eval_samples: int = field(default=0, metadata={"help": "also sample k per problem for pass@k (0: off)"})
     lr: float = field(default=1e-5, metadata={"help": "peak learning rate"})
     warmup_steps: int = field(default=0, metadata={"help": "linear warmup steps"})
@@ -100,6 +104,14 @@ class GRPOConfig(StageConfig, ProblemSource):
                 Rubric.parse(self.rewards)
             except ValueError as exc:
                 raise ValueError(f"--rewards {self.rewards!r}: {exc}") from None
+        if self.reward_model is not None:
+            from train.learned_reward import parse_reward_model
+
+            path, weight = parse_reward_model(self.reward_model)
+            if not Path(path).is_dir():
+                raise ValueError(f"--reward-model {self.reward_model!r}: no folder {path}")
+            if not math.isfinite(weight):
+                raise ValueError(f"--reward-model {self.reward_model!r}: the weight must be a finite number")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,7 +163,8 @@ def _score_chunk(job: tuple[list[str], list[dict], list[int]]) -> list[tuple[flo
 
 class RewardScorer:
     """Scores completions with a rubric (``"accuracy,format=0.5"``) in ``workers`` processes, plus any
-    TRL-style reward callables in this process. ``submit`` returns at once; ``result`` waits."""
+    TRL-style reward callables in this process, each weighted by its ``weight`` attribute (default 1) in the
+    total and logged unweighted. ``submit`` returns at once; ``result`` waits."""
 
     def __init__(self, spec: str, workers: int, funcs: Sequence[RewardFunc] = (), punish_no_answer: bool = True,
                  options: dict | None = None):
@@ -191,9 +204,10 @@ class RewardScorer:
             values = fn(prompts=prompts, completions=completions, **columns)
             if len(values) != len(completions):
                 raise ValueError(f"reward function {name} returned {len(values)} values for {len(completions)}")
+            weight = getattr(fn, "weight", 1.0)
             for i, v in enumerate(values):
                 parts[i][name] = v
-                totals[i] = None if totals[i] is None or v is None else totals[i] + float(v)
+                totals[i] = None if totals[i] is None or v is None else totals[i] + weight * float(v)
         return totals, parts, [r[2] for r in rows], [r[3] for r in rows]
 
     def close(self) -> None:
@@ -271,10 +285,17 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
     from train.evaluate import evaluate_policy
     from train.load import load_policy, problem_splits
 
-    if not cfg.rewards and not reward_funcs:
-        raise ValueError("no rewards: --rewards is empty and no reward functions were given")
+    if not cfg.rewards and not reward_funcs and not cfg.reward_model:
+        raise ValueError("no rewards: --rewards is empty and no reward model or reward functions were given")
     info: DistInfo = init_distributed(cfg.device)
     device = info.device
+    if cfg.reward_model:  # batched by whole groups, on this process's device, outside the policy's graph
+        from train.learned_reward import LearnedReward, parse_reward_model
+
+        path, weight = parse_reward_model(cfg.reward_model)
+        groups = max(1, cfg.micro_batch_size // cfg.num_generations)
+        reward_funcs = [*reward_funcs, LearnedReward(path, device=device, weight=weight,
+                                                     batch_size=groups * cfg.num_generations)]
     torch.manual_seed(cfg.seed + info.rank)  # each rank samples its own completions
     model, tokenizer = load_policy(cfg.init_from)
     model = model.to(device)

@@ -50,9 +50,11 @@ def parse_reward_model(spec: str) -> tuple[str, float]:
 
 class LearnedReward:
     """``reward(prompts, completions) -> list[float]``: the reward model at ``path`` (see ``train.load.
-    load_reward_model``) scoring each prompt (the text the policy saw) with its completion."""
+    load_reward_model``) scoring each prompt (the text the policy saw) with its completion. ``weight`` is its
+    weight among other rewards (GRPO's total), ``__name__`` its name in the logs (``reward/rm``)."""
 
-    def __init__(self, path: str | Path, *, device: str | torch.device, batch_size: int = 64, name: str = "rm"):
+    def __init__(self, path: str | Path, *, device: str | torch.device, batch_size: int = 64, name: str = "rm",
+                 weight: float = 1.0):
         from train.load import load_reward_model
 
         if batch_size < 1:
@@ -60,7 +62,7 @@ class LearnedReward:
         self.model, self.tokenizer = load_reward_model(path)
         self.device = torch.device(device)
         self.model = self.model.to(self.device).eval().requires_grad_(False)
-        self.batch_size, self.__name__ = batch_size, name
+        self.batch_size, self.__name__, self.weight = batch_size, name, weight
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
 
     @torch.no_grad()
