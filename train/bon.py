@@ -66,8 +66,6 @@ class BonConfig(ProblemSource):
     overwrite: bool = field(default=False, metadata={"help": "start afresh in an out_dir that holds an earlier run"})
 
     def __post_init__(self) -> None:
-        if not self.init_from:
-            raise ValueError("--init-from is required: the policy to sample from")
         for name in ("rounds", "prompts_per_round", "max_completion_length", "batch_size", "max_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
@@ -162,6 +160,8 @@ def bon(cfg: BonConfig) -> dict:
     from verifiers.problem import write_jsonl
     from verifiers.rewards import Rubric
 
+    if not cfg.init_from:  # required when the stage runs: a preset leaves it to the pipeline
+        raise ValueError("--init-from is required: the policy to sample from")
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     out = Path(cfg.out_dir)
     if out.exists() and any(out.iterdir()) and not (cfg.resume or cfg.overwrite):

@@ -348,7 +348,6 @@ class PrefsConfig(ProblemSource):
     overwrite: bool = field(default=False, metadata={"help": "replace an existing --out"})
 
     def __post_init__(self) -> None:
-        self.check_source()
         if not self.out:
             raise ValueError("--out is required: FILE.jsonl, FILE.parquet or a folder for the pairs")
         _check_out(Path(self.out))
@@ -376,6 +375,7 @@ def prefs(cfg: PrefsConfig) -> dict:
     from train.dist import init_distributed, shutdown
     from train.load import load_policy, problem_splits
 
+    cfg.check_source()
     out = Path(cfg.out)
     if out.exists() and not cfg.overwrite:
         raise ValueError(f"--out {out} exists; pass --overwrite to replace it")

@@ -70,10 +70,6 @@ class RMConfig(StageConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.init_from:
-            raise ValueError("--init-from is required: a policy or a reward model to start from")
-        if not self.pairs:
-            raise ValueError("--pairs is required: preference pairs with prompt, chosen and rejected")
         for name in ("batch_size", "grad_accum", "max_length"):
             if (getattr(self, name) or 1) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
@@ -133,6 +129,11 @@ def rm(cfg: RMConfig) -> dict:
     from train.load import load_reward_model
     from train.prefs import read_preference_rows
 
+    # required when the stage runs, not in the config: a preset leaves them to the pipeline
+    if not cfg.init_from:
+        raise ValueError("--init-from is required: a policy or a reward model to start from")
+    if not cfg.pairs:
+        raise ValueError("--pairs is required: preference pairs with prompt, chosen and rejected")
     info: DistInfo = init_distributed(cfg.device)
     device = info.device
     torch.manual_seed(cfg.seed + info.rank)
