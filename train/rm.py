@@ -31,10 +31,10 @@ import torch
 
 from train.checkpoint import save_checkpoint
 from train.config import config_to_dict, run_stage
-from train.data import BatchOrder
+from train.data import BatchOrder, Prefetch
 from train.dist import DistInfo, all_reduce_mean, init_distributed, shutdown
 from train.loop import StageConfig, resume, setup_training, start_run
-from train.rm_data import RewardPair, collate_reward_pairs, encode_reward_pairs, pair_rewards
+from train.rm_data import RewardBatch, RewardPair, collate_reward_pairs, encode_reward_pairs, pair_rewards
 from train.rm_loss import bradley_terry_loss, reward_stats
 
 __all__ = ["RMConfig", "evaluate_pairs", "main", "rm", "split_pairs"]
@@ -194,12 +194,20 @@ def rm(cfg: RMConfig) -> dict:
     if step == 0 and info.is_main:
         log({"step": 0, "pairs": len(pairs), "train_pairs": len(train_pairs), "eval_pairs": len(eval_pairs),
              **{f"skipped/{k}": v for k, v in skipped_counts.items()}, **_rounded(evaluate())})
+    pin = device.type == "cuda"  # page-locked, so the copies to the GPU are queued instead of waiting for it
+
+    def make(indices: list[int]) -> RewardBatch:
+        batch = collate_reward_pairs([train_pairs[i] for i in indices], tokenizer.pad_id, multiple=8,
+                                     pack=cfg.pack_pairs)
+        return batch.pin_memory() if pin else batch
+
+    batches = Prefetch(make)
     model.train()
     last: dict = {}
     window = time.perf_counter()
     while step < cfg.max_steps:
-        row = _train_step(cfg, train_pairs, order, model=model, forward=forward, optimizer=optimizer,
-                          autocast=autocast, info=info, pad_id=tokenizer.pad_id)
+        row = _train_step(cfg, batches, order, model=model, forward=forward, optimizer=optimizer,
+                          autocast=autocast, info=info)
         scheduler.step()
         step += 1
         elapsed = time.perf_counter() - window
@@ -219,6 +227,7 @@ def rm(cfg: RMConfig) -> dict:
                             config=config_record, tokenizer_file=tokenizer_file, state={"data": order.state()},
                             keep_last=cfg.keep_last)
         window = time.perf_counter()
+    batches.close()
     if bar is not None:
         bar.close()
     if info.is_main:
@@ -230,14 +239,14 @@ def rm(cfg: RMConfig) -> dict:
     return last
 
 
-def _train_step(cfg: RMConfig, pairs: list[RewardPair], order: BatchOrder, *, model, forward, optimizer, autocast,
-                info: DistInfo, pad_id: int) -> dict:
+def _train_step(cfg: RMConfig, batches: Prefetch, order: BatchOrder, *, model, forward, optimizer, autocast,
+                info: DistInfo) -> dict:
     """One optimizer step over ``grad_accum`` micro-batches; its loss and reward statistics (TRL's names)."""
     device = info.device
     sums: dict[str, torch.Tensor] = {}
     for micro in range(cfg.grad_accum):
-        batch = collate_reward_pairs([pairs[i] for i in order.next()], pad_id, multiple=8, pack=cfg.pack_pairs)
-        batch = batch.to(device, non_blocking=True)
+        batch = batches.get(order.next()).to(device, non_blocking=True)
+        batches.start(order.peek())  # the next micro-batch, collated while this one runs
         sync = micro == cfg.grad_accum - 1 or not info.is_distributed
         with contextlib.nullcontext() if sync else forward.no_sync():
             with autocast:
