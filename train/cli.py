@@ -23,6 +23,7 @@ COMMANDS = {
     "dpo": "preference optimisation on verifier-made or given pairs (rlvr dpo --init-from RUN)",
     "rm": "train a reward model on preference pairs (rlvr rm --init-from RUN --pairs prefs.jsonl)",
     "bon": "best-of-n: sample n, keep the best by a reward model or the verifiers, fine-tune (rlvr bon --init-from RUN)",
+    "eval": "evaluate a model on a benchmark file, or score outputs made elsewhere (rlvr eval --model RUN --data FILE)",
     "pipeline": "the whole recipe with a report: data, pretrain, SFT, GRPO, DPO, R1-Zero (rlvr pipeline --preset tiny)",
     "serve": "a local web app: chat with a model, pick the better answer, browse runs (rlvr serve --model RUN)",
     "demo": "verify a built-in sample of model outputs and print a table",
@@ -92,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         from train.rm import main as rm
 
         return rm(rest)
+    if args.command == "eval":
+        from train.benchmark import main as evaluate
+
+        return evaluate(rest)
     if args.command == "pipeline":
         from train.pipeline import main as pipeline
 

@@ -15,6 +15,7 @@ from typing import Literal
 
 from train.model import ModelConfig, RewardModel, Transformer
 from train.tokenizer import Tokenizer
+from verifiers.problem import read_problem_rows as load_problem_rows  # problem files are read there alone
 
 __all__ = ["ProblemSource", "load_policy", "load_problem_rows", "load_reward_model", "make_problem_rows",
            "problem_splits"]
@@ -110,16 +111,10 @@ def make_problem_rows(tasks: str, n: int, seed: int, difficulty: str) -> list[di
     return mix_rows(parse_mix(tasks), n, seed, parse_difficulty(difficulty))
 
 
-def load_problem_rows(path: str | Path) -> list[dict]:
-    """Problem rows from Parquet, JSONL or a saved dataset folder (the Problem record of DESIGN.md)."""
-    from verifiers.scoring import load_problems
-
-    return list(load_problems(path).values())
-
-
 @dataclass
 class ProblemSource:
-    """Where a post-training stage (SFT, GRPO) gets its policy and its problems. A config mixin."""
+    """Where a post-training stage (SFT, GRPO, DPO) gets its policy and its problems. A config mixin; the
+    policy is required when the stage runs (``train.run.open_policy``), so a preset may leave it out."""
 
     init_from: str = field(default="", metadata={"help": "policy: a run, a checkpoint or a Hugging Face folder"})
     problems: str | None = field(default=None, metadata={"help": "Parquet/JSONL/saved problems instead of generating"})
@@ -128,10 +123,6 @@ class ProblemSource:
     difficulty: str = field(default="1-10", metadata={"help": "generated data: levels, e.g. 1-3"})
     template: Literal["r1_zero", "plain"] = field(default="r1_zero", metadata={"help": "prompt template"})
     eval_problems: int = field(default=200, metadata={"help": "held-out problems for accuracy (0: no split)"})
-
-    def check_source(self) -> None:
-        if not self.init_from:
-            raise ValueError("--init-from is required: the policy to train (a run, checkpoint or Hugging Face folder)")
 
 
 def problem_splits(cfg: ProblemSource, seed: int) -> tuple[list[dict], list[dict]]:

@@ -24,18 +24,16 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import torch
 
-from train.checkpoint import save_checkpoint
-from train.config import config_to_dict, run_stage
+from train.config import run_stage
 from train.data import BatchOrder, Prefetch
-from train.dist import DistInfo, all_reduce_mean, init_distributed, shutdown
-from train.loop import StageConfig, resume, setup_training, start_run
+from train.dist import DistInfo, all_reduce_mean, init_distributed
 from train.rm_data import RewardBatch, RewardPair, collate_reward_pairs, encode_reward_pairs, pair_rewards
 from train.rm_loss import bradley_terry_loss, reward_stats
+from train.run import Run, StageConfig, use_cuda_graphs
 
 __all__ = ["RMConfig", "evaluate_pairs", "main", "rm", "split_pairs"]
 
@@ -62,6 +60,9 @@ class RMConfig(StageConfig):
         "help": "weight of the mean squared reward sum, pulling rewards to zero mean (TRL's; 0.01 is usual)"})
     pack_pairs: bool = field(default=False, metadata={
         "help": "one row per pair, [prompt | chosen | rejected]: the prompt is computed once; same rewards"})
+    cuda_graphs: bool | None = field(default=None, metadata={
+        "help": "replay the compiled forward and backward as CUDA graphs, which saves the host's kernel launches "
+                "(default: on for one compiled GPU process; off on CPU and under torchrun)"})
     lr: float = field(default=1e-4, metadata={"help": "peak learning rate (TRL's RewardConfig default)"})
     warmup_steps: int = field(default=10, metadata={"help": "linear warmup steps"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
@@ -120,10 +121,6 @@ def evaluate_pairs(model, pairs: list[RewardPair], *, pad_id: int, batch_size: i
     return {"loss": loss.item(), **reward_stats(chosen, rejected)}
 
 
-def _rounded(row: dict) -> dict:
-    return {k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()}
-
-
 def rm(cfg: RMConfig) -> dict:
     """Train a reward model; returns the last metrics row (with the held-out ``eval_*`` numbers)."""
     from train.load import load_reward_model
@@ -134,14 +131,14 @@ def rm(cfg: RMConfig) -> dict:
         raise ValueError("--init-from is required: a policy or a reward model to start from")
     if not cfg.pairs:
         raise ValueError("--pairs is required: preference pairs with prompt, chosen and rejected")
-    info: DistInfo = init_distributed(cfg.device)
-    device = info.device
+    info = init_distributed(cfg.device)
     torch.manual_seed(cfg.seed + info.rank)
+    graphs = use_cuda_graphs(cfg, info)
     model, tokenizer = load_reward_model(cfg.init_from, from_policy=True)
     limit = model.config.max_position_embeddings
     if (cfg.max_length or 0) > limit:
         raise ValueError(f"--max-length {cfg.max_length} exceeds the model's max_position_embeddings ({limit})")
-    model = model.to(device)
+    model = model.to(info.device)
     located = read_preference_rows(cfg.pairs)
     pairs, skipped = encode_reward_pairs(tokenizer, [row for _, row in located], cfg.template,
                                          cfg.max_length or limit, where=[where for where, _ in located])
@@ -156,97 +153,67 @@ def rm(cfg: RMConfig) -> dict:
         found = f"{len(located)} rows, {len(pairs)} usable" + (f", skipped {skipped_counts}" if skipped else "")
         raise ValueError(f"{cfg.pairs}: {len(train_pairs)} training pairs ({found}; {len(eval_pairs)} held out) are "
                          f"fewer than one batch of {global_batch}; lower --batch-size or give more pairs")
-
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = start_run(out_dir, cfg.resume, cfg.overwrite, info.is_main)
-    tokenizer_file = out_dir / "tokenizer.json"
-    if info.is_main:
-        tokenizer.save(tokenizer_file)
-    optimizer, scheduler, forward, autocast = setup_training(cfg, model, info)
-    order = BatchOrder(len(train_pairs), cfg.batch_size, cfg.seed, info.rank, info.world_size)
-    step, metrics_path = resume(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, order=order,
-                                out_dir=out_dir, info=info)
-    config_record = {"stage": "rm", "model": model.config.to_dict(), "train": config_to_dict(cfg)}
-    if info.is_main:
-        print(f"rm: {len(train_pairs):,} training pairs, {len(eval_pairs):,} held out "
-              f"({len({tuple(p.prompt_ids) for p in eval_pairs})} prompts); {model.num_parameters() / 1e6:.2f}M "
-              f"parameters on {device}")
-
-    def evaluate() -> dict:
-        if not eval_pairs:
-            return {}
-        stats = evaluate_pairs(model, eval_pairs, pad_id=tokenizer.pad_id, batch_size=2 * cfg.batch_size,
-                               autocast=autocast, device=device,
-                               center_rewards_coefficient=cfg.center_rewards_coefficient, pack=cfg.pack_pairs)
-        return {f"eval_{k}": v for k, v in stats.items()}
-
-    def log(row: dict) -> None:
-        if metrics_path is not None:
-            with metrics_path.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-
-    bar = None
-    if info.is_main and cfg.progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.max_steps, initial=step, desc="rm", unit="step", dynamic_ncols=True)
-    if step == 0 and info.is_main:
-        log({"step": 0, "pairs": len(pairs), "train_pairs": len(train_pairs), "eval_pairs": len(eval_pairs),
-             **{f"skipped/{k}": v for k, v in skipped_counts.items()}, **_rounded(evaluate())})
-    pin = device.type == "cuda"  # page-locked, so the copies to the GPU are queued instead of waiting for it
+    pin = info.device.type == "cuda"  # page-locked, so the copies to the GPU are queued instead of waiting for it
 
     def make(indices: list[int]) -> RewardBatch:
         batch = collate_reward_pairs([train_pairs[i] for i in indices], tokenizer.pad_id, multiple=8,
                                      pack=cfg.pack_pairs)
         return batch.pin_memory() if pin else batch
 
-    batches = Prefetch(make)
-    model.train()
-    last: dict = {}
-    window = time.perf_counter()
-    while step < cfg.max_steps:
-        row = _train_step(cfg, batches, order, model=model, forward=forward, optimizer=optimizer,
-                          autocast=autocast, info=info)
-        scheduler.step()
-        step += 1
-        elapsed = time.perf_counter() - window
-        row = {"step": step, **row, "lr": float(f"{scheduler.get_last_lr()[0]:.4g}"),
-               "step_time": round(elapsed, 4),
-               "pairs_per_s": round(cfg.batch_size * cfg.grad_accum * info.world_size / elapsed, 1)}
-        if info.is_main and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.max_steps):
-            row.update(_rounded(evaluate()))
-        if step % cfg.log_every == 0 or "eval_accuracy" in row or step == cfg.max_steps:
-            log(row)
-        last = row
-        if bar is not None:
-            bar.set_postfix({k: row[k] for k in ("loss", "accuracy", "eval_accuracy") if row.get(k) is not None})
-            bar.update(1)
-        if info.is_main and (step == cfg.max_steps or (cfg.save_every and step % cfg.save_every == 0)):
-            save_checkpoint(out_dir, step, model=model, optimizer=optimizer, scheduler=scheduler,
-                            config=config_record, tokenizer_file=tokenizer_file, state={"data": order.state()},
-                            keep_last=cfg.keep_last)
-        window = time.perf_counter()
-    batches.close()
-    if bar is not None:
-        bar.close()
-    if info.is_main:
-        from train.hf import export_hf
+    with Run(cfg, "rm", model, tokenizer, info, compile_mode="reduce-overhead" if graphs else None,
+             postfix=("loss", "accuracy", "eval_accuracy")) as run:
+        order = BatchOrder(len(train_pairs), cfg.batch_size, cfg.seed, info.rank, info.world_size)
+        if run.state:
+            order.load_state(run.state["data"])
 
-        export_hf(model, out_dir / "final", tokenizer)
-    del forward  # DDP's destructor still talks to the process group: free it before leaving the group
-    shutdown()
+        def evaluate() -> dict:
+            if not eval_pairs:
+                return {}
+            stats = evaluate_pairs(model, eval_pairs, pad_id=tokenizer.pad_id, batch_size=2 * cfg.batch_size,
+                                   autocast=run.autocast, device=info.device,
+                                   center_rewards_coefficient=cfg.center_rewards_coefficient, pack=cfg.pack_pairs)
+            return {f"eval_{k}": round(v, 5) for k, v in stats.items()}
+
+        if info.is_main:
+            print(f"rm: {len(train_pairs):,} training pairs, {len(eval_pairs):,} held out "
+                  f"({len({tuple(p.prompt_ids) for p in eval_pairs})} prompts); {model.num_parameters() / 1e6:.2f}M "
+                  f"parameters on {info.device}")
+            if not run.resumed:  # where training starts: the counts, the skipped rows and the untrained accuracy
+                start = {"step": 0, "pairs": len(pairs), "train_pairs": len(train_pairs), "eval_pairs": len(eval_pairs),
+                         **{f"skipped/{k}": v for k, v in skipped_counts.items()}, **evaluate()}
+                run.metrics_path.write_text(json.dumps(start) + "\n")  # a fresh run's first line
+        batches = Prefetch(make)
+        last: dict = {}
+        window = time.perf_counter()
+        while run.step < cfg.max_steps:
+            row = _train_step(cfg, batches, order, model=model, forward=run.forward, optimizer=run.optimizer,
+                              autocast=run.autocast, info=info, graphs=graphs)
+            run.scheduler.step()
+            run.step += 1
+            elapsed = time.perf_counter() - window
+            row = {"step": run.step, **row, "lr": float(f"{run.scheduler.get_last_lr()[0]:.4g}"),
+                   "step_time": round(elapsed, 4),
+                   "pairs_per_s": round(cfg.batch_size * cfg.grad_accum * info.world_size / elapsed, 1)}
+            if info.is_main and run.evaluating:
+                row.update(evaluate())
+            run.end_step(row, {"data": order.state()})
+            last = row
+            window = time.perf_counter()
+        batches.close()
+        run.export()
     return last
 
 
 def _train_step(cfg: RMConfig, batches: Prefetch, order: BatchOrder, *, model, forward, optimizer, autocast,
-                info: DistInfo) -> dict:
+                info: DistInfo, graphs: bool = False) -> dict:
     """One optimizer step over ``grad_accum`` micro-batches; its loss and reward statistics (TRL's names)."""
     device = info.device
     sums: dict[str, torch.Tensor] = {}
     for micro in range(cfg.grad_accum):
         batch = batches.get(order.next()).to(device, non_blocking=True)
         batches.start(order.peek())  # the next micro-batch, collated while this one runs
+        if graphs:  # each micro-batch's forward and backward replay afresh: the last one's outputs are done with
+            torch.compiler.cudagraph_mark_step_begin()
         sync = micro == cfg.grad_accum - 1 or not info.is_distributed
         with contextlib.nullcontext() if sync else forward.no_sync():
             with autocast:

@@ -172,7 +172,7 @@ class Judged:
     >>> j = Rubric({"accuracy": 1.0, "format": 0.5}).score("<think>2+2</think>\\n<answer>4</answer>",
     ...                                                     {"answer": "4", "verifier": "math"})
     >>> j.total, j.correct, j.well_formed, j.status, j.reason
-    (1.5, True, True, 'correct', 'same answer')
+    (1.5, True, True, 'correct', 'same answer (answer block)')
     """
 
     total: float | None

@@ -165,7 +165,7 @@ def test_resume_keeps_finished_stages_and_reruns_the_rest(run, tmp_path, capsys,
     assert list(json.loads((out / "results.json").read_text())["stages"]) == list(STAGE_NAMES)
     assert "50% of its problems show the worked solution" in (out / "report.md").read_text()
     # a preset whose values changed (a new version of rlvr) counts as changed settings too
-    sft_budget = {**PIPELINES["tiny"].sft, "lr": PIPELINES["tiny"].sft["lr"] / 2}
+    sft_budget = dataclasses.replace(PIPELINES["tiny"].sft, lr=PIPELINES["tiny"].sft.lr / 2)
     monkeypatch.setitem(PIPELINES, "tiny", dataclasses.replace(PIPELINES["tiny"], sft=sft_budget))
     assert rlvr([*args, "--overrides", "grpo.max_steps=2", "grpo.log_every=1", "sft.worked_share=0.5", "--resume"]) == 0
     printed = capsys.readouterr().out
