@@ -68,6 +68,7 @@ class RMConfig(StageConfig):
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     max_steps: int = field(default=200, metadata={"help": "optimizer steps"})
     eval_every: int = field(default=50, metadata={"help": "steps between held-out evaluations (0: only at the end)"})
+    log_every: int = field(default=1, metadata={"help": "steps between metrics lines"})
 
     def __post_init__(self) -> None:
         super().__post_init__()

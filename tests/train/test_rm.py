@@ -116,3 +116,55 @@ def test_bad_input_exits_2_naming_the_row_or_flag(policy, tmp_path, capsys):
     assert rlvr(["rm", "--pairs", str(tmp_path / "a.jsonl")]) == 2
     assert "--init-from is required" in capsys.readouterr().err
     assert torch.get_num_threads() == 1
+
+
+class Crash(Exception):
+    pass
+
+
+def test_resume_continues_exactly(policy, tmp_path, monkeypatch):
+    """Killed in step 5 (checkpoints at 2 and 4), then --resume: steps 5-6 as in an uninterrupted run."""
+    import train.rm
+
+    pairs = write(tmp_path / "pairs.jsonl", rule_pairs(96))
+    settings = dict(max_steps=6, save_every=2, keep_last=0, eval_every=3)
+    full = rm(config(policy, pairs, tmp_path / "full", **settings))
+    step = train.rm._train_step
+    calls = []
+
+    def crash_at_five(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise Crash
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(train.rm, "_train_step", crash_at_five)
+    with pytest.raises(Crash):
+        rm(config(policy, pairs, tmp_path / "part", **settings))
+    monkeypatch.setattr(train.rm, "_train_step", step)
+    resumed = rm(config(policy, pairs, tmp_path / "part", resume=True, **settings))
+    timings = ("step_time", "pairs_per_s")
+    ours, theirs = metrics(tmp_path / "part"), metrics(tmp_path / "full")
+    assert [r["step"] for r in ours] == [0, 1, 2, 3, 4, 5, 6]
+    for a, b in zip(ours, theirs, strict=True):
+        assert {k: v for k, v in a.items() if k not in timings} == pytest.approx(
+            {k: v for k, v in b.items() if k not in timings}, rel=1e-5, abs=1e-6)
+    assert resumed["eval_accuracy"] == full["eval_accuracy"]
+    reload = [LearnedReward(tmp_path / run / "final", device="cpu")(["User: 1 + 1\nAssistant:"], [" 2"])[0]
+              for run in ("part", "full")]
+    assert reload[0] == pytest.approx(reload[1], abs=1e-6)
+
+
+def test_two_process_ddp_run_equals_one_process_with_the_global_batch(policy, tmp_path, torchrun):
+    pairs = write(tmp_path / "pairs.jsonl", rule_pairs(96))
+    rm(config(policy, pairs, tmp_path / "single", max_steps=4, eval_every=2))
+    out = tmp_path / "ddp"
+    torchrun("-m", "train.rm", "--init-from", str(policy), "--pairs", str(pairs), "--out-dir", str(out),
+             "--template", "plain", "--batch-size", "8", "--max-length", "64", "--lr", "3e-3", "--warmup-steps", "2",
+             "--max-steps", "4", "--eval-every", "2", "--eval-fraction", "0.2", "--device", "cpu", "--no-progress")
+    ours, theirs = metrics(out), metrics(tmp_path / "single")
+    assert [r["step"] for r in ours] == [r["step"] for r in theirs] == [0, 1, 2, 3, 4]  # rank 0 alone logs
+    for a, b in zip(ours[1:], theirs[1:]):
+        for key in ("loss", "accuracy", "margin", "mean_reward", "grad_norm"):
+            assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-4), key
+    assert ours[-1]["eval_accuracy"] == theirs[-1]["eval_accuracy"]
