@@ -205,7 +205,8 @@ def bon(cfg: BonConfig) -> dict:
         row = {"round": k + 1, **stats}
         if cfg.sft_steps:
             sft(SFTConfig(init_from=policy, problems=str(folder / "sft.jsonl"), out_dir=str(folder / "sft"),
-                          template=cfg.template, eval_problems=0, max_steps=cfg.sft_steps, batch_size=cfg.batch_size,
+                          template=cfg.template, eval_problems=0, max_steps=cfg.sft_steps,
+                          batch_size=min(cfg.batch_size, len(kept)),  # a small round trains on what it kept
                           lr=cfg.lr, warmup_steps=cfg.warmup_steps, schedule=cfg.schedule, max_len=cfg.max_len,
                           max_new_tokens=cfg.max_completion_length, seed=cfg.seed + k, device=cfg.device,
                           compile=cfg.compile, progress=cfg.progress, overwrite=True, resume=cfg.resume))

@@ -95,9 +95,7 @@ class GRPOConfig(RLConfig):
         if self.reward_model is not None:
             from train.learned_reward import parse_reward_model
 
-            path, weight = parse_reward_model(self.reward_model)
-            if not Path(path).is_dir():
-                raise ValueError(f"--reward-model {self.reward_model!r}: no folder {path}")
+            _, weight = parse_reward_model(self.reward_model)
             if not math.isfinite(weight):
                 raise ValueError(f"--reward-model {self.reward_model!r}: the weight must be a finite number")
 
@@ -311,6 +309,8 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
         from train.learned_reward import LearnedReward, parse_reward_model
 
         path, weight = parse_reward_model(cfg.reward_model)
+        if not Path(path).is_dir():  # checked when the stage runs: a pipeline trains it after the config is made
+            raise ValueError(f"--reward-model {cfg.reward_model!r}: no folder {path}")
         groups = max(1, cfg.micro_batch_size // cfg.num_generations)
         reward_funcs = [*reward_funcs, LearnedReward(path, device=info.device, weight=weight,
                                                      batch_size=groups * cfg.num_generations)]

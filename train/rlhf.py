@@ -24,6 +24,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +33,10 @@ from train.bon import BonConfig
 from train.prefs import PrefsConfig
 from train.rm import RMConfig
 
-__all__ = ["ARMS", "RLHF", "RLHFBudget", "rlhf_configs", "rlhf_report", "teacher_score"]
+__all__ = ["ARMS", "RLHF", "UPSTREAM", "RLHFBudget", "rlhf_configs", "rlhf_report", "run_rlhf", "teacher_score"]
 
-# the stages of the experiment, in order, and what each starts from
+# the model (or data) each stage of the experiment starts from, in order
+UPSTREAM = {"prefs": "sft", "rm": "prefs", "grpo_rm": "rm", "grpo_mixed": "rm", "bon_rm": "rm"}
 ARMS = {"grpo_rm": "GRPO, reward model alone", "grpo_mixed": "GRPO, verifiable + reward model",
         "bon_rm": "best-of-n, reward model"}
 
@@ -81,20 +84,25 @@ RLHF: dict[str, RLHFBudget] = {
 }
 
 
-def rlhf_configs(preset: str, grpo, *, out: Path, rl_rows: list[dict], rewards: str, scale: float, seed: int,
-                 device: str | None, progress: bool) -> dict:
-    """Each stage's config, in order (``prefs``, ``rm``, then the arms), from the preset's budget and the pipeline's
-    ``grpo`` config (its steps already scaled); writes the prompts the pairs are sampled from to
-    ``out/data/prefs_problems.jsonl``. Steps are scaled by ``scale`` as the pipeline's own."""
+def prefs_problems(preset: str, rl_rows: list[dict], out: Path, seed: int) -> None:
+    """Write the GRPO prompts the SFT model samples for pairs (a seeded share of them) to
+    ``out/data/prefs_problems.jsonl``."""
     from verifiers.problem import write_jsonl
 
+    chosen = list(rl_rows)
+    random.Random(seed).shuffle(chosen)
+    write_jsonl(chosen[:RLHF[preset].prefs_problems], out / "data" / "prefs_problems.jsonl")
+
+
+def rlhf_configs(preset: str, grpo, *, out: Path, rewards: str, scale: float, seed: int, device: str | None,
+                 progress: bool) -> dict:
+    """Each stage's config, in order (``prefs``, ``rm``, then the arms), from the preset's budget and the pipeline's
+    ``grpo`` config (its steps already scaled and overridden); other steps are scaled by ``scale`` as the
+    pipeline's own."""
     budget = RLHF[preset]
     sft = str(out / "sft" / "final")
     rm_folder = out / "rm" / "final"
     prompts = out / "data" / "prefs_problems.jsonl"
-    chosen = list(rl_rows)
-    random.Random(seed).shuffle(chosen)
-    write_jsonl(chosen[:budget.prefs_problems], prompts)
     fixed = dict(seed=seed, device=device, progress=progress, overwrite=True)
     problems = dict(problems=grpo.problems, template=grpo.template, eval_problems=0)
 
@@ -105,7 +113,7 @@ def rlhf_configs(preset: str, grpo, *, out: Path, rl_rows: list[dict], rewards: 
         "prefs": dataclasses.replace(budget.prefs, init_from=sft, problems=str(prompts), template=grpo.template,
                                      eval_problems=0, out=str(out / "data" / "prefs.jsonl"),
                                      max_new_tokens=grpo.max_completion_length, seed=seed, device=device,
-                                     progress=progress),
+                                     progress=progress, overwrite=True),
         "rm": dataclasses.replace(budget.rm, init_from=sft, pairs=str(out / "data" / "prefs.jsonl"),
                                   out_dir=str(out / "rm"), template=grpo.template, max_steps=steps(budget.rm.max_steps),
                                   **fixed),
@@ -136,6 +144,42 @@ def teacher_score(policy: Path, reward_model: Path, problems: list[dict], *, tem
     scores = LearnedReward(reward_model, device=device)([prompts[g.prompt_index] for g in generations],
                                                         [g.text for g in generations])
     return sum(scores) / len(scores)
+
+
+def run_rlhf(configs: dict, *, results: dict, record: Callable[[str, float, dict], None], retrain: Callable[[str], bool],
+             evaluate: Callable[[Path], dict], score: Callable[[Path], float]) -> None:
+    """Run the experiment's stages that ``results`` (an earlier run's, under ``--resume``) lacks: ``configs`` from
+    :func:`rlhf_configs`. ``record(name, seconds, result)`` keeps each stage's result, ``retrain(name)`` says whether
+    a stage cut short must start again (its settings changed), ``evaluate(folder)`` judges a run's ``final/`` on the
+    held-out problems and ``score(policy)`` is :func:`teacher_score` of a policy folder."""
+    from train.bon import bon
+    from train.grpo import grpo
+    from train.prefs import prefs
+    from train.rm import rm
+
+    for name, fn in {"prefs": prefs, "rm": rm, "grpo_rm": grpo, "grpo_mixed": grpo, "bon_rm": bon}.items():
+        config = configs[name]
+        made = Path(config.out) if name == "prefs" else Path(config.out_dir) / "final" / "config.json"
+        if name in results and made.exists():
+            print(f"  {name:<13} kept from the earlier run (--resume)")
+            continue
+        if name != "prefs":  # a stage cut short continues from its latest checkpoint (bon: its finished rounds)
+            config.resume = not retrain(name)
+        began = time.perf_counter()
+        row = fn(config)
+        if name == "prefs":
+            result = {k: row[k] for k in ("pairs", "prompts", "accuracy", "format", "pairs_by_reason")}
+            shown = f"{row['pairs']:,} pairs from {row['prompts']:,} problems (sample accuracy {row['accuracy']:.1%})"
+        elif name == "rm":
+            result = {k: v for k, v in row.items() if k.startswith("eval_")}
+            shown = f"held-out pairwise accuracy {result.get('eval_accuracy', 0):.1%}"
+        else:
+            folder = Path(config.out_dir)
+            result = {**evaluate(folder), "rm_score": score(folder / "final")}
+            shown = f"accuracy {result['accuracy']:.1%}  teacher score {result['rm_score']:+.3f}"
+        record(name, time.perf_counter() - began, result)
+        results[name] = result
+        print(f"  {name:<13} {shown}")
 
 
 def _metrics(folder: Path) -> list[dict]:
