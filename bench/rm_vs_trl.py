@@ -49,7 +49,8 @@ def run_ours(folder: Path, pairs_file: Path, args, out: Path) -> list[dict]:
 
     rm(RMConfig(init_from=str(folder), pairs=str(pairs_file), out_dir=str(out), batch_size=args.batch,
                 max_steps=args.steps, lr=1e-5, warmup_steps=0, schedule="constant", max_length=1024, eval_fraction=0,
-                log_every=1, progress=False, overwrite=True, template="r1_zero", pack_pairs=args.pack))
+                log_every=1, progress=False, overwrite=True, template="r1_zero", pack_pairs=args.pack,
+                cuda_graphs=False if args.no_cuda_graphs else None))
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return [{"step_time": r["step_time"]} for r in rows if r["step"] > 0]
 
@@ -103,6 +104,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=420, help="prompt + side length of a pair, about")
     parser.add_argument("--tiny", action="store_true", help="a tiny model for a CPU smoke run")
     parser.add_argument("--pack", action="store_true", help="rlvr packs each pair into one row (--pack-pairs)")
+    parser.add_argument("--no-cuda-graphs", action="store_true", help="rlvr launches every kernel (--no-cuda-graphs)")
     parser.add_argument("--trl-gradient-checkpointing", action="store_true", help="TRL's default (slower)")
     parser.add_argument("--skip-trl", action="store_true")
     parser.add_argument("--json", help="write the results here")
@@ -127,6 +129,7 @@ def main() -> None:
                "architecture": json.loads((folder / "config.json").read_text())["architectures"][0],
                "pairs_per_step": args.batch, "mean_chosen_tokens": round(statistics.mean(lengths), 1),
                "steps": args.steps, "rlvr_pack_pairs": args.pack,
+               "rlvr_cuda_graphs": torch.cuda.is_available() and not args.no_cuda_graphs,
                "trl_gradient_checkpointing": args.trl_gradient_checkpointing}
     del model
     results["rlvr"] = summary(run_ours(folder, pairs_file, args, work / "ours"), args.warmup, args.batch)
