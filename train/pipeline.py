@@ -28,7 +28,8 @@ from train.pretrain import PretrainConfig
 from train.rlhf import UPSTREAM as RLHF_UPSTREAM
 from train.sft import SFTConfig
 
-__all__ = ["PIPELINES", "Budget", "PipelineConfig", "main", "pipeline", "results_table", "stage_overrides"]
+__all__ = ["PIPELINES", "Budget", "PipelineConfig", "main", "pipeline", "results_table", "running_mean",
+           "stage_overrides"]
 
 
 @dataclass(frozen=True)
@@ -407,10 +408,10 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
     return "\n".join(text) + "\n"
 
 
-def _running_mean(values: list[float], window: int) -> list[float]:
+def running_mean(values: list[float], window: int) -> list[float]:
     """Mean of each value and the ``window - 1`` before it (fewer at the start).
 
-    >>> _running_mean([1.0, 3.0, 5.0, 7.0], 2)
+    >>> running_mean([1.0, 3.0, 5.0, 7.0], 2)
     [1.0, 2.0, 4.0, 6.0]
     """
     out, total = [], 0.0
@@ -452,7 +453,7 @@ def _plots(out: Path, r1_zero: bool) -> list[str]:
             points = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
             steps, values = [p[0] for p in points], [p[1] for p in points]
             line, = ax.plot(steps, values, alpha=0.3, lw=0.8)
-            ax.plot(steps, _running_mean(values, 10), color=line.get_color(), label=label)  # the trend
+            ax.plot(steps, running_mean(values, 10), color=line.get_color(), label=label)  # the trend
             ax.set(title=f"GRPO {key.replace('_', ' ')}", xlabel="step")
     axes[0].legend()
     fig.tight_layout()

@@ -234,7 +234,7 @@ def _plot(out: Path) -> list[str]:
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    from train.pipeline import _running_mean
+    from train.pipeline import running_mean
 
     series = {}
     for name in ("grpo_rm", "grpo_mixed"):
@@ -250,7 +250,7 @@ def _plot(out: Path) -> list[str]:
         return []
     fig, axes = plt.subplots(1, len(series), figsize=(5 * len(series), 3.6), squeeze=False)
     for ax, (name, (x, score, accuracy, unit)) in zip(axes[0], series.items()):
-        smooth = _running_mean if unit == "step" else (lambda values, _: values)
+        smooth = running_mean if unit == "step" else (lambda values, _: values)
         ax.plot(x, smooth(score, 10), color="tab:red", label="teacher score (samples)")
         ax.set(title=ARMS[name], xlabel=unit)
         ax.set_ylabel("reward-model score", color="tab:red")
