@@ -21,6 +21,8 @@ COMMANDS = {
     "grpo": "reinforcement learning with verifiable rewards (rlvr grpo --init-from RUN)",
     "prefs": "sample, judge and pair completions for DPO (rlvr prefs --init-from RUN --out prefs.jsonl)",
     "dpo": "preference optimisation on verifier-made or given pairs (rlvr dpo --init-from RUN)",
+    "rm": "train a reward model on preference pairs (rlvr rm --init-from RUN --pairs prefs.jsonl)",
+    "bon": "best-of-n: sample n, keep the best by a reward model or the verifiers, fine-tune (rlvr bon --init-from RUN)",
     "eval": "evaluate a model on a benchmark file, or score outputs made elsewhere (rlvr eval --model RUN --data FILE)",
     "pipeline": "the whole recipe with a report: data, pretrain, SFT, GRPO, DPO, R1-Zero (rlvr pipeline --preset tiny)",
     "serve": "a local web app: chat with a model, pick the better answer, browse runs (rlvr serve --model RUN)",
@@ -83,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         from train.dpo import main as dpo
 
         return dpo(rest)
+    if args.command == "bon":
+        from train.bon import main as bon
+
+        return bon(rest)
+    if args.command == "rm":
+        from train.rm import main as rm
+
+        return rm(rest)
     if args.command == "eval":
         from train.benchmark import main as evaluate
 

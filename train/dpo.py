@@ -31,14 +31,14 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 import torch
 
 from train.config import run_stage
-from train.data import BatchOrder
+from train.data import BatchOrder, Prefetch
 from train.dist import DistInfo, all_gather_objects, all_reduce_mean, shard
 from train.dpo_loss import (
     IGNORE,
@@ -52,7 +52,7 @@ from train.dpo_loss import (
     preference_loss,
 )
 from train.engine import Engine
-from train.run import RLConfig, Run, compiles, open_policy
+from train.run import RLConfig, Run, open_policy, use_cuda_graphs
 from train.template import TEMPLATES
 from verifiers.problem import read_jsonl, write_jsonl
 
@@ -157,7 +157,7 @@ def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
     from train.prefs import load_preferences
 
     info, model, tokenizer = open_policy(cfg)
-    graphs = _use_cuda_graphs(cfg, info)
+    graphs = use_cuda_graphs(cfg, info)
     given = load_preferences(cfg.pairs) if cfg.pairs else None
     train_rows, test_rows = problem_splits(cfg, cfg.seed) if given is None or cfg.eval_problems else ([], [])
     limit = model.config.max_position_embeddings
@@ -192,8 +192,8 @@ def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
                 order = BatchOrder(len(examples), per_rank, cfg.seed + k, info.rank, info.world_size)
                 if run.state.get("round") == k:
                     order.load_state(run.state["data"])  # resumed in the middle of this round
-                batches = _Prefetch(examples, ref, tokenizer.pad_id, pin=info.device.type == "cuda",
-                                    pack=cfg.pack_pairs)
+                batches = Prefetch(partial(_collate, examples, ref, tokenizer.pad_id, pin=info.device.type == "cuda",
+                                           pack=cfg.pack_pairs))
             elif info.is_main:  # nothing to prefer (every sample right, or none): the policy stays as it is
                 print(f"dpo round {k + 1}: no pairs, its {len(steps)} step(s) are skipped", file=sys.stderr)
             window = time.perf_counter()
@@ -289,56 +289,19 @@ def _sum_stats(parts: list[dict]) -> dict:
     return {key: round(v, 5) if isinstance(v, float) else v for key, v in total.items()}
 
 
-def _use_cuda_graphs(cfg: DPOConfig, info: DistInfo) -> bool:
-    """Whether the training steps replay CUDA graphs: as ``cfg.cuda_graphs`` says, by default on one compiled
-    CUDA process. At 420-token pairs the host takes about as long to launch a step's kernels as the GPU to run
-    them; replaying graphs made steps 5% faster on an H200 (docs/BENCHMARKS.md 5.4)."""
-    compiled = compiles(cfg, info.device)
-    if cfg.cuda_graphs is None:
-        return info.device.type == "cuda" and compiled and not info.is_distributed
-    if cfg.cuda_graphs and (info.device.type != "cuda" or not compiled):
-        raise ValueError(f"--cuda-graphs needs a CUDA device and --compile (device {info.device}, "
-                         f"compile {compiled})")
-    if cfg.cuda_graphs and info.is_distributed:
-        raise ValueError("--cuda-graphs is not supported under torchrun (DDP's gradient hooks run outside the "
-                         "graphs); leave it unset")
-    return cfg.cuda_graphs
+def _collate(examples: list[PairExample], ref: torch.Tensor | None, pad_id: int, indices: list[int], *, pin: bool,
+             pack: bool) -> tuple[PairBatch | PackedPairBatch, torch.Tensor | None, int]:
+    """The micro-batch of ``indices`` (pinned for the GPU with ``pin``), its reference log-probs and its
+    completion token count: what ``train.data.Prefetch`` makes while the GPU runs the batch before."""
+    batch = (collate_packed_pairs if pack else collate_pairs)([examples[i] for i in indices], pad_id, multiple=8)
+    tokens = int((batch.labels != IGNORE).sum())
+    ref = ref[indices] if ref is not None else None  # [B, 2] reference log-probs
+    if pin:  # page-locked, so the copies to the GPU are queued instead of waiting for it
+        batch, ref = batch.pin_memory(), (ref.pin_memory() if ref is not None else None)
+    return batch, ref, tokens
 
 
-class _Prefetch:
-    """Collates the next micro-batch on a worker thread while the GPU runs the current one (the host
-    would otherwise leave the GPU idle for the collation after every step's closing sync)."""
-
-    def __init__(self, examples: list[PairExample], ref: torch.Tensor | None, pad_id: int, *, pin: bool,
-                 pack: bool = False):
-        self.examples, self.ref, self.pad_id, self.pin = examples, ref, pad_id, pin
-        self.collate = collate_packed_pairs if pack else collate_pairs
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="dpo-collate")
-        self.pending: tuple[list[int], Future] | None = None
-
-    def _collate(self, indices: list[int]) -> tuple[PairBatch | PackedPairBatch, torch.Tensor | None, int]:
-        batch = self.collate([self.examples[i] for i in indices], self.pad_id, multiple=8)
-        tokens = int((batch.labels != IGNORE).sum())
-        ref = self.ref[indices] if self.ref is not None else None  # [B, 2] reference log-probs
-        if self.pin:  # page-locked, so the copies to the GPU are queued instead of waiting for it
-            batch, ref = batch.pin_memory(), (ref.pin_memory() if ref is not None else None)
-        return batch, ref, tokens
-
-    def start(self, indices: list[int]) -> None:
-        self.pending = (indices, self.pool.submit(self._collate, indices))
-
-    def get(self, indices: list[int]) -> tuple[PairBatch | PackedPairBatch, torch.Tensor | None, int]:
-        """The batch of ``indices`` (prepared by ``start`` if it asked for these), its reference log-probs
-        and its completion token count."""
-        if self.pending is not None and self.pending[0] == indices:
-            return self.pending[1].result()
-        return self._collate(indices)
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True)
-
-
-def _train_step(cfg: DPOConfig, batches: _Prefetch, order: BatchOrder, *,
+def _train_step(cfg: DPOConfig, batches: Prefetch, order: BatchOrder, *,
                 model, forward, optimizer, autocast, info: DistInfo, graphs: bool = False) -> dict:
     """One optimizer step over ``grad_accum`` micro-batches of pairs; returns its metrics (TRL's names)."""
     device = info.device

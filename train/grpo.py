@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -64,6 +65,10 @@ class GRPOConfig(RLConfig):
                 "<think>/<answer> template, scores 0 accuracy (the model's failure); a well-formed answer the "
                 "verifier cannot read, or a verifier timeout, stays excluded from the loss"})
     reward_workers: int = field(default=2, metadata={"help": "processes scoring rewards (0: in this process)"})
+    reward_model: str | None = field(default=None, metadata={
+        "help": "a learned reward beside --rewards, PATH[=WEIGHT]: an rlvr rm run or a Hugging Face sequence "
+                "classifier; logged unweighted as rewards/rm/mean (R1's mixed stage: --rewards accuracy,format=0.5 "
+                "--reward-model RM=0.5; the reward model alone: --rewards accuracy=0, which only judges)"})
     eval_samples: int = field(default=0, metadata={"help": "also sample k per problem for pass@k (0: off)"})
     lr: float = field(default=1e-5, metadata={"help": "peak learning rate"})
     warmup_steps: int = field(default=0, metadata={"help": "linear warmup steps"})
@@ -88,6 +93,12 @@ class GRPOConfig(RLConfig):
                 Rubric.parse(self.rewards)
             except ValueError as exc:
                 raise ValueError(f"--rewards {self.rewards!r}: {exc}") from None
+        if self.reward_model is not None:
+            from train.learned_reward import parse_reward_model
+
+            _, weight = parse_reward_model(self.reward_model)
+            if not math.isfinite(weight):
+                raise ValueError(f"--reward-model {self.reward_model!r}: the weight must be a finite number")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,7 +115,8 @@ def length_options(max_completion_length: int) -> dict:
 class RewardScorer:
     """Judges completions with a rubric (``"accuracy,format=0.5"``) in ``workers`` spawn-started processes
     (``verifiers.pool.worker_pool``: user verifiers included), plus any TRL-style reward callables in this
-    process. ``submit`` returns at once; ``result`` waits. A context manager that closes its pool."""
+    process, each weighted by its ``weight`` attribute (default 1) in the total and logged unweighted.
+    ``submit`` returns at once; ``result`` waits. A context manager that closes its pool."""
 
     def __init__(self, rewards: str, workers: int, funcs: Sequence[RewardFunc] = (), punish_no_answer: bool = True,
                  options: dict | None = None):
@@ -147,8 +159,9 @@ class RewardScorer:
             values = fn(prompts=prompts, completions=completions, **columns)
             if len(values) != len(completions):
                 raise ValueError(f"reward function {name} returned {len(values)} values for {len(completions)}")
+            weight = getattr(fn, "weight", 1.0)
             judged = [replace(j, parts={**j.parts, name: v},
-                              total=None if j.total is None or v is None else j.total + float(v))
+                              total=None if j.total is None or v is None else j.total + weight * float(v))
                       for j, v in zip(judged, values)]
         return judged
 
@@ -280,13 +293,23 @@ def _groups(rollout: Rollout, scorer: RewardScorer, cfg: GRPOConfig, *, model, r
 
 
 def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
-    """Run GRPO; returns the last metrics row. ``reward_funcs``: extra TRL-style callables (weight 1)."""
+    """Run GRPO; returns the last metrics row. ``reward_funcs``: extra TRL-style callables (weighted by their
+    ``weight`` attribute, default 1)."""
     from train.load import problem_splits
 
-    if not cfg.rewards and not reward_funcs:
-        raise ValueError("no rewards: --rewards is empty and no reward functions were given")
+    if not cfg.rewards and not reward_funcs and not cfg.reward_model:
+        raise ValueError("no rewards: --rewards is empty and no reward model or reward functions were given")
     info, model, tokenizer = open_policy(cfg)
     ref_model = copy.deepcopy(model).eval().requires_grad_(False) if cfg.beta > 0 else None
+    if cfg.reward_model:  # scored by whole groups, on this process's device, outside the policy's graph
+        from train.learned_reward import LearnedReward, parse_reward_model
+
+        path, weight = parse_reward_model(cfg.reward_model)
+        if not Path(path).is_dir():  # checked when the stage runs: a pipeline trains it after the config is made
+            raise ValueError(f"--reward-model {cfg.reward_model!r}: no folder {path}")
+        groups = max(1, cfg.micro_batch_size // cfg.num_generations)
+        reward_funcs = [*reward_funcs, LearnedReward(path, device=info.device, weight=weight,
+                                                     batch_size=groups * cfg.num_generations)]
     train_rows, test_rows = problem_splits(cfg, cfg.seed)
     template = TEMPLATES[cfg.template]
     prompt_texts = [render_prompt(r["prompt"], template) for r in train_rows]

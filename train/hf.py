@@ -1,7 +1,9 @@
 """Hugging Face interop: load local Llama / Qwen2 / Qwen3 checkpoints natively, export ours.
 
 Our parameter names are Hugging Face's without the ``model.`` prefix, with q/k/v and gate/up fused,
-so conversion renames keys and joins or splits those matrices. Any other causal LM loads through
+so conversion renames keys and joins or splits those matrices. A ``RewardModel`` is exported as, and loaded
+from, ``LlamaForSequenceClassification`` (``Qwen2...``, ``Qwen3...``) with one label: the form of TRL's reward
+models, its head named ``score`` on both sides. Any other causal LM loads through
 :class:`GenericCausalLM`, a slower path that the training loop also accepts (it generates with its own
 ``generate``, not the engine). Nothing is ever downloaded: paths must be local folders.
 
@@ -12,6 +14,10 @@ so conversion renames keys and joins or splits those matrices. Any other causal 
 >>> _ = export_hf(model, folder)
 >>> load_hf(folder).config == model.config
 True
+>>> from train.model import RewardModel
+>>> _ = export_hf(RewardModel(PRESETS["tiny"]), folder)
+>>> type(load_hf_reward_model(folder)).__name__
+'RewardModel'
 """
 
 from __future__ import annotations
@@ -22,12 +28,15 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from train.model import ModelConfig, Transformer
+from train.model import ModelConfig, RewardModel, Transformer
 
-__all__ = ["GenericCausalLM", "config_from_hf", "config_to_hf", "export_hf", "load_hf", "model_card",
-           "write_model_card"]
+__all__ = ["GenericCausalLM", "config_from_hf", "config_to_hf", "export_hf", "is_reward_model", "load_hf",
+           "load_hf_reward_model", "model_card", "write_model_card"]
 
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}
+# reward models: transformers' sequence classifiers with one label (Qwen3's since transformers 4.51)
+REWARD_ARCHITECTURES = {"llama": "LlamaForSequenceClassification", "qwen2": "Qwen2ForSequenceClassification",
+                        "qwen3": "Qwen3ForSequenceClassification"}
 
 
 class UnsupportedCheckpoint(ValueError):
@@ -67,11 +76,13 @@ def config_from_hf(hf: dict) -> ModelConfig:
     )
 
 
-def config_to_hf(config: ModelConfig, special_ids: dict[str, int] | None = None) -> dict:
-    """The ``config.json`` that ``transformers`` reads back as the same architecture."""
+def config_to_hf(config: ModelConfig, special_ids: dict[str, int] | None = None, *, reward: bool = False) -> dict:
+    """The ``config.json`` that ``transformers`` reads back as the same architecture: the causal LM, or with
+    ``reward`` the one-label sequence classifier (a reward model)."""
     ids = special_ids or {}
+    labels = {"id2label": {"0": "LABEL_0"}, "label2id": {"LABEL_0": 0}} if reward else {}
     return {
-        "architectures": [ARCHITECTURES[config.arch]],
+        "architectures": [(REWARD_ARCHITECTURES if reward else ARCHITECTURES)[config.arch]],
         "model_type": config.arch,
         "vocab_size": config.vocab_size,
         "hidden_size": config.hidden_size,
@@ -93,6 +104,7 @@ def config_to_hf(config: ModelConfig, special_ids: dict[str, int] | None = None)
         "bos_token_id": ids.get("bos"),
         "eos_token_id": ids.get("eos"),
         "pad_token_id": ids.get("pad"),
+        **labels,
     }
 
 
@@ -141,8 +153,13 @@ def _unfuse(state: dict[str, Tensor], config: ModelConfig) -> dict[str, Tensor]:
             for p, part in zip(("gate", "up"), tensor.chunk(2)):
                 out[f"model.{name.replace('gate_up_proj', f'{p}_proj')}"] = part
         else:
-            out[name if name == "lm_head.weight" else f"model.{name}"] = tensor
+            out[name if name in ("lm_head.weight", "score.weight") else f"model.{name}"] = tensor
     return out
+
+
+def is_reward_model(hf: dict) -> bool:
+    """Whether a Hugging Face ``config.json`` dict describes a sequence classifier (a reward model)."""
+    return any(str(a).endswith("ForSequenceClassification") for a in hf.get("architectures") or ())
 
 
 def load_hf(path: str | Path, *, dtype: torch.dtype | None = None) -> Transformer:
@@ -150,16 +167,39 @@ def load_hf(path: str | Path, *, dtype: torch.dtype | None = None) -> Transforme
 
     Raises ``UnsupportedCheckpoint`` for other architectures; load those with ``GenericCausalLM``.
     """
-    folder = Path(path)
-    config_file = folder / "config.json"
+    hf = _read_config(path)
+    if is_reward_model(hf):
+        raise UnsupportedCheckpoint(f"{path}: a reward model ({hf['architectures'][0]}), not a causal LM; load it "
+                                    "with load_hf_reward_model")
+    return _load_native(Path(path), Transformer, config_from_hf(hf), dtype)
+
+
+def load_hf_reward_model(path: str | Path, *, dtype: torch.dtype | None = None) -> RewardModel:
+    """A native ``RewardModel`` from a local Hugging Face folder of a one-label Llama, Qwen2 or Qwen3 sequence
+    classifier (ours, or e.g. one TRL's ``RewardTrainer`` saved)."""
+    hf = _read_config(path)
+    if not is_reward_model(hf):
+        raise UnsupportedCheckpoint(f"{path}: not a reward model (architectures {hf.get('architectures')}; "
+                                    "expected one of " + ", ".join(REWARD_ARCHITECTURES.values()) + ")")
+    labels = hf.get("num_labels") or len(hf.get("id2label") or {0: ""})
+    if labels != 1:
+        raise UnsupportedCheckpoint(f"{path}: a classifier with {labels} labels; a reward model has one")
+    return _load_native(Path(path), RewardModel, config_from_hf(hf), dtype)
+
+
+def _read_config(path: str | Path) -> dict:
+    config_file = Path(path) / "config.json"
     if not config_file.exists():
-        raise FileNotFoundError(f"{folder}: not a Hugging Face model folder (no config.json)")
-    config = config_from_hf(json.loads(config_file.read_text()))
+        raise FileNotFoundError(f"{path}: not a Hugging Face model folder (no config.json)")
+    return json.loads(config_file.read_text())
+
+
+def _load_native(folder: Path, cls: type[Transformer], config: ModelConfig, dtype: torch.dtype | None):
     weights = _read_weights(folder)
     state = _fuse(weights, config)
     if config.tie_word_embeddings:
         state.pop("lm_head.weight", None)
-    model = Transformer(config)
+    model = cls(config)
     shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
     expected = {name for name in shapes if not (config.tie_word_embeddings and name == "lm_head.weight")}
     missing, unexpected = expected - state.keys(), state.keys() - expected
@@ -177,8 +217,9 @@ def load_hf(path: str | Path, *, dtype: torch.dtype | None = None) -> Transforme
 
 def export_hf(model: Transformer, folder: str | Path, tokenizer=None, *, dtype: torch.dtype | None = None,
               template: str | None = "r1_zero") -> Path:
-    """Write ``model`` (and a ``train.tokenizer.Tokenizer``) as a folder ``from_pretrained`` loads. The
-    tokenizer carries the chat template of the prompt ``template`` (a name or a text with ``{prompt}``; see
+    """Write ``model`` (and a ``train.tokenizer.Tokenizer``) as a folder ``from_pretrained`` loads: a causal LM,
+    or for a ``RewardModel`` a sequence classifier (``AutoModelForSequenceClassification``). The tokenizer
+    carries the chat template of the prompt ``template`` (a name or a text with ``{prompt}``; see
     ``train.template.chat_template``; None: no chat template)."""
     from safetensors.torch import save_file
 
@@ -201,12 +242,14 @@ def export_hf(model: Transformer, folder: str | Path, tokenizer=None, *, dtype: 
             if not (config.tie_word_embeddings and name == "lm_head.weight")}
     state = {name: t.contiguous() for name, t in _unfuse(ours, config).items()}
     save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
-    hf_config = config_to_hf(config, tokenizer.special_ids() if tokenizer is not None else None)
+    reward = isinstance(model, RewardModel)
+    hf_config = config_to_hf(config, tokenizer.special_ids() if tokenizer is not None else None, reward=reward)
     if dtype is not None:
         hf_config["torch_dtype"] = str(dtype).removeprefix("torch.")
     (folder / "config.json").write_text(json.dumps(hf_config, indent=2) + "\n")
     if tokenizer is not None:
         tokenizer.save_pretrained(folder, chat_template=chat)
+    if tokenizer is not None and not reward:  # a reward model does not generate
         ids = tokenizer.special_ids()
         generation = {"bos_token_id": ids["bos"], "eos_token_id": [ids["eos"], ids["</answer>"]],
                       "pad_token_id": ids["pad"]}
@@ -249,27 +292,38 @@ def model_card(folder: str | Path, *, stage: str, settings: dict, metrics: dict,
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text())
     template_name, template = resolve_template(settings.get("template", "r1_zero"))
-    tags = ["rlvr", stage, "reinforcement-learning" if stage in ("grpo", "dpo", "r1_zero") else "text-generation"]
+    reward = is_reward_model(config)
+    kind = "reward model (a sequence classifier: one score)" if reward else "causal language model"
+    tags = ["rlvr", stage, "reinforcement-learning" if stage in ("grpo", "dpo", "r1_zero") else
+            "reward-model" if reward else "text-generation"]
     start = settings.get("init_from") or "random initialisation"
-    lines = ["---", "library_name: transformers", "pipeline_tag: text-generation",
+    lines = ["---", "library_name: transformers", f"pipeline_tag: {'text-classification' if reward else 'text-generation'}",
              "tags:", *(f"- {t}" for t in dict.fromkeys(tags)), "---", "",
              f"# {folder.resolve().parent.name}: `rlvr {stage}`", "",
-             f"A {config.get('model_type', '?')} causal language model ({config.get('num_hidden_layers', '?')} layers, "
+             f"A {config.get('model_type', '?')} {kind} ({config.get('num_hidden_layers', '?')} layers, "
              f"hidden size {config.get('hidden_size', '?')}, vocabulary {config.get('vocab_size', '?')}) trained by "
              f"the `{stage}` stage of rlvr (training with verifiable rewards) from {start}, "
              f"{settings.get('max_steps', '?')} steps.", "",
              "## Prompt", "",
              f"Trained on the `{template_name}` template; the tokenizer's chat template renders it, so "
-             "`apply_chat_template` gives the model the prompt it was trained on:", "",
-             "```python", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
-             f'tokenizer = AutoTokenizer.from_pretrained("{folder}")',
-             f'model = AutoModelForCausalLM.from_pretrained("{folder}")',
-             'messages = [{"role": "user", "content": "What is 2 + 3?"}]',
-             "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,",
-             '                                       return_tensors="pt")',
-             "out = model.generate(**inputs, max_new_tokens=256)",
-             'print(tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))', "```", "",
-             "The prompt (`{prompt}` is the question):", "", "```text", template, "```", ""]
+             "`apply_chat_template` gives the model the sequences it was trained on:", "",
+             "```python", f"from transformers import {'AutoModelForSequenceClassification' if reward else 'AutoModelForCausalLM'}"
+             ", AutoTokenizer", "",
+             f'tokenizer = AutoTokenizer.from_pretrained("{folder}")']
+    if reward:
+        lines += [f'model = AutoModelForSequenceClassification.from_pretrained("{folder}")',
+                  'messages = [{"role": "user", "content": "What is 2 + 3?"},',
+                  '            {"role": "assistant", "content": "<think>2 + 3 = 5</think> <answer>5</answer>"}]',
+                  'inputs = tokenizer.apply_chat_template(messages, return_dict=True, return_tensors="pt")',
+                  "print(model(**inputs).logits[0, 0].item())  # the answer's score"]
+    else:
+        lines += [f'model = AutoModelForCausalLM.from_pretrained("{folder}")',
+                  'messages = [{"role": "user", "content": "What is 2 + 3?"}]',
+                  "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,",
+                  '                                       return_tensors="pt")',
+                  "out = model.generate(**inputs, max_new_tokens=256)",
+                  'print(tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))']
+    lines += ["```", "", "The prompt (`{prompt}` is the question):", "", "```text", template, "```", ""]
     if evaluation:
         lines += ["## Held-out evaluation", "", *_table(("metric", "value"), _flat(evaluation)), ""]
     lines += ["## Last training step", "", *_table(("metric", "value"), _flat(metrics)), "",

@@ -26,9 +26,11 @@ from train.dpo import DPOConfig
 from train.grpo import GRPOConfig
 from train.pretrain import PretrainConfig
 from train.report import ReportTo, check_report_to
+from train.rlhf import UPSTREAM as RLHF_UPSTREAM
 from train.sft import SFTConfig
 
-__all__ = ["PIPELINES", "Budget", "PipelineConfig", "main", "pipeline", "results_table", "stage_overrides"]
+__all__ = ["PIPELINES", "Budget", "PipelineConfig", "main", "pipeline", "results_table", "running_mean",
+           "stage_overrides"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,10 @@ class PipelineConfig:
     device: str | None = field(default=None, metadata={"help": "cpu or cuda (default: cuda if available)"})
     dpo: bool = field(default=True, metadata={"help": "also run iterative DPO from the SFT model (the comparison)"})
     r1_zero: bool = field(default=True, metadata={"help": "also run GRPO straight from the pretrained model"})
+    rlhf: bool = field(default=False, metadata={
+        "help": "also run the human-feedback experiment from the SFT model (train.rlhf): a reward model on "
+                "verifier-made pairs, then GRPO on it alone, GRPO on it mixed with the verifiable rewards, and "
+                "best-of-n with it, each judged by the verifiers beside the reward model's own score"})
     rewards: str = field(default="accuracy,format=0.5", metadata={"help": "GRPO rewards by name with weights"})
     scale: float = field(default=1.0, metadata={"help": "multiply every stage's steps (e.g. 0.1 for a smoke run)"})
     overrides: list[str] = field(default_factory=list, metadata={
@@ -178,7 +184,7 @@ def _stage(preset, scale: float, overrides: dict, **fixed):
 
 
 # the model each stage starts from
-_UPSTREAM = {"pretrain": None, "sft": "pretrain", "grpo": "sft", "dpo": "sft", "r1_zero": "pretrain"}
+_UPSTREAM = {"pretrain": None, "sft": "pretrain", "grpo": "sft", "dpo": "sft", "r1_zero": "pretrain", **RLHF_UPSTREAM}
 
 
 def _stale_stages(recorded: dict, current: dict) -> list[str]:
@@ -234,6 +240,11 @@ def pipeline(cfg: PipelineConfig) -> dict:
         "r1_zero": _stage(budget.grpo, cfg.scale, overrides.get("grpo", {}), out_dir=str(out / "r1_zero"),
                           init_from=str(out / "pretrain" / "final"), rewards=cfg.rewards, **rl_problems),
     }
+    if cfg.rlhf:  # the experiment's stages start from the SFT model, on GRPO's prompts and settings
+        from train.rlhf import rlhf_configs
+
+        configs.update(rlhf_configs(cfg.preset, configs["grpo"], out=out, rewards=cfg.rewards, scale=cfg.scale,
+                                    seed=cfg.seed, device=cfg.device, progress=cfg.progress, report_to=cfg.report_to))
     settings = {"preset": cfg.preset, "seed": cfg.seed, "scale": cfg.scale, "eval_problems": cfg.eval_problems,
                 "max_completion_length": max_completion}
     # what each stage trains with: a stage whose settings changed since the earlier run (an override, or a
@@ -326,15 +337,34 @@ def pipeline(cfg: PipelineConfig) -> dict:
                              evaluation={"eval_problems": len(test_rows), **results[name]})
         r = results[name]
         print(f"  {name:<13} accuracy {r['accuracy']:.1%}  format {r['format']:.1%}  ({times[name]:.0f} s)")
+    rlhf_text: list[str] = []
+    if cfg.rlhf:
+        from functools import partial
+
+        from train.rlhf import ARMS, prefs_problems, rlhf_report, run_rlhf, teacher_score
+
+        prefs_problems(cfg.preset, rl_rows, out, cfg.seed)
+        device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        score = partial(teacher_score, reward_model=out / "rm" / "final", problems=test_rows, template=template,
+                        max_new_tokens=max_completion, device=device)
+        run_rlhf(configs, results=results, record=record, retrain=lambda name: not cfg.resume or name in stale,
+                 evaluate=evaluate, score=score)
+        # the same teacher's view of the SFT model and of GRPO on verifiable rewards, for comparison
+        compared = {name: {**results[name], "rm_score": score(out / name / "final")} for name in ("sft", "grpo")}
+        rlhf_text, _ = rlhf_report(out, {**compared, **{name: results[name] for name in ARMS}},
+                                   {**STAGE_NAMES, **ARMS})
 
     summary = {"preset": cfg.preset, "tasks": budget.tasks, "difficulty": budget.difficulty, "overrides": overrides,
                "sft_worked_share": configs["sft"].worked_share,
                "eval_problems": len(test_rows), "seconds": {k: round(v, 1) for k, v in times.items()},
                # in recipe order, whatever order --resume trained them in
                "stages": {name: results[name] for name in STAGE_NAMES if name in results}}
+    if cfg.rlhf:
+        summary["rlhf"] = {"pairs": results["prefs"], "reward_model": results["rm"],
+                           "arms": {name: compared.get(name, results.get(name)) for name in ("sft", "grpo", *ARMS)}}
     (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
     plots = _plots(out, cfg.r1_zero)
-    (out / "report.md").write_text(report_markdown(summary, plots))
+    (out / "report.md").write_text(report_markdown(summary, plots) + "".join(line + "\n" for line in rlhf_text))
     print("\n" + results_table(summary))
     print(f"\nreport: {out / 'report.md'}")
     return summary
@@ -387,10 +417,10 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
     return "\n".join(text) + "\n"
 
 
-def _running_mean(values: list[float], window: int) -> list[float]:
+def running_mean(values: list[float], window: int) -> list[float]:
     """Mean of each value and the ``window - 1`` before it (fewer at the start).
 
-    >>> _running_mean([1.0, 3.0, 5.0, 7.0], 2)
+    >>> running_mean([1.0, 3.0, 5.0, 7.0], 2)
     [1.0, 2.0, 4.0, 6.0]
     """
     out, total = [], 0.0
@@ -436,7 +466,7 @@ def _plots(out: Path, r1_zero: bool) -> list[str]:
             points = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
             steps, values = [p[0] for p in points], [p[1] for p in points]
             line, = ax.plot(steps, values, alpha=0.3, lw=0.8)
-            ax.plot(steps, _running_mean(values, 10), color=line.get_color(), label=label)  # the trend
+            ax.plot(steps, running_mean(values, 10), color=line.get_color(), label=label)  # the trend
             ax.set(title=f"GRPO {title}", xlabel="step")
     axes[0].legend()
     fig.tight_layout()

@@ -36,7 +36,7 @@ from train.template import render_prompt, resolve_template
 from verifiers.rewards import Judged
 
 __all__ = ["STRATEGIES", "PrefsConfig", "Sample", "build_pairs", "load_preferences", "main", "make_preferences",
-           "parse_strategies", "prefs", "write_preferences"]
+           "parse_strategies", "prefs", "read_preference_rows", "write_preferences"]
 
 STRATEGIES = ("correct_vs_incorrect", "shorter_correct", "format_broken")
 
@@ -279,17 +279,9 @@ def write_preferences(rows: list[dict], out: str | Path) -> None:
     os.replace(tmp, out)
 
 
-def load_preferences(path: str | Path) -> list[dict]:
-    """Pair rows in TRL's columns from JSONL, Parquet or a saved dataset (its ``train`` split if it has
-    several); every row must have non-empty string ``prompt``, ``chosen`` and ``rejected``. Other columns
-    are kept. ValueError naming the file and row otherwise.
-
-    >>> import json, tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "prefs.jsonl"
-    >>> _ = path.write_text(json.dumps({"prompt": "2+2?", "chosen": "<answer>4</answer>", "rejected": "5"}) + "\\n")
-    >>> load_preferences(path)[0]["chosen"]
-    '<answer>4</answer>'
-    """
+def read_preference_rows(path: str | Path) -> list[tuple[str, dict]]:
+    """``(where, row)`` for every row of a pair file (JSONL, Parquet or a saved dataset, its ``train`` split if it
+    has several), unchecked; ``where`` names the row in errors (``prefs.jsonl:3``, ``prefs.parquet: row 3``)."""
     from verifiers.problem import read_jsonl
 
     path = Path(path)
@@ -303,13 +295,26 @@ def load_preferences(path: str | Path) -> list[dict]:
             if "train" not in data:
                 raise ValueError(f"{path}: a dataset with splits {', '.join(data)} and no 'train' split")
             data = data["train"]
-        rows = [(f"{path}: row {k + 1}", dict(r)) for k, r in enumerate(data)]
-    elif path.suffix == ".parquet":
+        return [(f"{path}: row {k + 1}", dict(r)) for k, r in enumerate(data)]
+    if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        rows = [(f"{path}: row {k + 1}", r) for k, r in enumerate(pq.read_table(path).to_pylist())]
-    else:
-        rows = [(f"{path}:{number}", r) for number, r in read_jsonl(path)]
+        return [(f"{path}: row {k + 1}", r) for k, r in enumerate(pq.read_table(path).to_pylist())]
+    return [(f"{path}:{number}", r) for number, r in read_jsonl(path)]
+
+
+def load_preferences(path: str | Path) -> list[dict]:
+    """Pair rows in TRL's columns from JSONL, Parquet or a saved dataset (its ``train`` split if it has
+    several); every row must have non-empty string ``prompt``, ``chosen`` and ``rejected``. Other columns
+    are kept. ValueError naming the file and row otherwise.
+
+    >>> import json, tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "prefs.jsonl"
+    >>> _ = path.write_text(json.dumps({"prompt": "2+2?", "chosen": "<answer>4</answer>", "rejected": "5"}) + "\\n")
+    >>> load_preferences(path)[0]["chosen"]
+    '<answer>4</answer>'
+    """
+    rows = read_preference_rows(path)
     for where, row in rows:
         for column in TEXT_COLUMNS:
             value = row.get(column)

@@ -43,7 +43,8 @@ from train.load import ProblemSource, load_policy
 from train.optim import build_optimizer, build_scheduler
 from train.report import ReportTo, check_report_to, open_reporter
 
-__all__ = ["RLConfig", "Run", "StageConfig", "compiles", "open_policy", "setup_training", "start_run"]
+__all__ = ["RLConfig", "Run", "StageConfig", "compiles", "open_policy", "setup_training", "start_run",
+           "use_cuda_graphs"]
 
 
 @dataclass
@@ -161,6 +162,23 @@ def setup_training(cfg: StageConfig, model: torch.nn.Module, info: DistInfo, *, 
     return optimizer, scheduler, forward, autocast
 
 
+def use_cuda_graphs(cfg: StageConfig, info: DistInfo) -> bool:
+    """Whether a stage's training steps replay CUDA graphs: as ``cfg.cuda_graphs`` says, by default on one
+    compiled CUDA process (compile the forward with ``mode="reduce-overhead"`` then). At 420-token pairs the host
+    takes about as long to launch a step's kernels as the GPU to run them; replaying graphs made DPO's steps 5%
+    faster on an H200 (docs/BENCHMARKS.md 5.4)."""
+    compiled = compiles(cfg, info.device)
+    if cfg.cuda_graphs is None:
+        return info.device.type == "cuda" and compiled and not info.is_distributed
+    if cfg.cuda_graphs and (info.device.type != "cuda" or not compiled):
+        raise ValueError(f"--cuda-graphs needs a CUDA device and --compile (device {info.device}, "
+                         f"compile {compiled})")
+    if cfg.cuda_graphs and info.is_distributed:
+        raise ValueError("--cuda-graphs is not supported under torchrun (DDP's gradient hooks run outside the "
+                         "graphs); leave it unset")
+    return cfg.cuda_graphs
+
+
 def _cut_metrics(out_dir: Path, step: int) -> Path:
     """metrics.jsonl, with lines after ``step`` dropped so a resumed run does not repeat them."""
     path = out_dir / "metrics.jsonl"
@@ -188,7 +206,7 @@ class Run:
     def __init__(self, cfg: StageConfig, stage: str, model: torch.nn.Module, tokenizer, info: DistInfo, *,
                  compile_mode: str | None = None, model_config: dict | None = None, postfix: Sequence[str] = (),
                  scratch: Sequence[str] = ()):
-        self.cfg, self.stage, self.model, self.tokenizer, self.info = cfg, stage, model, tokenizer, info
+        self.cfg, self.model, self.tokenizer, self.info = cfg, model, tokenizer, info
         self.out_dir = Path(cfg.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         checkpoint = start_run(self.out_dir, cfg.resume, cfg.overwrite, info.is_main)  # an earlier run's: refused or removed
@@ -279,7 +297,7 @@ class Run:
 
             folder = export_hf(self.model, self.out_dir / "final", self.tokenizer,
                                template=getattr(self.cfg, "template", "r1_zero"))
-            write_model_card(folder, stage=self.stage, settings=self.record["train"], metrics=self.last_row)
+            write_model_card(folder, stage=self.record["stage"], settings=self.record["train"], metrics=self.last_row)
 
     def close(self) -> None:
         """Close the progress bar and leave the process group (``with Run(...)`` does this at the end)."""

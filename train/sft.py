@@ -1,7 +1,8 @@
 """``rlvr sft``: teach a pretrained model the ``<think>``/``<answer>`` format on worked solutions.
 
 Each example is the templated prompt followed by `` <think>{solution}</think> <answer>{answer}</answer>``
-and EOS; the loss covers the completion only. A held-out split (no prompt in both, see
+and EOS; the loss covers the completion only. A row with a ``completion`` column (TRL's prompt-completion
+form; ``rlvr bon`` writes its picks so) is trained on that text as it is instead. A held-out split (no prompt in both, see
 ``datagen.split``) measures accuracy with our verifiers and strict format compliance.
 
     rlvr sft --init-from runs/tiny/pretrain --tasks arithmetic --difficulty 1-2 --out-dir runs/tiny/sft
@@ -58,9 +59,11 @@ def sft_reasoning(row: dict, worked_share: float = 1.0, seed: int = 0) -> str:
 
 def build_sft_data(rows: list[dict], tokenizer, template: str, max_len: int, worked_share: float = 1.0,
                    seed: int = 0) -> tuple[SFTData, int]:
-    """SFT examples and the number skipped for being longer than ``max_len``."""
+    """SFT examples and the number skipped for being longer than ``max_len``; a row's ``completion``, when it
+    has one, is its target as it is."""
     prompts = tokenizer.encode_batch([render_prompt(r["prompt"], template) for r in rows], bos=True)
-    completions = tokenizer.encode_batch([render_completion(sft_reasoning(r, worked_share, seed), r["answer"])
+    completions = tokenizer.encode_batch([r["completion"] if isinstance(r.get("completion"), str) else
+                                          render_completion(sft_reasoning(r, worked_share, seed), r["answer"])
                                           for r in rows])
     examples = [sft_example(p, c, eos_id=tokenizer.eos_id) for p, c in zip(prompts, completions)]
     kept = [e for e in examples if len(e[0]) <= max_len]

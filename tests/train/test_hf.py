@@ -386,3 +386,23 @@ def test_the_model_card_tells_the_settings_and_results_and_its_code_runs(tokeniz
     assert "`kl`" not in body  # an undefined metric is left out
     code = body.split("```python\n")[1].split("```")[0].replace("max_new_tokens=256", "max_new_tokens=4")
     exec(code, {})  # the card's own example loads the folder, prompts through the chat template, generates
+
+
+def test_a_reward_models_card_scores_through_the_chat_template_as_the_trainer_does(tokenizer, tmp_path, capsys):
+    """A reward model's card runs: its chat template renders prompt and answer as the reward trainer encodes a
+    pair's side (BOS, templated prompt, the completion after a space, EOS), so the printed score is ours."""
+    from train.hf import write_model_card
+    from train.model import RewardModel
+    from train.template import PLAIN, render_completion, render_prompt
+
+    torch.manual_seed(0)
+    model = perturb(RewardModel(ModelConfig(**{**COMMON, "vocab_size": tokenizer.vocab_size}))).eval()
+    folder = export_hf(model, tmp_path / "rm" / "final", tokenizer, template="plain")
+    card = write_model_card(folder, stage="rm", settings={"template": "plain", "max_steps": 5}, metrics={}).read_text()
+    assert "pipeline_tag: text-classification" in card and "reward model" in card
+    exec(card.split("```python\n")[1].split("```")[0], {})
+    printed = float(capsys.readouterr().out.strip())
+    ids = tokenizer.encode(render_prompt("What is 2 + 3?", PLAIN), bos=True) + tokenizer.encode(
+        render_completion("2 + 3 = 5", "5"), eos=True)
+    with torch.no_grad():
+        assert printed == pytest.approx(model(torch.tensor([ids])).item(), abs=1e-4)

@@ -195,7 +195,7 @@ def test_a_pick_is_appended_in_trls_columns_and_read_back_by_dpo(client, tmp_pat
     result = client.post("/api/compare/pick", json={"pair": pair, "pick": "B", "who": "ana"}).json()
     assert result["pairs"] == 1 and result["by_who"] == {"ana": 1}
     [row] = [json.loads(line) for line in (tmp_path / "prefs.jsonl").read_text().splitlines()]
-    assert row["prompt"] == render_prompt("What is 2 + 3?", PLAIN)  # as the model saw it
+    assert row["prompt"] == render_prompt("What is 2 + 3?", PLAIN) and row["templated"]  # as the model saw it
     assert (row["chosen"], row["rejected"]) == (texts["B"], texts["A"]) and row["who"] == "ana"
     assert row["chosen_verdict"]["status"] == verdicts["B"]["status"] and row["rejected_verdict"]["reason"]
     assert row["model"] == row["rejected_model"] and row["when"].endswith("+00:00")

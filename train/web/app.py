@@ -450,6 +450,7 @@ def create_app(*, generator=None, generator_b=None, runs: str | Path | None = No
         pair["picked"] = True  # before the write: a double click must not label it twice
         common = {"who": who, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   "problem_id": pair["problem_id"], "question": pair["question"], "template": pair["template"],
+                  "templated": True,  # the prompt as the model saw it: rlvr dpo and rlvr rm do not template it again
                   "sampling": pair["sampling"]}
         a, b = pair["texts"], pair["models"]
         if pick in ("A", "B"):
