@@ -2,7 +2,10 @@
 
 A checkpoint is a folder ``out_dir/step_00001000/`` holding
 
-- ``model.safetensors``: the weights (tied weights stored once),
+- ``model.safetensors``: the weights (tied weights stored once), or, for a sharded model (``--parallel fsdp``),
+  ``sharded/``: the weights and the optimizer state as each rank's shards, written by every rank together with
+  ``torch.distributed.checkpoint`` (DCP); it loads into a sharded model on any number of ranks and into a plain
+  one in a single process (``--init-from`` a checkpoint, ``--resume`` under DDP),
 - ``config.json``: the run's config dict,
 - ``tokenizer.json``: a copy of the tokenizer, when one is given,
 - ``trainer_state.pt``: step, optimizer and scheduler state, the caller's ``state`` (e.g. the data
@@ -19,7 +22,8 @@ so a crash mid-save leaves the previous checkpoints as they were; the newest ``k
     step_00000010
     {'step': 10, 'state': {'epoch': 1}, 'config': {'lr': 0.1}}
 
-With DDP only rank 0 should save; the RNG states saved are rank 0's.
+With DDP only rank 0 should save; a sharded model is saved by every rank (``sharded=True``), on a file system
+they share. The RNG states saved are rank 0's.
 """
 
 from __future__ import annotations
@@ -35,13 +39,14 @@ from typing import Any
 
 import torch
 
-__all__ = ["latest_checkpoint", "load_checkpoint", "save_checkpoint", "unwrap_model"]
+__all__ = ["latest_checkpoint", "load_checkpoint", "model_keys", "save_checkpoint", "unwrap_model"]
 
 MODEL_FILE = "model.safetensors"
+SHARDED_DIR = "sharded"  # the DCP folder of a sharded checkpoint: the model's and the optimizer's shards
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
 STATE_FILE = "trainer_state.pt"  # written last: a folder without it is incomplete
-REQUIRED_FILES = (MODEL_FILE, CONFIG_FILE, STATE_FILE)
+REQUIRED_FILES = (MODEL_FILE, CONFIG_FILE, STATE_FILE)  # MODEL_FILE or SHARDED_DIR/.metadata
 _FOLDER = re.compile(r"(\.old-)?step_(\d+)")
 
 
@@ -102,8 +107,17 @@ def _restore_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(cuda_states)
 
 
+def _is_sharded(folder: Path) -> bool:
+    return (folder / SHARDED_DIR / ".metadata").is_file()
+
+
+def _missing(folder: Path) -> list[str]:
+    weights = [] if _is_sharded(folder) else [MODEL_FILE]
+    return [name for name in (*weights, CONFIG_FILE, STATE_FILE) if not (folder / name).is_file()]
+
+
 def _is_complete(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in REQUIRED_FILES)
+    return not _missing(folder)
 
 
 def _checkpoints(out_dir: Path) -> dict[int, Path]:
@@ -156,12 +170,14 @@ def save_checkpoint(
     tokenizer_file: str | Path | None = None,
     state: dict | None = None,
     keep_last: int | None = 3,
+    sharded: bool = False,
 ) -> Path:
     """Write ``out_dir/step_{step:08d}/`` atomically and keep only the newest ``keep_last`` checkpoints.
 
     ``keep_last`` of 0 or None keeps all; the checkpoint just written is always kept. Saving a step
     that already exists replaces it. ``state`` should hold plain Python values and tensors.
-    Returns the checkpoint folder.
+    ``sharded``: ``model`` is sharded (``train.fsdp``) and every rank calls this together; each writes its shards
+    of the weights and of the optimizer state, rank 0 the rest. Returns the checkpoint folder.
     """
     if not isinstance(step, int) or step < 0:
         raise ValueError(f"step must be a non-negative int, got {step!r}")
@@ -176,41 +192,121 @@ def save_checkpoint(
     from safetensors.torch import save_model
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _clean_up(out_dir)
     name = f"step_{step:08d}"
     final, tmp, old = out_dir / name, out_dir / f".tmp-{name}", out_dir / f".old-{name}"
-    tmp.mkdir()
+    main = not sharded or torch.distributed.get_rank() == 0
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _clean_up(out_dir)
+        tmp.mkdir()
+    if sharded:
+        torch.distributed.barrier()  # the folder exists before any rank writes into it
     try:
-        save_model(unwrap_model(model), str(tmp / MODEL_FILE), metadata={"format": "pt"})
-        (tmp / CONFIG_FILE).write_text(config_text)
-        if tokenizer_file is not None:
-            shutil.copyfile(tokenizer_file, tmp / TOKENIZER_FILE)
-        trainer_state = {
-            "step": step,
-            "state": state or {},
-            "optimizer": None if optimizer is None else optimizer.state_dict(),
-            "scheduler": None if scheduler is None else scheduler.state_dict(),
-            "rng": _rng_states(),
-        }
-        torch.save(trainer_state, tmp / STATE_FILE)
-        for file in tmp.iterdir():
-            _fsync(file)
-        _fsync(tmp)
+        if sharded:
+            _save_sharded(tmp / SHARDED_DIR, model, optimizer)
+        if main:
+            if not sharded:
+                save_model(unwrap_model(model), str(tmp / MODEL_FILE), metadata={"format": "pt"})
+            (tmp / CONFIG_FILE).write_text(config_text)
+            if tokenizer_file is not None:
+                shutil.copyfile(tokenizer_file, tmp / TOKENIZER_FILE)
+            trainer_state = {
+                "step": step,
+                "state": state or {},
+                "optimizer": None if optimizer is None or sharded else optimizer.state_dict(),
+                "scheduler": None if scheduler is None else scheduler.state_dict(),
+                "rng": _rng_states(),
+            }
+            torch.save(trainer_state, tmp / STATE_FILE)
+            for file in [*tmp.rglob("*"), tmp]:  # files first, then their folders
+                _fsync(file)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if main:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if final.exists():  # a folder cannot be renamed over a non-empty one: move the old one aside first
-        os.replace(final, old)
-    os.replace(tmp, final)
-    _fsync(out_dir)
-    shutil.rmtree(old, ignore_errors=True)
-    if keep_last:
-        steps = sorted(_checkpoints(out_dir))
-        for old_step in steps[:-keep_last]:
-            if old_step != step:
-                shutil.rmtree(out_dir / f"step_{old_step:08d}", ignore_errors=True)
+    if main:
+        if final.exists():  # a folder cannot be renamed over a non-empty one: move the old one aside first
+            os.replace(final, old)
+        os.replace(tmp, final)
+        _fsync(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+        if keep_last:
+            steps = sorted(_checkpoints(out_dir))
+            for old_step in steps[:-keep_last]:
+                if old_step != step:
+                    shutil.rmtree(out_dir / f"step_{old_step:08d}", ignore_errors=True)
+    if sharded:
+        torch.distributed.barrier()  # no rank looks for the checkpoint before it is in place
     return final
+
+
+def _save_sharded(folder: Path, model: torch.nn.Module, optimizer: Any) -> None:
+    """Every rank writes its shards of the weights (and optimizer state) into ``folder`` (DCP)."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_state_dict
+
+    if optimizer is None:
+        state = {"model": get_model_state_dict(model)}
+    else:
+        model_state, optimizer_state = get_state_dict(model, optimizer)
+        state = {"model": model_state, "optimizer": optimizer_state}
+    dcp.save(state, checkpoint_id=folder)
+
+
+def _sharded_keys(path: Path) -> set[str]:
+    """The flattened keys a DCP folder holds (``model.<parameter>``, ``optimizer.state.<parameter>.exp_avg``...)."""
+    from torch.distributed.checkpoint import FileSystemReader
+
+    return set(FileSystemReader(str(path / SHARDED_DIR)).read_metadata().state_dict_metadata)
+
+
+def _load_sharded(path: Path, model: torch.nn.Module, optimizer: Any) -> None:
+    """Read ``sharded/`` into ``model`` (and ``optimizer``): a sharded model's ranks each read their shards
+    together; a plain model reads the whole weights in this process alone."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import (
+        get_model_state_dict,
+        get_state_dict,
+        set_model_state_dict,
+        set_state_dict,
+    )
+
+    from train.fsdp import is_sharded
+
+    no_dist = not is_sharded(model)
+    keys = _sharded_keys(path)
+    expected = {name: tuple(t.shape) for name, t in get_model_state_dict(model).items()}
+    missing = sorted(name for name in expected if f"model.{name}" not in keys)
+    unexpected = sorted(k.removeprefix("model.") for k in keys if k.startswith("model.") and k[6:] not in expected)
+    if missing or unexpected:
+        problems = ([f"missing from the checkpoint: {', '.join(missing)}"] if missing else []) + (
+            [f"not in the model: {', '.join(unexpected)}"] if unexpected else [])
+        raise ValueError(f"{path / SHARDED_DIR} does not fit {type(model).__name__}; parameters " + "; ".join(problems))
+    try:
+        if optimizer is None:
+            model_state = get_model_state_dict(model)
+            dcp.load({"model": model_state}, checkpoint_id=path / SHARDED_DIR, no_dist=no_dist)
+            set_model_state_dict(model, model_state)
+            return
+        if not any(k.startswith("optimizer.") for k in keys):
+            raise ValueError(f"checkpoint {path} has no optimizer state (it was saved without one)")
+        model_state, optimizer_state = get_state_dict(model, optimizer)
+        state = {"model": model_state, "optimizer": optimizer_state}
+        dcp.load(state, checkpoint_id=path / SHARDED_DIR, no_dist=no_dist)
+        set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"])
+    except (RuntimeError, KeyError, dcp.CheckpointException) as exc:
+        raise ValueError(f"checkpoint {path}: the sharded state does not fit: {exc}") from None
+
+
+def model_keys(path: str | Path) -> set[str]:
+    """The parameter names a checkpoint folder's weights hold, in either format."""
+    path = Path(path)
+    if _is_sharded(path):
+        return {k.removeprefix("model.") for k in _sharded_keys(path) if k.startswith("model.")}
+    from safetensors import safe_open
+
+    with safe_open(str(path / MODEL_FILE), framework="pt") as f:
+        return set(f.keys())
 
 
 def _load_weights(path: Path, model: torch.nn.Module) -> None:
@@ -253,7 +349,7 @@ def load_checkpoint(
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"no checkpoint folder at {path}")
-    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+    missing = _missing(path)
     if missing:
         hint = " (a run folder? pass latest_checkpoint(folder))" if _checkpoints(path) else ""
         raise FileNotFoundError(f"checkpoint {path} is incomplete: missing {', '.join(missing)}{hint}")
@@ -261,7 +357,17 @@ def load_checkpoint(
         trainer_state = torch.load(path / STATE_FILE, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise ValueError(f"checkpoint {path}: {STATE_FILE} cannot be read safely: {exc}") from None
-    _load_weights(path, unwrap_model(model))
+    from train.fsdp import is_sharded
+
+    model = unwrap_model(model)
+    if _is_sharded(path):
+        _load_sharded(path, model, optimizer)
+        optimizer = None  # restored with the weights
+    elif is_sharded(model):
+        raise ValueError(f"checkpoint {path} was saved by an unsharded run (--parallel ddp or one process): resume "
+                         "it with --parallel ddp, or start a --parallel fsdp run from it with --init-from")
+    else:
+        _load_weights(path, model)
     for name, obj in (("optimizer", optimizer), ("scheduler", scheduler)):
         if obj is None:
             continue

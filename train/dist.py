@@ -18,16 +18,18 @@ in a single process, so a training loop calls them unconditionally.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "all_gather_objects", "all_reduce_mean", "all_reduce_sum", "barrier", "init_distributed", "print0", "shard",
-           "shutdown"]
+__all__ = ["DistInfo", "all_gather_objects", "all_reduce_max", "all_reduce_mean", "all_reduce_sum", "barrier",
+           "clip_grad_norm", "gradient_sync", "init_distributed", "print0", "shard", "shutdown"]
 
 T = TypeVar("T")
 
@@ -118,6 +120,44 @@ def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)  # Gloo has no AVG
         tensor.div_(dist.get_world_size())
     return tensor
+
+
+def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:
+    """The largest value of ``tensor`` over all processes, in place; returns it.
+
+    >>> all_reduce_max(torch.tensor([3]))
+    tensor([3])
+    """
+    if _active():
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return tensor
+
+
+def gradient_sync(forward: torch.nn.Module, sync: bool) -> contextlib.AbstractContextManager:
+    """The context of one micro-batch's backward: under DDP without ``sync``, gradients only accumulate locally
+    (``no_sync``) until the last micro-batch's backward all-reduces them. A sharded model (FSDP) reduce-scatters
+    every micro-batch's gradients (they stay sharded: that is its memory saving), and one process has nothing to
+    sync.
+
+    >>> with gradient_sync(torch.nn.Linear(2, 2), sync=False):
+    ...     pass
+    """
+    if sync or not isinstance(forward, torch.nn.parallel.DistributedDataParallel):
+        return contextlib.nullcontext()
+    return forward.no_sync()
+
+
+def clip_grad_norm(parameters: Iterable[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """Scale the gradients to a total norm of at most ``max_norm`` (0: no clipping); returns the norm before,
+    as a plain tensor also for sharded (DTensor) gradients, whose norm spans every rank's shards.
+
+    >>> layer = torch.nn.Linear(2, 1, bias=False)
+    >>> layer.weight.grad = torch.tensor([[3.0, 4.0]])
+    >>> clip_grad_norm(layer.parameters(), 1.0), layer.weight.grad
+    (tensor(5.), tensor([[0.6000, 0.8000]]))
+    """
+    norm = torch.nn.utils.clip_grad_norm_(parameters, max_norm if max_norm > 0 else math.inf)
+    return norm.full_tensor() if hasattr(norm, "full_tensor") else norm
 
 
 def all_gather_objects(obj: T) -> list[T]:

@@ -23,7 +23,6 @@ in the other stages; each round's pairs and reference log-probs are kept in ``ro
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import random
@@ -39,7 +38,7 @@ import torch
 
 from train.config import run_stage
 from train.data import BatchOrder, Prefetch
-from train.dist import DistInfo, all_gather_objects, all_reduce_mean, shard
+from train.dist import DistInfo, all_gather_objects, all_reduce_mean, clip_grad_norm, gradient_sync, shard
 from train.dpo_loss import (
     IGNORE,
     PackedPairBatch,
@@ -166,7 +165,9 @@ def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
 
     with Run(cfg, "dpo", model, tokenizer, info, compile_mode="reduce-overhead" if graphs else None,
              postfix=("loss", "rewards/accuracies", "eval_accuracy"), scratch=["rounds"]) as run:
-        engine = Engine(model, tokenizer, max_batch_size=max(256, cfg.num_generations)) if given is None else None
+        # iterative mode samples with the policy's full weights (under FSDP a copy gathered on every rank)
+        engine = Engine(run.full_model(), tokenizer, max_batch_size=max(256, cfg.num_generations)) \
+            if given is None else None
         # the problems each round samples from: a seeded order, a fresh slice per round (cycling when exhausted)
         shuffled = list(train_rows)
         random.Random(cfg.seed).shuffle(shuffled)
@@ -215,7 +216,7 @@ def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
                     elapsed = time.perf_counter() - window
                     row["step_time"] = round(elapsed, 4)
                     row["pairs_per_s"] = round(per_rank * cfg.grad_accum * info.world_size / elapsed, 1)
-                if info.is_main and run.evaluating:
+                if run.evaluating:
                     row.update(run.evaluate(test_rows, template=TEMPLATES[cfg.template], prefix="eval_",
                                             max_new_tokens=cfg.max_completion_length))
                 run.end_step(row, {"round": k, "data": order.state() if order else {}}, save=run.step == steps.stop - 1)
@@ -247,7 +248,7 @@ def _round_pairs(k: int, cfg: DPOConfig, run: Run, given: list[dict] | None, pro
     else:
         start = k * cfg.prompts_per_round
         mine = list(shard([problems[(start + i) % len(problems)] for i in range(cfg.prompts_per_round)], info))
-        made, stats = make_preferences(run.model, tokenizer, mine, template=cfg.template, engine=engine,
+        made, stats = make_preferences(run.full_model(), tokenizer, mine, template=cfg.template, engine=engine,
                                        num_generations=cfg.num_generations, max_new_tokens=cfg.max_completion_length,
                                        temperature=cfg.temperature, strategies=cfg.strategy_list,
                                        pairs_per_prompt=cfg.pairs_per_prompt, seed=cfg.seed * 1000 + k,
@@ -258,7 +259,8 @@ def _round_pairs(k: int, cfg: DPOConfig, run: Run, given: list[dict] | None, pro
     stats["skipped_too_long"] = skipped
     ref = None
     if cfg.loss_type != "simpo":
-        ref = reference_logprobs(run.model, examples, pad_id=tokenizer.pad_id, batch_size=cfg.batch_size * 2,
+        # with the full weights: under FSDP no gathers per batch, and the numbers of the sharded forward (bf16)
+        ref = reference_logprobs(run.full_model(), examples, pad_id=tokenizer.pad_id, batch_size=cfg.batch_size * 2,
                                  autocast=run.autocast, device=info.device, pack=cfg.pack_pairs)
     if info.is_main:  # written last-file-first: "done" marks a complete round folder
         write_jsonl(rows, folder / "pairs.jsonl")
@@ -317,7 +319,7 @@ def _train_step(cfg: DPOConfig, batches: Prefetch, order: BatchOrder, *,
         if graphs:  # each micro-batch's forward and backward replay afresh: the last one's outputs are done with
             torch.compiler.cudagraph_mark_step_begin()
         sync = micro == cfg.grad_accum - 1 or not info.is_distributed
-        with (contextlib.nullcontext() if sync else forward.no_sync()):
+        with gradient_sync(forward, sync):
             with autocast:
                 out = pair_logprobs(forward, batch)
             ref_c, ref_r = (ref[:, 0], ref[:, 1]) if ref is not None else (None, None)
@@ -336,7 +338,7 @@ def _train_step(cfg: DPOConfig, batches: Prefetch, order: BatchOrder, *,
                            ("logps/chosen", out.chosen.detach().mean()), ("logps/rejected", out.rejected.detach().mean()),
                            ("nll", out.chosen_nll.detach())):
             sums[key] = sums.get(key, 0) + value.detach().float() / cfg.grad_accum
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
+    grad_norm = clip_grad_norm(model.parameters(), cfg.grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     # one reduction, one host sync; the token count joins it (ranks' pairs differ in length)

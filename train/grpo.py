@@ -13,7 +13,6 @@ TRL's ``GRPOConfig`` where they exist, and the metrics TRL's ``GRPOTrainer`` log
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import sys
@@ -28,7 +27,14 @@ import torch
 
 from train.config import run_stage
 from train.data import BatchOrder
-from train.dist import DistInfo, all_gather_objects, all_reduce_sum
+from train.dist import (
+    DistInfo,
+    all_gather_objects,
+    all_reduce_max,
+    all_reduce_sum,
+    clip_grad_norm,
+    gradient_sync,
+)
 from train.engine import Engine, Generation
 from train.grpo_loss import filter_groups, group_advantages, grpo_loss, token_entropy, token_logprobs
 from train.run import RLConfig, Run, open_policy
@@ -325,7 +331,7 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
         order = BatchOrder(len(train_rows), cfg.prompts_per_step, cfg.seed, info.rank, info.world_size)
         if run.state:
             order.load_state(run.state["data"])
-        engine = Engine(model, tokenizer, max_batch_size=max(256, cfg.prompts_per_step * cfg.num_generations))
+        engine = None
         logprob_args = dict(pad_id=tokenizer.pad_id, temperature=cfg.temperature,
                             micro_batch_size=cfg.micro_batch_size, autocast=run.autocast, device=info.device)
         if info.is_main:
@@ -335,6 +341,10 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
         last: dict = {}
         while run.step < cfg.max_steps:
             start = time.perf_counter()
+            # the policy the engine samples with (under FSDP its weights gathered from the shards on every rank;
+            # the engine then runs as fast as on a plain model) and which gives the old log-probs
+            policy = run.full_model()
+            engine = engine or Engine(policy, tokenizer, max_batch_size=max(256, cfg.prompts_per_step * cfg.num_generations))
             # 1. sample groups (dynamic sampling: keep the groups whose rewards differ, and sample again)
             kept: list[Group] = []
             generation_time, rounds, dropped = 0.0, 0, 0
@@ -343,7 +353,7 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
                 began = time.perf_counter()
                 rollout = _rollout(order.next(), train_rows, prompt_texts, prompt_ids, engine, scorer, cfg)
                 generation_time += time.perf_counter() - began
-                groups, flat = _groups(rollout, scorer, cfg, model=model, ref_model=ref_model,
+                groups, flat = _groups(rollout, scorer, cfg, model=policy, ref_model=ref_model,
                                        logprob_args=logprob_args)
                 kept, dropped = kept + groups, dropped + flat
             kept = kept[: cfg.prompts_per_step]
@@ -358,7 +368,8 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
             row: dict = {"step": run.step}
             if kept:
                 row.update(_train_on(kept, cfg, model=model, forward=run.forward, optimizer=run.optimizer,
-                                     pad_id=tokenizer.pad_id, autocast=run.autocast, info=info, device=info.device))
+                                     pad_id=tokenizer.pad_id, autocast=run.autocast, info=info, device=info.device,
+                                     sharded=run.sharded))
             else:
                 row["skipped"] = True  # every group had equal rewards: nothing to learn from this step
             run.scheduler.step()
@@ -368,7 +379,7 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
                         "generation_time": round(generation_time, 3),
                         "tokens_per_s": round(completion_tokens * info.world_size / elapsed, 1),
                         "sampling_rounds": rounds, "dropped_groups": dropped})
-            if info.is_main and run.evaluating:
+            if run.evaluating:
                 row.update(run.evaluate(test_rows, template=template, max_new_tokens=cfg.max_completion_length,
                                         samples=cfg.eval_samples, temperature=cfg.temperature, prefix="eval_"))
             run.end_step(row, {"data": order.state()})
@@ -378,8 +389,12 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
 
 
 def _train_on(kept: list[Group], cfg: GRPOConfig, *, model, forward, optimizer, pad_id, autocast,
-              info: DistInfo, device) -> dict:
-    """Advantages, then ``num_iterations`` optimizer passes over the batch; returns the step's metrics."""
+              info: DistInfo, device, sharded: bool = False) -> dict:
+    """Advantages, then ``num_iterations`` optimizer passes over the batch; returns the step's metrics.
+
+    A ``sharded`` model gathers each block's weights in every micro-batch's forward and backward, with every
+    rank: a rank with fewer micro-batches (dynamic sampling keeps different numbers of groups) runs its first
+    again with no weight in the loss until every rank has run as many."""
     generations = [g for k in kept for g in k.generations]
     prompts = [k.prompt for k in kept for _ in k.generations]  # the prompt of each completion
     judged = [j for k in kept for j in k.judged]
@@ -402,13 +417,22 @@ def _train_on(kept: list[Group], cfg: GRPOConfig, *, model, forward, optimizer, 
 
     old = placed([r for k in kept for r in k.old_logprobs])
     ref = placed([r for k in kept for r in k.ref_logprobs])
+    passes = list(zip(chunks, old, ref))
+    if sharded:
+        most = int(all_reduce_max(torch.tensor(len(chunks), device=device)))
+        passes += [(None, *passes[0][1:])] * (most - len(chunks))  # None: the first chunk again, weighted 0
     stats: dict[str, list[float]] = {}
     grad_norm, loss_sum = torch.zeros(()), 0.0
     for _ in range(cfg.num_iterations):
-        for c, old_lp, ref_lp in zip(chunks, old, ref):
+        for c, old_lp, ref_lp in passes:
+            if c is None:
+                with autocast:
+                    logprobs, _ = per_token_logprobs(forward, inputs[chunks[0]], targets[chunks[0]], cfg.temperature)
+                (logprobs.sum() * 0).backward()
+                continue
             last_chunk = c is chunks[-1]
             sync = last_chunk or not info.is_distributed
-            with forward.no_sync() if not sync else contextlib.nullcontext(), autocast:
+            with gradient_sync(forward, sync), autocast:
                 logprobs, entropy = per_token_logprobs(forward, inputs[c], targets[c], cfg.temperature,
                                                        with_entropy=True)
                 loss, metrics = grpo_loss(logprobs, old_lp, advantages[c], mask[c], ref_logprobs=ref_lp,
@@ -424,7 +448,7 @@ def _train_on(kept: list[Group], cfg: GRPOConfig, *, model, forward, optimizer, 
                 stats.setdefault(key, []).append(float(value) * weight)
             stats.setdefault("entropy", []).append(float((entropy * mask[c]).sum()))
             stats.setdefault("_tokens", []).append(weight)
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
+        grad_norm = clip_grad_norm(model.parameters(), cfg.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 

@@ -45,14 +45,12 @@ def _ours(folder: Path, config: dict) -> bool:
 
 
 def _has_reward_head(folder: Path, config: dict) -> bool:
-    from safetensors import safe_open
-
+    from train.checkpoint import model_keys
     from train.hf import is_reward_model
 
     if not _ours(folder, config):
         return is_reward_model(config)
-    with safe_open(folder / "model.safetensors", framework="pt") as weights:
-        return "score.weight" in set(weights.keys())  # a safetensors handle has no "in"
+    return "score.weight" in model_keys(folder)
 
 
 def load_policy(path: str | Path) -> tuple[Transformer, Tokenizer]:

@@ -8,7 +8,6 @@ to ``final/`` are the stage run's (``train.run.Run``).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from train.data import BatchOrder
-from train.dist import DistInfo, all_reduce_mean
+from train.dist import DistInfo, all_reduce_mean, clip_grad_norm, gradient_sync
 from train.run import Run, StageConfig, compiles, setup_training, start_run
 
 # compiles, setup_training and start_run live in train.run; they stay importable from here
@@ -56,7 +55,8 @@ def train_loop(cfg: TrainConfig, *, model: torch.nn.Module, tokenizer, train_dat
     """Train ``model`` (on ``info.device`` already) and return the last metrics row.
 
     ``train_data``/``val_data`` have ``len()`` and ``batch(indices) -> (inputs, targets)``.
-    ``evaluate(run)`` runs on rank 0 at each evaluation and its numbers join the metrics row.
+    ``evaluate(run)`` runs on every rank at each evaluation (``Run.evaluate`` evaluates on rank 0 and returns
+    ``{}`` elsewhere) and its numbers join the metrics row.
     """
     device = info.device
     with Run(cfg, stage, model, tokenizer, info, model_config=model_config,
@@ -90,12 +90,11 @@ def train_loop(cfg: TrainConfig, *, model: torch.nn.Module, tokenizer, train_dat
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 tokens += (y != -100).sum()
                 sync = micro == cfg.grad_accum - 1 or not info.is_distributed
-                with (contextlib.nullcontext() if sync else run.forward.no_sync()), run.autocast:
+                with gradient_sync(run.forward, sync), run.autocast:
                     loss = run.forward(x, y) / cfg.grad_accum
                 loss.backward()
                 loss_sum += loss.detach()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0
-                                                       else float("inf"))
+            grad_norm = clip_grad_norm(model.parameters(), cfg.grad_clip)
             run.optimizer.step()
             run.scheduler.step()
             run.optimizer.zero_grad(set_to_none=True)
@@ -117,7 +116,7 @@ def train_loop(cfg: TrainConfig, *, model: torch.nn.Module, tokenizer, train_dat
                                              "the data")
                 if run.evaluating:
                     row["val_loss"] = held_out_loss()
-                    if evaluate is not None and info.is_main:
+                    if evaluate is not None:
                         row.update(evaluate(run))
                 last = row
                 window_tokens, window_start = 0, time.perf_counter()

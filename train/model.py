@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 try:  # FlexAttention (torch 2.5+): block-sparse masks, used for packed preference pairs
     from torch.nn.attention.flex_attention import BlockMask, flex_attention
@@ -208,6 +209,8 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
+    checkpointed = False  # activation checkpointing: keep only the block's input, recompute the rest in the backward
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
@@ -216,6 +219,11 @@ class Block(nn.Module):
         self.mlp = MLP(config)
 
     def forward(self, x, cos, sin, mask, cache, index, length):
+        if self.checkpointed and torch.is_grad_enabled():
+            return checkpoint(self._forward, x, cos, sin, mask, cache, index, length, use_reentrant=False)
+        return self._forward(x, cos, sin, mask, cache, index, length)
+
+    def _forward(self, x, cos, sin, mask, cache, index, length):
         x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, index, length)
         return x + self.mlp(self.post_attention_layernorm(x))
 

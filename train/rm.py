@@ -17,7 +17,6 @@ exported as a Hugging Face sequence classifier in ``final/``, which ``rlvr grpo 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -30,7 +29,7 @@ import torch
 
 from train.config import run_stage
 from train.data import BatchOrder, Prefetch
-from train.dist import DistInfo, all_reduce_mean, init_distributed
+from train.dist import DistInfo, all_reduce_mean, clip_grad_norm, gradient_sync, init_distributed
 from train.rm_data import RewardBatch, RewardPair, collate_reward_pairs, encode_reward_pairs, pair_rewards
 from train.rm_loss import bradley_terry_loss, reward_stats
 from train.run import Run, StageConfig, use_cuda_graphs
@@ -167,21 +166,25 @@ def rm(cfg: RMConfig) -> dict:
         if run.state:
             order.load_state(run.state["data"])
 
-        def evaluate() -> dict:
+        def evaluate() -> dict:  # every rank calls it (under FSDP they gather the weights); rank 0 evaluates
             if not eval_pairs:
                 return {}
-            stats = evaluate_pairs(model, eval_pairs, pad_id=tokenizer.pad_id, batch_size=2 * cfg.batch_size,
+            full = run.full_model()
+            if not info.is_main:
+                return {}
+            stats = evaluate_pairs(full, eval_pairs, pad_id=tokenizer.pad_id, batch_size=2 * cfg.batch_size,
                                    autocast=run.autocast, device=info.device,
                                    center_rewards_coefficient=cfg.center_rewards_coefficient, pack=cfg.pack_pairs)
             return {f"eval_{k}": round(v, 5) for k, v in stats.items()}
 
+        untrained = evaluate() if not run.resumed else {}
         if info.is_main:
             print(f"rm: {len(train_pairs):,} training pairs, {len(eval_pairs):,} held out "
                   f"({len({tuple(p.prompt_ids) for p in eval_pairs})} prompts); {model.num_parameters() / 1e6:.2f}M "
                   f"parameters on {info.device}")
             if not run.resumed:  # where training starts: the counts, the skipped rows and the untrained accuracy
                 start = {"step": 0, "pairs": len(pairs), "train_pairs": len(train_pairs), "eval_pairs": len(eval_pairs),
-                         **{f"skipped/{k}": v for k, v in skipped_counts.items()}, **evaluate()}
+                         **{f"skipped/{k}": v for k, v in skipped_counts.items()}, **untrained}
                 run.metrics_path.write_text(json.dumps(start) + "\n")  # a fresh run's first line
         batches = Prefetch(make)
         last: dict = {}
@@ -195,7 +198,7 @@ def rm(cfg: RMConfig) -> dict:
             row = {"step": run.step, **row, "lr": float(f"{run.scheduler.get_last_lr()[0]:.4g}"),
                    "step_time": round(elapsed, 4),
                    "pairs_per_s": round(cfg.batch_size * cfg.grad_accum * info.world_size / elapsed, 1)}
-            if info.is_main and run.evaluating:
+            if run.evaluating:
                 row.update(evaluate())
             run.end_step(row, {"data": order.state()})
             last = row
@@ -216,7 +219,7 @@ def _train_step(cfg: RMConfig, batches: Prefetch, order: BatchOrder, *, model, f
         if graphs:  # each micro-batch's forward and backward replay afresh: the last one's outputs are done with
             torch.compiler.cudagraph_mark_step_begin()
         sync = micro == cfg.grad_accum - 1 or not info.is_distributed
-        with contextlib.nullcontext() if sync else forward.no_sync():
+        with gradient_sync(forward, sync):
             with autocast:
                 chosen, rejected = pair_rewards(forward, batch)
             loss = bradley_terry_loss(chosen, rejected, batch.margin, cfg.center_rewards_coefficient)
@@ -226,7 +229,7 @@ def _train_step(cfg: RMConfig, batches: Prefetch, order: BatchOrder, *, model, f
                            ("margin", (chosen - rejected).mean()), ("mean_reward", (chosen + rejected).mean() / 2),
                            ("mean_chosen", chosen.mean()), ("mean_rejected", rejected.mean())):
             sums[key] = sums.get(key, 0) + value.float() / cfg.grad_accum
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
+    grad_norm = clip_grad_norm(model.parameters(), cfg.grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     values = all_reduce_mean(torch.stack(list(sums.values()))).tolist()  # one reduction, one host sync

@@ -6,11 +6,13 @@ opens its policy with :func:`open_policy` (or builds a model), makes its data, a
 
 - starts the run folder, or resumes it from its latest checkpoint (weights, optimizer, schedule, RNG
   states and the stage's own ``state``), refusing to mix a fresh run into an earlier one's checkpoints;
-- saves the tokenizer, and sets up the optimizer, schedule, compilation, DDP and autocast;
+- saves the tokenizer, and sets up the optimizer, schedule, compilation, DDP or FSDP (``--parallel``;
+  ``train.fsdp``) and autocast;
 - after each step (:meth:`Run.end_step`) appends the metrics row to ``metrics.jsonl`` (and to ``--report-to``'s
   TensorBoard, Trackio or W&B), moves the progress bar and writes crash-safe checkpoints;
 - evaluates the policy on held-out problems (:meth:`Run.evaluate`), saving the judged completions to
-  ``completions.jsonl``;
+  ``completions.jsonl``; :meth:`Run.full_model` is the policy with all its weights on this rank (under FSDP a
+  copy gathered from the shards), which the rollout engines sample with;
 - exports the model as a Hugging Face folder ``final/`` (with the chat template of the stage's prompt template
   and a model card) and leaves the process group.
 
@@ -39,6 +41,7 @@ import torch
 from train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from train.config import config_to_dict
 from train.dist import DistInfo, barrier, init_distributed, shutdown
+from train.fsdp import FullCopy, full_state_dict, is_sharded, plain_model, shard_model
 from train.load import ProblemSource, load_policy
 from train.optim import build_optimizer, build_scheduler
 from train.report import ReportTo, check_report_to, open_reporter
@@ -70,6 +73,15 @@ class StageConfig:
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1 (default: cuda if available)"})
     compile: bool | None = field(default=None, metadata={"help": "torch.compile the model (default: on GPU)"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    parallel: Literal["ddp", "fsdp"] = field(default="ddp", metadata={
+        "help": "under torchrun: ddp keeps the whole model, gradients and optimizer on every GPU (about 16 bytes a "
+                "parameter); fsdp shards them over the GPUs (PyTorch FSDP2: bf16 compute, float32 master weights "
+                "and reductions) for models larger than one GPU; rollouts and evaluation then gather a bf16 copy "
+                "on each GPU, so the model's bf16 weights must still fit one. What fits: python -m train.memory "
+                "--preset base --gpus 8 (one process: nothing to shard, both are the same)"})
+    activation_checkpointing: bool = field(default=False, metadata={
+        "help": "recompute each decoder block's activations in the backward instead of keeping them: about a third "
+                "more compute for a fraction of the activation memory (longer sequences, larger batches)"})
     report_to: ReportTo = field(default="none", metadata={
         "help": "also log the metrics to tensorboard (OUT/tensorboard), trackio (its local store) or wandb "
                 "(offline unless WANDB_MODE is set): optional extras, pip install 'rlvr[NAME]'"})
@@ -84,6 +96,9 @@ class StageConfig:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
         if self.warmup_steps > self.max_steps:
             self.warmup_steps = self.max_steps
+        if self.parallel == "fsdp" and self.optimizer == "muon":
+            raise ValueError("--optimizer muon orthogonalises whole matrices, which --parallel fsdp splits over the "
+                             "GPUs; use --optimizer adamw with fsdp, or --parallel ddp")
 
 
 @dataclass
@@ -114,6 +129,8 @@ def open_policy(cfg: ProblemSource) -> tuple[DistInfo, torch.nn.Module, object]:
     info = init_distributed(cfg.device)
     torch.manual_seed(cfg.seed + info.rank)
     model, tokenizer = load_policy(cfg.init_from)
+    if getattr(cfg, "parallel", "ddp") == "fsdp" and info.is_distributed:
+        return info, model, tokenizer  # sharded from the CPU by the run: a GPU never holds the whole float32 model
     return info, model.to(info.device), tokenizer
 
 
@@ -148,16 +165,30 @@ def compiles(cfg: StageConfig, device: torch.device) -> bool:
 
 def setup_training(cfg: StageConfig, model: torch.nn.Module, info: DistInfo, *, compile_mode: str | None = None):
     """``(optimizer, scheduler, forward, autocast)`` for a stage: AdamW or Muon with the schedule,
-    the model compiled on GPU (or as ``cfg.compile`` says; ``compile_mode`` is ``torch.compile``'s ``mode``)
-    and wrapped in DDP under torchrun, and bf16 autocast on GPU."""
+    the model compiled on GPU (or as ``cfg.compile`` says; ``compile_mode`` is ``torch.compile``'s ``mode``),
+    under torchrun wrapped in DDP or, with ``cfg.parallel == "fsdp"``, sharded in place (``train.fsdp``; each block
+    compiled, ``forward`` is then the model itself), and bf16 autocast on GPU. ``cfg.activation_checkpointing``
+    makes each block recompute its activations in the backward."""
     device = info.device
+    if cfg.activation_checkpointing:
+        if not hasattr(model, "layers"):
+            raise ValueError(f"--activation-checkpointing needs a native model with decoder blocks, not "
+                             f"{type(model).__name__}")
+        for block in model.layers:
+            block.checkpointed = True
+    sharded = cfg.parallel == "fsdp" and info.is_distributed
+    if sharded:  # the optimizer must be built over the shards, so the model is sharded first
+        if not hasattr(model, "layers"):
+            raise ValueError(f"--parallel fsdp needs a native model (train.model), not {type(model).__name__}")
+        forward = shard_model(model, device, compile=compiles(cfg, device), compile_mode=compile_mode)
     optimizer = build_optimizer(model, name=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = build_scheduler(optimizer, warmup_steps=cfg.warmup_steps, total_steps=cfg.max_steps,
                                 schedule=cfg.schedule, min_lr_ratio=cfg.min_lr_ratio)
-    forward = torch.compile(model, mode=compile_mode) if compiles(cfg, device) else model
-    if info.is_distributed:
-        forward = torch.nn.parallel.DistributedDataParallel(
-            forward, device_ids=[device.index] if device.type == "cuda" else None)
+    if not sharded:
+        forward = torch.compile(model, mode=compile_mode) if compiles(cfg, device) else model
+        if info.is_distributed:
+            forward = torch.nn.parallel.DistributedDataParallel(
+                forward, device_ids=[device.index] if device.type == "cuda" else None)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     return optimizer, scheduler, forward, autocast
 
@@ -219,6 +250,7 @@ class Run:
             tokenizer.save(self.tokenizer_file)
         self.optimizer, self.scheduler, self.forward, self.autocast = setup_training(cfg, model, info,
                                                                                      compile_mode=compile_mode)
+        self.sharded = is_sharded(model)
         self.step, self.state, self.resumed = 0, {}, checkpoint is not None
         if checkpoint is not None:
             loaded = load_checkpoint(checkpoint, model=model, optimizer=self.optimizer, scheduler=self.scheduler,
@@ -237,6 +269,8 @@ class Run:
 
             self.bar = tqdm(total=cfg.max_steps, initial=self.step, desc=stage, unit="step", dynamic_ncols=True)
         self._engine = None  # the evaluation engine, made at the first evaluation
+        self._full: FullCopy | None = None  # under FSDP: the gathered copy, and the step its weights are of
+        self._full_step = -1
         model.train()
 
     def __enter__(self) -> Run:
@@ -265,25 +299,43 @@ class Run:
                 self.bar.set_postfix({k: row[k] for k in self.postfix if row.get(k) is not None})
         if self.bar is not None:
             self.bar.update(1)
-        if self.info.is_main and (save or self.step == cfg.max_steps or (cfg.save_every and self.step % cfg.save_every == 0)):
+        due = save or self.step == cfg.max_steps or (cfg.save_every and self.step % cfg.save_every == 0)
+        if due and (self.info.is_main or self.sharded):  # every rank writes its shards
             save_checkpoint(self.out_dir, self.step, model=self.model, optimizer=self.optimizer,
                             scheduler=self.scheduler, config=self.record, tokenizer_file=self.tokenizer_file,
-                            state=state, keep_last=cfg.keep_last)
+                            state=state, keep_last=cfg.keep_last, sharded=self.sharded)
+
+    def full_model(self) -> torch.nn.Module:
+        """The policy with all its weights on this rank, for generation and evaluation: the model itself, or under
+        FSDP a plain copy (bf16 on GPU) gathered from the shards. Under FSDP every rank must call it together; the
+        gather happens when the weights changed, that is when ``step`` moved since the last call."""
+        if not self.sharded:
+            return self.model
+        if self._full is None:
+            self._full = FullCopy(self.model, self.info.device)
+        if self._full_step != self.step:
+            self._full.refresh()
+            self._full_step = self.step
+        return self._full.model
 
     def evaluate(self, problems: Sequence[dict], *, template: str, max_new_tokens: int, samples: int = 0,
                  temperature: float = 1.0, prefix: str = "") -> dict:
         """The policy's held-out metrics (``train.evaluate.held_out_evaluation``: greedy accuracy, format, ...;
         with ``samples`` > 1 also of completions sampled at ``temperature``, leaving the RNG as it was), their
         keys prefixed with ``prefix``; ``{}`` without problems. The judged completions replace
-        ``completions.jsonl`` in the run folder."""
+        ``completions.jsonl`` in the run folder. Every rank calls it (under FSDP they gather the weights
+        together); rank 0 evaluates, the others return ``{}``."""
         from train.engine import Engine
         from train.evaluate import held_out_evaluation, write_completions
 
         if not problems:
             return {}
+        model = self.full_model()
+        if not self.info.is_main:
+            return {}
         # an occasional evaluation does not repay compiling the decode step; one engine keeps its graphs
-        self._engine = self._engine or Engine(self.model, self.tokenizer, compile=False)
-        result = held_out_evaluation(self.model, self.tokenizer, problems, template=template, samples=samples,
+        self._engine = self._engine or Engine(model, self.tokenizer, compile=False)
+        result = held_out_evaluation(model, self.tokenizer, problems, template=template, samples=samples,
                                      max_new_tokens=max_new_tokens, temperature=temperature, engine=self._engine)
         write_completions(self.out_dir / "completions.jsonl", result.completions)
         return {prefix + key: value for key, value in result.metrics.items()}
@@ -291,11 +343,16 @@ class Run:
     def export(self) -> None:
         """Write the model as a Hugging Face folder ``final/`` (rank 0), its tokenizer with the chat template of
         the stage's prompt template (pretraining's: R1-Zero, the template a base model is prompted with), and a
-        model card of the run's settings and last metrics."""
+        model card of the run's settings and last metrics. Every rank calls it: under FSDP they gather the float32
+        weights onto rank 0 together."""
+        model = self.model
+        if self.sharded:  # every rank sends its shards; rank 0 receives the full weights
+            state = full_state_dict(self.model)
+            model = plain_model(self.model, state) if self.info.is_main else None
         if self.info.is_main:
             from train.hf import export_hf, write_model_card
 
-            folder = export_hf(self.model, self.out_dir / "final", self.tokenizer,
+            folder = export_hf(model, self.out_dir / "final", self.tokenizer,
                                template=getattr(self.cfg, "template", "r1_zero"))
             write_model_card(folder, stage=self.record["stage"], settings=self.record["train"], metrics=self.last_row)
 
