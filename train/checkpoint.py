@@ -34,6 +34,7 @@ import pickle
 import random
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -274,6 +275,8 @@ def _load_sharded(path: Path, model: torch.nn.Module, optimizer: Any) -> None:
     from train.fsdp import is_sharded
 
     no_dist = not is_sharded(model)
+    if no_dist:  # DCP warns that it reads in one process, which is what a plain model asks for
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled, unavailable or uninitialized")
     keys = _sharded_keys(path)
     expected = {name: tuple(t.shape) for name, t in get_model_state_dict(model).items()}
     missing = sorted(name for name in expected if f"model.{name}" not in keys)

@@ -93,6 +93,8 @@ def _empty_like(model: nn.Module, device: torch.device, dtype: torch.dtype | Non
     with torch.device("meta"):
         empty = plain_class(model)(copy.deepcopy(model.config))
     empty = empty.to_empty(device=device)
+    if hasattr(empty, "lm_head") and empty.config.tie_word_embeddings:  # moving off the meta device untied them
+        empty.lm_head.weight = empty.embed_tokens.weight
     if dtype is not None:
         empty = empty.to(dtype)
     empty._build_rope_tables(device)  # buffers made on the meta device hold nothing: compute them again
