@@ -79,9 +79,9 @@ def activation_bytes_per_token(config: ModelConfig, *, checkpointing: bool = Fal
     c = config
     q, kv, h, inner = c.num_attention_heads * c.head_dim, c.num_key_value_heads * c.head_dim, c.hidden_size, \
         c.intermediate_size
-    # two norms (bf16 input + float32 copy), the qkv and o_proj inputs, q/k/v after rotary, attention output,
-    # the MLP input, gate and up, silu(gate) and the product
-    block = 2 * (6 * h) + 2 * (h + q) + 2 * (q + 2 * kv) + 2 * q + 2 * h + 2 * (4 * inner)
+    # two norms (bf16 input + float32 copy), the qkv and o_proj inputs, q and k before and after rotary, v, the
+    # attention output, the MLP input, gate and up, silu(gate) and the product
+    block = 2 * (6 * h) + 2 * (h + q) + 2 * (q + kv) + 2 * (q + 2 * kv) + 2 * q + 2 * h + 2 * (4 * inner)
     head = 2 * c.vocab_size + 4 * c.vocab_size + 4 * c.vocab_size  # bf16 logits, float32 logits, softmax
     if checkpointing:  # each block keeps its input; one block's activations exist at a time, recomputed
         return c.num_hidden_layers * 2 * h + block + head
@@ -157,8 +157,8 @@ def render(config: ModelConfig, *, gpus: int, gpu_gb: float, tokens: int, checkp
     lines.append(f"{'largest model (16 B/param)':<28}{usable / 16 / 1e9:>9.1f}B{usable * shards / 16 / 1e9:>9.1f}B"
                  "   weights, gradients and AdamW alone")
     lines.append("")
-    lines.append("activations per token: {:.1f} MB ({:.1f} MB with --activation-checkpointing)".format(
-        activation_bytes_per_token(config) / 1e6, activation_bytes_per_token(config, checkpointing=True) / 1e6))
+    full, kept = (activation_bytes_per_token(config, checkpointing=c) / 1e6 for c in (False, True))
+    lines.append(f"activations per token: {full:.2f} MB ({kept:.2f} MB with --activation-checkpointing)")
     if rollouts:
         lines.append("fsdp keeps a bf16 copy of the whole model on each GPU for rollouts and evaluation: the model's "
                      "bf16 weights must fit one GPU")

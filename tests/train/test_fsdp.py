@@ -29,7 +29,7 @@ def test_one_process_has_nothing_to_shard():
     model = Transformer(PRESETS["tiny"])
     _, _, forward, _ = setup_training(StageConfig(parallel="fsdp", device="cpu"), model, init_distributed("cpu"))
     assert forward is model and not is_sharded(model) and plain_class(model) is Transformer
-    with pytest.raises(ValueError, match="--optimizer muon .* --parallel fsdp"):
+    with pytest.raises(ValueError, match=r"--optimizer muon .* --parallel fsdp"):
         StageConfig(parallel="fsdp", optimizer="muon")
     with gradient_sync(forward, sync=False):  # no DDP: nothing to hold back
         model(torch.tensor([[1, 2, 3]]), torch.tensor([[2, 3, 4]])).backward()
@@ -174,7 +174,7 @@ def test_a_sharded_model_refuses_an_unsharded_checkpoint(tmp_path):
     folder = save_checkpoint(tmp_path, 1, model=model)
     sharded = type("FSDPTransformer", (_fsdp().FSDPModule, Transformer), {})
     model.__class__ = sharded
-    with pytest.raises(ValueError, match="unsharded run .* --parallel ddp"):
+    with pytest.raises(ValueError, match=r"unsharded run .* --parallel ddp"):
         load_checkpoint(folder, model=model)
 
 
