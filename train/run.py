@@ -176,11 +176,12 @@ def setup_training(cfg: StageConfig, model: torch.nn.Module, info: DistInfo, *, 
                              f"{type(model).__name__}")
         for block in model.layers:
             block.checkpointed = True
-    sharded = cfg.parallel == "fsdp" and info.is_distributed
-    if sharded:  # the optimizer must be built over the shards, so the model is sharded first
+    sharded = (cfg.parallel == "fsdp" and info.is_distributed) or is_sharded(model)
+    if sharded:  # the optimizer must be built over the shards, so the model is sharded first (unless it is already)
         if not hasattr(model, "layers"):
             raise ValueError(f"--parallel fsdp needs a native model (train.model), not {type(model).__name__}")
-        forward = shard_model(model, device, compile=compiles(cfg, device), compile_mode=compile_mode)
+        forward = model if is_sharded(model) else shard_model(model, device, compile=compiles(cfg, device),
+                                                              compile_mode=compile_mode)
     optimizer = build_optimizer(model, name=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = build_scheduler(optimizer, warmup_steps=cfg.warmup_steps, total_steps=cfg.max_steps,
                                 schedule=cfg.schedule, min_lr_ratio=cfg.min_lr_ratio)
