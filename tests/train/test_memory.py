@@ -54,7 +54,7 @@ def test_the_activation_estimate_is_what_a_bf16_step_keeps(config, single_thread
         # the weights (saved transposed by each matmul) and the rotary tables are the model's memory, not activations
         own = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
 
-        def keep(t):
+        def keep(t, own=own, storages=storages):
             if t.untyped_storage().data_ptr() not in own:
                 storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
             return t
