@@ -79,7 +79,11 @@ def shard_model(model: nn.Module, device: torch.device, *, compile_mode: str | N
 
 def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The full float32 weights of a sharded ``model`` on rank 0's CPU (``{}`` on the other ranks); every rank
-    must call it together. A plain model's own ``state_dict()``."""
+    must call it together. A plain model's own ``state_dict()``.
+
+    >>> sorted(full_state_dict(torch.nn.Linear(2, 1)))
+    ['bias', 'weight']
+    """
     if not is_sharded(model):
         return model.state_dict()
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
@@ -102,7 +106,14 @@ def _empty_like(model: nn.Module, device: torch.device, dtype: torch.dtype | Non
 
 
 def plain_model(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
-    """A plain CPU model of ``model``'s class holding ``state`` (from :func:`full_state_dict`)."""
+    """A plain CPU model of ``model``'s class holding ``state`` (from :func:`full_state_dict`).
+
+    >>> from train.model import PRESETS, Transformer
+    >>> model = Transformer(PRESETS["tiny"])
+    >>> copy_ = plain_model(model, full_state_dict(model))
+    >>> torch.equal(copy_.lm_head.weight, model.lm_head.weight), copy_.lm_head.weight is copy_.embed_tokens.weight
+    (True, True)
+    """
     plain = _empty_like(model, torch.device("cpu"), None)
     plain.load_state_dict(state)
     return plain
@@ -114,6 +125,12 @@ class FullCopy:
     :meth:`refresh` gathers the shards into it (every rank together), one parameter at a time, so the peak beyond
     the copy itself is one parameter in float32. The copy is bf16 on CUDA (what the FSDP forward computes with),
     float32 elsewhere; it is updated in place, so an engine's CUDA graphs made on it stay valid.
+
+    >>> from train.model import PRESETS, Transformer
+    >>> model = Transformer(PRESETS["tiny"])
+    >>> full = FullCopy(model, torch.device("cpu")).refresh()
+    >>> full is not model and all(torch.equal(a, b) for a, b in zip(full.parameters(), model.parameters()))
+    True
     """
 
     def __init__(self, model: nn.Module, device: torch.device):
