@@ -306,7 +306,12 @@ def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
     if not cfg.rewards and not reward_funcs and not cfg.reward_model:
         raise ValueError("no rewards: --rewards is empty and no reward model or reward functions were given")
     info, model, tokenizer = open_policy(cfg)
-    ref_model = copy.deepcopy(model).eval().requires_grad_(False) if cfg.beta > 0 else None
+    ref_model = None
+    if cfg.beta > 0:  # a whole copy on each process; under fsdp on GPU in bf16, what the sharded forward computes in
+        ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+        if cfg.parallel == "fsdp" and info.is_distributed and info.device.type == "cuda":
+            ref_model = ref_model.to(torch.bfloat16)
+        ref_model = ref_model.to(info.device)
     if cfg.reward_model:  # scored by whole groups, on this process's device, outside the policy's graph
         from train.learned_reward import LearnedReward, parse_reward_model
 

@@ -23,6 +23,7 @@ from train.data import PackedData, pack_documents
 from train.dist import init_distributed
 from train.loop import TrainConfig, train_loop
 from train.model import PRESETS, Transformer, preset
+from train.run import to_device
 from train.tokenizer import Tokenizer, train_tokenizer
 
 __all__ = ["PretrainConfig", "main", "pretrain", "read_corpus"]
@@ -105,7 +106,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
     val_rows = pack_documents(val_ids, cfg.seq_len, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id) \
         if sum(len(ids) + 2 for ids in val_ids) > cfg.seq_len else train_rows[:1]
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    model = Transformer(model_config).to(info.device)
+    model = to_device(Transformer(model_config), cfg, info)
     if info.is_main:
         print(f"pretrain: {model.num_parameters() / 1e6:.2f}M parameters, {len(train_rows):,} rows of "
               f"{cfg.seq_len} tokens ({len(train_rows) * cfg.seq_len:,} tokens), vocab {tokenizer.vocab_size}, "

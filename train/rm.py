@@ -32,7 +32,7 @@ from train.data import BatchOrder, Prefetch
 from train.dist import DistInfo, all_reduce_mean, clip_grad_norm, gradient_sync, init_distributed
 from train.rm_data import RewardBatch, RewardPair, collate_reward_pairs, encode_reward_pairs, pair_rewards
 from train.rm_loss import bradley_terry_loss, reward_stats
-from train.run import Run, StageConfig, use_cuda_graphs
+from train.run import Run, StageConfig, to_device, use_cuda_graphs
 
 __all__ = ["RMConfig", "evaluate_pairs", "main", "rm", "split_pairs"]
 
@@ -138,7 +138,7 @@ def rm(cfg: RMConfig) -> dict:
     limit = model.config.max_position_embeddings
     if (cfg.max_length or 0) > limit:
         raise ValueError(f"--max-length {cfg.max_length} exceeds the model's max_position_embeddings ({limit})")
-    model = model.to(info.device)
+    model = to_device(model, cfg, info)
     located = read_preference_rows(cfg.pairs)
     pairs, skipped = encode_reward_pairs(tokenizer, [row for _, row in located], cfg.template,
                                          cfg.max_length or limit, where=[where for where, _ in located])

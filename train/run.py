@@ -46,7 +46,7 @@ from train.load import ProblemSource, load_policy
 from train.optim import build_optimizer, build_scheduler
 from train.report import ReportTo, check_report_to, open_reporter
 
-__all__ = ["RLConfig", "Run", "StageConfig", "compiles", "open_policy", "setup_training", "start_run",
+__all__ = ["RLConfig", "Run", "StageConfig", "compiles", "open_policy", "setup_training", "start_run", "to_device",
            "use_cuda_graphs"]
 
 
@@ -129,9 +129,19 @@ def open_policy(cfg: ProblemSource) -> tuple[DistInfo, torch.nn.Module, object]:
     info = init_distributed(cfg.device)
     torch.manual_seed(cfg.seed + info.rank)
     model, tokenizer = load_policy(cfg.init_from)
+    return info, to_device(model, cfg, info), tokenizer
+
+
+def to_device(model: torch.nn.Module, cfg, info: DistInfo) -> torch.nn.Module:
+    """``model`` on this process's device; under ``--parallel fsdp`` with several processes left on the CPU, where
+    the run shards it and moves only the shards, so no GPU ever holds the whole float32 model.
+
+    >>> to_device(torch.nn.Linear(1, 1), StageConfig(), DistInfo()).weight.device
+    device(type='cpu')
+    """
     if getattr(cfg, "parallel", "ddp") == "fsdp" and info.is_distributed:
-        return info, model, tokenizer  # sharded from the CPU by the run: a GPU never holds the whole float32 model
-    return info, model.to(info.device), tokenizer
+        return model
+    return model.to(info.device)
 
 
 def start_run(out_dir: Path, resume: bool, overwrite: bool, is_main: bool) -> Path | None:
