@@ -9,6 +9,13 @@ report folder gets ``report.md`` (accuracy and format per stage and task, time p
 
     rlvr pipeline --preset tiny                 # CPU, a few minutes: what `make demo` runs
     rlvr pipeline --preset small --out-dir runs/small   # one GPU
+    rlvr pipeline --preset small --rlhf --no-dpo --no-r1-zero --out-dir runs/rlhf   # the human-feedback experiment
+
+The report folder also holds every stage's run (checkpoints included). What ``docs/results/NAME/`` keeps of a
+run is its report, plots, results, settings and each stage's metrics:
+
+    mkdir -p docs/results/NAME/metrics && cp runs/small/{report.md,results.json,stages.json,*.png} docs/results/NAME/
+    for f in runs/small/*/metrics.jsonl; do cp "$f" docs/results/NAME/metrics/"$(basename "$(dirname "$f")")".jsonl; done
 """
 
 from __future__ import annotations

@@ -64,12 +64,19 @@ RLHF: dict[str, RLHFBudget] = {
         bon=BonConfig(rounds=2, prompts_per_round=96, num_generations=8, max_completion_length=64,
                       sft_steps=20, batch_size=16, lr=2e-5, max_len=256),
     ),
+    # One H100 runs `pipeline --preset small --rlhf --no-dpo --no-r1-zero` in about 15 minutes of device time:
+    # pretraining, SFT and GRPO (a) with their evaluations take about 6 of them, the two GRPO arms as long as (a)
+    # (300 steps each, since the arms are compared with (a) at the same steps) about 6 more, which leaves about 3
+    # for the pairs, the reward model and best-of-n (at 4,096 problems, 400 steps and 3 x 1,024 prompts they took
+    # about 5: the whole ran 15-17 minutes). So they are halved, each keeping its proportions: 2,048 problems
+    # sampled (about 2,000 pairs), 200 reward-model steps of 32 (three epochs of them, as 400 were of twice the
+    # pairs), best-of-n's 3 rounds of 512 prompts x 8 with 50 SFT steps of 64 (the same epochs of the kept answers).
     "small": RLHFBudget(
-        prefs_problems=4096,
+        prefs_problems=2048,
         prefs=PrefsConfig(out=PAIRS, num_generations=8, pairs_per_prompt=2,
                           strategies="correct_vs_incorrect,format_broken"),
-        rm=RMConfig(max_steps=400, batch_size=32, lr=5e-5, eval_every=100),
-        bon=BonConfig(rounds=3, prompts_per_round=1024, num_generations=8, sft_steps=100,
+        rm=RMConfig(max_steps=200, batch_size=32, lr=5e-5, eval_every=50),
+        bon=BonConfig(rounds=3, prompts_per_round=512, num_generations=8, sft_steps=50,
                       batch_size=64, lr=2e-5),
     ),
     "base": RLHFBudget(
