@@ -224,7 +224,7 @@ def rlhf_report(out: Path, stages: dict[str, dict], names: dict[str, str]) -> tu
         fooled = [names.get(n, n) for n in arms[1:] if (stages[n].get("rm_score") or 0) > (base.get("rm_score") or 0)
                   and stages[n]["accuracy"] <= base["accuracy"]]
         text += ["", "Against the SFT model: " + "; ".join(moves) + ".",
-                 ("Reward hacking: " + ", ".join(fooled) + " raised the teacher's score without raising verified "
+                 ("Reward hacking: " + "; ".join(fooled) + " raised the teacher's score without raising verified "
                   "accuracy.") if fooled else
                  "No arm raised the teacher's score while its verified accuracy stayed or fell."]
     plots = _plot(out)
@@ -258,18 +258,20 @@ def _plot(out: Path) -> list[str]:
     fig, axes = plt.subplots(1, len(series), figsize=(5 * len(series), 3.6), squeeze=False)
     for ax, (name, (x, score, accuracy, unit)) in zip(axes[0], series.items()):
         smooth = running_mean if unit == "step" else (lambda values, _: values)
-        ax.plot(x, smooth(score, 10), color="tab:red", label="teacher score (samples)")
+        ax.plot(x, smooth(score, 10), ".-", color="tab:red", label="teacher score (samples)")
         ax.set(title=ARMS[name], xlabel=unit)
         ax.set_ylabel("reward-model score", color="tab:red")
         right = ax.twinx()
         kept = [(a, b) for a, b in zip(x, accuracy) if b is not None]
-        right.plot([a for a, _ in kept], smooth([b for _, b in kept], 10), color="tab:blue",
+        right.plot([a for a, _ in kept], smooth([b for _, b in kept], 10), "x--", color="tab:blue",
                    label="verified accuracy (samples)")
         right.set_ylabel("verified accuracy", color="tab:blue")
         evals = [r for r in _metrics(out / name) if r.get("eval_accuracy") is not None and unit == "step"]
         if evals:
             right.plot([r["step"] for r in evals], [r["eval_accuracy"] for r in evals], "o", color="tab:blue",
                        label="held-out accuracy")
+        lines = ax.get_lines() + right.get_lines()  # one legend for both axes (their lines may coincide)
+        right.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="best")  # the top axes: drawn last
     fig.tight_layout()
     fig.savefig(out / "rlhf.png", dpi=110)
     plt.close(fig)
