@@ -50,16 +50,10 @@ def load_policy(path: str | Path) -> tuple[Transformer, Tokenizer]:
 
 def make_problem_rows(tasks: str, n: int, seed: int, difficulty: str) -> list[dict]:
     """Generate ``n`` problems of a task spec (``math``, ``arithmetic``, ``arithmetic=2,fractions=1``)."""
-    from datagen.api import allocate, difficulties, make_rows
-    from datagen.cli import parse_difficulty, parse_spec
-    from datagen.registry import list_tasks
+    from datagen.api import mix_rows
+    from datagen.spec import parse_difficulty, parse_mix
 
-    weights = parse_spec(tasks, list_tasks(), list_tasks("math"), list_tasks("code"))
-    levels = parse_difficulty(difficulty)
-    rows: list[dict] = []
-    for name, count in allocate(weights, n).items():  # the rows of datagen.generate_mix, as plain dicts
-        rows += make_rows(name, range(count), seed, difficulties(levels, count))
-    return rows
+    return mix_rows(parse_mix(tasks), n, seed, parse_difficulty(difficulty))  # datagen.generate_mix's rows
 
 
 def load_problem_rows(path: str | Path) -> list[dict]:
