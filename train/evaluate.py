@@ -15,21 +15,34 @@ from train.template import R1_ZERO, render_prompt
 __all__ = ["evaluate_policy", "evaluate_with_samples", "judge_completions"]
 
 
-def judge_completions(completions: Sequence[str], problems: Sequence[dict]) -> list[tuple[bool | None, bool]]:
-    """``(correct, well_formed)`` per completion; ``correct`` is None when no verifier could judge."""
+def _judge_one(job: tuple[str, dict]) -> tuple[bool | None, bool]:
     from verifiers import check_format
     from verifiers.rewards import judge
 
-    out = []
-    for completion, problem in zip(completions, problems, strict=True):
-        verdict = judge(completion, problem)
-        out.append((verdict.correct if verdict.judged else None, check_format(completion).ok))
-    return out
+    completion, problem = job
+    verdict = judge(completion, problem)
+    return verdict.correct if verdict.judged else None, check_format(completion).ok
+
+
+def judge_completions(completions: Sequence[str], problems: Sequence[dict],
+                      workers: int = 1) -> list[tuple[bool | None, bool]]:
+    """``(correct, well_formed)`` per completion; ``correct`` is None when no verifier could judge.
+    ``workers`` > 1 judges in that many processes (code runs its tests in the sandbox: tens of ms each).
+
+    >>> judge_completions(["<think>2 + 2</think> <answer>4</answer>", "5"], [{"answer": "4"}] * 2)
+    [(True, True), (False, False)]
+    """
+    from verifiers.pool import pool_map
+
+    if len(completions) != len(problems):
+        raise ValueError(f"{len(completions)} completions for {len(problems)} problems")
+    jobs = list(zip(completions, problems))
+    return list(pool_map(_judge_one, jobs, workers, chunksize=max(1, len(jobs) // (4 * max(1, workers)))))
 
 
 def evaluate_policy(model, tokenizer, problems: Sequence[dict], *, template: str = R1_ZERO,
                     max_new_tokens: int = 256, num_samples: int = 1, temperature: float = 0.0,
-                    engine: Engine | None = None) -> dict:
+                    engine: Engine | None = None, workers: int = 1) -> dict:
     """Accuracy (pass@1 over all samples), pass@k when sampling, format rate, and per-task accuracy.
 
     >>> # see tests/train/test_sft.py for a run on a trained tiny model
@@ -43,7 +56,8 @@ def evaluate_policy(model, tokenizer, problems: Sequence[dict], *, template: str
     prompts = [render_prompt(p["prompt"], template) for p in problems]
     generations = engine.generate(prompts, num_samples=num_samples, max_new_tokens=max_new_tokens,
                                   temperature=temperature)
-    judged = judge_completions([g.text for g in generations], [problems[g.prompt_index] for g in generations])
+    judged = judge_completions([g.text for g in generations], [problems[g.prompt_index] for g in generations],
+                               workers)
     per_task: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     correct_per_problem = [0] * len(problems)
     for g, (correct, _) in zip(generations, judged):
@@ -66,16 +80,18 @@ def evaluate_policy(model, tokenizer, problems: Sequence[dict], *, template: str
 
 
 def evaluate_with_samples(model, tokenizer, problems: Sequence[dict], *, template: str = R1_ZERO,
-                          max_new_tokens: int = 256, samples: int = 4, seed: int | None = None) -> dict:
+                          max_new_tokens: int = 256, samples: int = 4, seed: int | None = None,
+                          workers: int = 1) -> dict:
     """Greedy :func:`evaluate_policy`, plus ``sampled_accuracy`` and ``pass@{samples}`` of ``samples``
     completions per problem at temperature 1 (what RL trains on), on one engine. With ``seed``, the
     sampling is repeatable and leaves the caller's RNG state as it was. ``samples`` below 2: greedy only.
+    ``workers``: processes judging the completions.
     """
     import torch
 
     engine = Engine(model, tokenizer, compile=False)  # one engine (cache, graphs) for both evaluations
     result = evaluate_policy(model, tokenizer, problems, template=template, max_new_tokens=max_new_tokens,
-                             engine=engine)
+                             engine=engine, workers=workers)
     if samples < 2 or not problems:
         return result
     devices = [engine.device] if engine.device.type == "cuda" else []
@@ -83,5 +99,5 @@ def evaluate_with_samples(model, tokenizer, problems: Sequence[dict], *, templat
         if seed is not None:
             torch.manual_seed(seed)
         sampled = evaluate_policy(model, tokenizer, problems, template=template, max_new_tokens=max_new_tokens,
-                                  num_samples=samples, temperature=1.0, engine=engine)
+                                  num_samples=samples, temperature=1.0, engine=engine, workers=workers)
     return {**result, "sampled_accuracy": sampled["accuracy"], f"pass@{samples}": sampled[f"pass@{samples}"]}

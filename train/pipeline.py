@@ -20,13 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["PIPELINES", "Budget", "PipelineConfig", "main", "pipeline", "results_table", "stage_overrides"]
+__all__ = ["PIPELINES", "Budget", "PipelineConfig", "corpus_documents", "main", "pipeline", "results_table",
+           "stage_overrides"]
 
 
 @dataclass
 class Budget:
-    """What one pipeline preset trains: data, steps and batch sizes of each stage."""
+    """What one pipeline preset trains: the model, data, steps and batch sizes of each stage."""
 
+    model: str  # the model's size: a train.model.PRESETS name
     tasks: str
     difficulty: str
     n_problems: int
@@ -36,6 +38,9 @@ class Budget:
     # share of the other prompts kept for GRPO and DPO only: questions the model never saw solved. 0: they
     # train on the SFT questions (the tiny preset's single-digit facts are too few to hold a quarter out)
     rl_size: float
+    # share of the pretraining documents written as the template's dialogue with the reasoning and the answer
+    # in <think>/<answer> tags (the rest as plain "Problem: ... Solution: ..." text): what lets R1-Zero start
+    tagged_share: float
     pretrain: dict
     sft: dict
     grpo: dict
@@ -45,7 +50,8 @@ class Budget:
 PIPELINES: dict[str, Budget] = {
     # CPU, 2 cores: a few minutes in all. Easy arithmetic; the short template keeps sequences short.
     "tiny": Budget(
-        tasks="arithmetic", difficulty="1-2", n_problems=12000, eval_problems=100, template="plain", test_size=0.2, rl_size=0.0,
+        model="tiny", tasks="arithmetic", difficulty="1-2", n_problems=12000, eval_problems=100, template="plain", test_size=0.2, rl_size=0.0,
+        tagged_share=0.0,
         # about 400 steps are needed: the loss drops a second time near step 250-350, when the model
         # learns to copy the operands from the question (an induction head) instead of guessing
         pretrain=dict(max_steps=400, batch_size=16, seq_len=256, lr=3e-3, warmup_steps=20),
@@ -57,8 +63,9 @@ PIPELINES: dict[str, Budget] = {
     ),
     # One GPU, about a quarter of an hour: the math mix at low difficulty, the R1-Zero template.
     "small": Budget(
-        tasks="arithmetic,fractions,linear_equation,number_theory,sequence,word_problem", difficulty="1-3",
+        model="small", tasks="arithmetic,fractions,linear_equation,number_theory,sequence,word_problem", difficulty="1-3",
         n_problems=120000, eval_problems=500, template="r1_zero", test_size=0.02, rl_size=0.25,
+        tagged_share=0.0,
         pretrain=dict(max_steps=1500, batch_size=64, seq_len=512, lr=3e-3, warmup_steps=100),
         # an R1-style cold start: SFT shows the worked solution for 30% of its problems and only the answer
         # for the rest, so GRPO has a choice to learn from reward alone: whether reasoning pays. (With every
@@ -70,8 +77,26 @@ PIPELINES: dict[str, Budget] = {
         dpo=dict(rounds=3, max_steps=150, prompts_per_round=1024, num_generations=8, batch_size=32, lr=2e-5,
                  beta=0.1, rpo_alpha=1.0, max_completion_length=256, warmup_steps=10),
     ),
+    # One GPU: code, GRPO rewarded by the problems' tests run in the sandbox (the reward workers run it). A
+    # preset of its own rather than code tasks in "small": a code reward is a sandboxed run of tens of ms where
+    # a math answer is a string check, code completions are longer, and mixed into small's 500 held-out
+    # questions code would get about 80 of them (a standard error near 5 points, too coarse for its effect),
+    # while small's math results stay comparable with their history. The cold start: a short SFT (about half
+    # an epoch of worked solutions: the plan in <think>, the program in <answer>), so the SFT model writes
+    # the right kind of program often but not reliably, a gap that the tests' reward can close.
+    "code": Budget(
+        model="small", tasks="code_function,code_stdio", difficulty="1-3", n_problems=60000, eval_problems=500,
+        template="r1_zero", test_size=0.02, rl_size=0.25, tagged_share=0.0,
+        pretrain=dict(max_steps=1500, batch_size=64, seq_len=512, lr=3e-3, warmup_steps=100),
+        sft=dict(max_steps=300, batch_size=64, lr=5e-4, warmup_steps=30, max_len=512),
+        grpo=dict(max_steps=300, prompts_per_step=32, num_generations=8, max_completion_length=256, lr=5e-5,
+                  reward_workers=8),
+        dpo=dict(rounds=3, max_steps=150, prompts_per_round=256, num_generations=8, batch_size=32, lr=2e-5,
+                 beta=0.1, rpo_alpha=1.0, max_completion_length=256, warmup_steps=10),
+    ),
     "base": Budget(
-        tasks="math", difficulty="1-5", n_problems=400000, eval_problems=1000, template="r1_zero", test_size=0.01, rl_size=0.25,
+        model="base", tasks="math", difficulty="1-5", n_problems=400000, eval_problems=1000, template="r1_zero", test_size=0.01, rl_size=0.25,
+        tagged_share=0.0,
         pretrain=dict(max_steps=4000, batch_size=32, seq_len=2048, lr=1.5e-3, warmup_steps=200),
         sft=dict(max_steps=1500, batch_size=64, lr=3e-4, warmup_steps=50, max_len=768),
         grpo=dict(max_steps=300, prompts_per_step=32, num_generations=8, max_completion_length=512, lr=1e-5,
@@ -87,7 +112,7 @@ EVAL_SAMPLES = 4  # samples per held-out problem at temperature 1, beside the gr
 
 @dataclass
 class PipelineConfig:
-    preset: Literal["tiny", "small", "base"] = field(default="tiny", metadata={"help": "model and budget"})
+    preset: Literal["tiny", "small", "code", "base"] = field(default="tiny", metadata={"help": "model and budget"})
     out_dir: str = field(default="", metadata={"help": "report folder (default runs/pipeline-PRESET)"})
     seed: int = field(default=0, metadata={"help": "seed for data, initialisation and sampling"})
     device: str | None = field(default=None, metadata={"help": "cpu or cuda (default: cuda if available)"})
@@ -191,6 +216,29 @@ def _stale_stages(recorded: dict, current: dict) -> list[str]:
     return stale
 
 
+def corpus_documents(rows: list[dict], template: str, tagged_share: float, seed: int) -> list[str]:
+    """The pretraining text: each problem with its worked solution as a plain document, or, for a seeded
+    ``tagged_share`` of them, as a dialogue in ``template`` whose reply holds the reasoning in ``<think>`` and
+    the answer in ``<answer>``, the way real base models' corpora already hold chat transcripts and tagged,
+    step-by-step solutions. The choice hangs on the prompt and the seed alone.
+
+    >>> row = {"prompt": "Calculate $6 + 7$.", "solution": "6 + 7 = 13.", "answer": "13"}
+    >>> corpus_documents([row], "plain", 0.0, seed=0)[0].splitlines()[0]
+    'Problem: Calculate $6 + 7$.'
+    >>> corpus_documents([row], "plain", 1.0, seed=0)
+    ['User: Calculate $6 + 7$.\nAssistant: <think>6 + 7 = 13.</think> <answer>13</answer>']
+    """
+    import random
+
+    from datagen.api import to_corpus
+    from train.template import TEMPLATES, render_completion, render_prompt, worked_reasoning
+
+    plain = to_corpus(rows)
+    return [render_prompt(row["prompt"], TEMPLATES[template]) + render_completion(worked_reasoning(row), row["answer"])
+            if random.Random(f"tagged:{seed}:{row['prompt']}").random() < tagged_share else text
+            for row, text in zip(rows, plain)]
+
+
 def _read_metrics(folder: Path) -> list[dict]:
     path = folder / "metrics.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
@@ -229,7 +277,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
     # preset changed between versions counts too): a stage whose own settings changed since the earlier run
     # is trained again under --resume, and so is every stage that starts from its model
     grpo_settings = {**budgets["grpo"], "rewards": cfg.rewards}
-    stage_settings = {"pretrain": budgets["pretrain"], "sft": budgets["sft"], "grpo": grpo_settings,
+    stage_settings = {"pretrain": {**budgets["pretrain"], "tagged_share": budget.tagged_share}, "sft": budgets["sft"], "grpo": grpo_settings,
                       "dpo": budgets["dpo"], "r1_zero": grpo_settings}
     done: dict = json.loads(state_path.read_text()) if cfg.resume and state_path.exists() else {}
     stale: list[str] = []
@@ -258,15 +306,15 @@ def pipeline(cfg: PipelineConfig) -> dict:
 
     # 1. data: one held-out set for every stage's evaluation; training problems never include it
     started = time.perf_counter()
-    files = ("train.jsonl", "rl.jsonl", "test.jsonl", "corpus.jsonl")
+    files = ("train.jsonl", "rl.jsonl", "test.jsonl")
     if "data" in done and all((data / f).exists() for f in files):
         from verifiers.scoring import read_jsonl
 
-        train_rows, rl_rows, test_rows = ([row for _, row in read_jsonl(data / f)] for f in files[:3])
+        train_rows, rl_rows, test_rows = ([row for _, row in read_jsonl(data / f)] for f in files)
     else:
         import random
 
-        from datagen.api import split_rows, to_corpus
+        from datagen.api import split_rows
 
         rows = make_problem_rows(budget.tasks, budget.n_problems, cfg.seed, budget.difficulty)
         train_rows, test_rows = split_rows(rows, test_size=budget.test_size, seed=cfg.seed)
@@ -281,7 +329,6 @@ def pipeline(cfg: PipelineConfig) -> dict:
         write_jsonl(train_rows, data / "train.jsonl")
         write_jsonl(rl_rows, data / "rl.jsonl")
         write_jsonl(test_rows, data / "test.jsonl")
-        write_jsonl([{"text": t} for t in to_corpus(train_rows)], data / "corpus.jsonl")
         record("data", time.perf_counter() - started)
     rl_text = "the same" if budget.rl_size == 0 else f"{len(rl_rows):,} others"
     print(f"pipeline {cfg.preset}: {len(train_rows):,} problems for pretraining and SFT, {rl_text} for GRPO and "
@@ -311,7 +358,10 @@ def pipeline(cfg: PipelineConfig) -> dict:
         print(f"  {name:<13} accuracy {r['accuracy']:.1%}  format {r['format']:.1%}  ({times[name]:.0f} s)")
         return folder
 
-    pre = run("pretrain", pretrain, PretrainConfig(out_dir=str(out / "pretrain"), preset=cfg.preset,
+    # the pretraining text (written again each run: --resume retrains pretraining when tagged_share changed)
+    write_jsonl([{"text": t} for t in corpus_documents(train_rows, budget.template, budget.tagged_share, cfg.seed)],
+                data / "corpus.jsonl")
+    pre = run("pretrain", pretrain, PretrainConfig(out_dir=str(out / "pretrain"), preset=budget.model,
                                                    corpus=str(data / "corpus.jsonl"),
                                                    **budgets["pretrain"], **common))
     sft_dir = run("sft", sft, SFTConfig(out_dir=str(out / "sft"), init_from=str(pre / "final"),

@@ -171,3 +171,29 @@ def test_resume_keeps_finished_stages_and_reruns_the_rest(run, tmp_path, capsys,
     printed = capsys.readouterr().out
     assert "pretrain      kept" in printed and "r1_zero       kept" in printed
     assert "sft           settings changed since the earlier run: trained again" in printed
+
+
+def test_tagged_share_writes_that_share_of_the_corpus_as_the_template_dialogue():
+    """R1-Zero's start: a seeded share of the pretraining documents is the template's dialogue with the
+    worked solution in <think> and the answer in <answer>; the rest stay plain text; no held-out question
+    is in either form (the corpus comes from the training rows alone)."""
+    from train.pipeline import corpus_documents
+    from train.template import PLAIN, render_prompt
+    from verifiers import check_format
+
+    rows = [{"prompt": f"Calculate ${a} + {b}$.", "solution": f"Step 1: add: {a} + {b} = {a + b}.\nThe answer is {a + b}.",
+             "answer": str(a + b), "verifier": "math"} for a in range(40) for b in range(40)]
+    docs = corpus_documents(rows, "plain", 0.2, seed=3)
+    tagged = [d.startswith("User: ") for d in docs]
+    assert 0.16 < sum(tagged) / len(docs) < 0.24
+    for row, doc, is_tagged in zip(rows, docs, tagged):
+        if is_tagged:
+            prompt = render_prompt(row["prompt"], PLAIN)
+            assert doc.startswith(prompt) and check_format(doc[len(prompt):]).ok
+            assert f"<answer>{row['answer']}</answer>" in doc
+        else:
+            assert doc.startswith(f"Problem: {row['prompt']}\n") and "<think>" not in doc
+    # the form hangs on the prompt and the seed alone
+    assert corpus_documents(rows[::-1], "plain", 0.2, seed=3) == docs[::-1]
+    assert corpus_documents(rows, "plain", 0.2, seed=4) != docs
+    assert not any(d.startswith("User: ") for d in corpus_documents(rows, "plain", 0.0, seed=3))
