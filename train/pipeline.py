@@ -38,20 +38,24 @@ class Budget:
     # share of the other prompts kept for GRPO and DPO only: questions the model never saw solved. 0: they
     # train on the SFT questions (the tiny preset's single-digit facts are too few to hold a quarter out)
     rl_size: float
-    # share of the pretraining documents written as the template's dialogue with the reasoning and the answer
-    # in <think>/<answer> tags (the rest as plain "Problem: ... Solution: ..." text): what lets R1-Zero start
+    # shares of the pretraining documents written as the template's dialogue (corpus_documents): replies that
+    # reason in <think> and answer in <answer>, and replies that give the answer alone. What lets R1-Zero start
     tagged_share: float
+    chat_share: float
     pretrain: dict
     sft: dict
     grpo: dict
     dpo: dict  # iterative DPO from the same SFT model, on the same prompts as GRPO: the comparison
+    # intra-op threads on a CPU (None: torch's default). A tiny model's matmuls are too small to split, and on
+    # shared cores two threads wait on each other (3-5x slower measured on the 2-core development machine)
+    cpu_threads: int | None = None
 
 
 PIPELINES: dict[str, Budget] = {
     # CPU, 2 cores: a few minutes in all. Easy arithmetic; the short template keeps sequences short.
     "tiny": Budget(
         model="tiny", tasks="arithmetic", difficulty="1-2", n_problems=12000, eval_problems=100, template="plain", test_size=0.2, rl_size=0.0,
-        tagged_share=0.0,
+        tagged_share=0.0, chat_share=0.0,
         # about 400 steps are needed: the loss drops a second time near step 250-350, when the model
         # learns to copy the operands from the question (an induction head) instead of guessing
         pretrain=dict(max_steps=400, batch_size=16, seq_len=256, lr=3e-3, warmup_steps=20),
@@ -65,7 +69,7 @@ PIPELINES: dict[str, Budget] = {
     "small": Budget(
         model="small", tasks="arithmetic,fractions,linear_equation,number_theory,sequence,word_problem", difficulty="1-3",
         n_problems=120000, eval_problems=500, template="r1_zero", test_size=0.02, rl_size=0.25,
-        tagged_share=0.0,
+        tagged_share=0.0, chat_share=0.0,
         pretrain=dict(max_steps=1500, batch_size=64, seq_len=512, lr=3e-3, warmup_steps=100),
         # an R1-style cold start: SFT shows the worked solution for 30% of its problems and only the answer
         # for the rest, so GRPO has a choice to learn from reward alone: whether reasoning pays. (With every
@@ -86,7 +90,7 @@ PIPELINES: dict[str, Budget] = {
     # the right kind of program often but not reliably, a gap that the tests' reward can close.
     "code": Budget(
         model="small", tasks="code_function,code_stdio", difficulty="1-3", n_problems=60000, eval_problems=500,
-        template="r1_zero", test_size=0.02, rl_size=0.25, tagged_share=0.0,
+        template="r1_zero", test_size=0.02, rl_size=0.25, tagged_share=0.0, chat_share=0.0,
         pretrain=dict(max_steps=1500, batch_size=64, seq_len=512, lr=3e-3, warmup_steps=100),
         sft=dict(max_steps=300, batch_size=64, lr=5e-4, warmup_steps=30, max_len=512),
         grpo=dict(max_steps=300, prompts_per_step=32, num_generations=8, max_completion_length=256, lr=5e-5,
@@ -96,7 +100,7 @@ PIPELINES: dict[str, Budget] = {
     ),
     "base": Budget(
         model="base", tasks="math", difficulty="1-5", n_problems=400000, eval_problems=1000, template="r1_zero", test_size=0.01, rl_size=0.25,
-        tagged_share=0.0,
+        tagged_share=0.0, chat_share=0.0,
         pretrain=dict(max_steps=4000, batch_size=32, seq_len=2048, lr=1.5e-3, warmup_steps=200),
         sft=dict(max_steps=1500, batch_size=64, lr=3e-4, warmup_steps=50, max_len=768),
         grpo=dict(max_steps=300, prompts_per_step=32, num_generations=8, max_completion_length=512, lr=1e-5,
@@ -216,27 +220,41 @@ def _stale_stages(recorded: dict, current: dict) -> list[str]:
     return stale
 
 
-def corpus_documents(rows: list[dict], template: str, tagged_share: float, seed: int) -> list[str]:
-    """The pretraining text: each problem with its worked solution as a plain document, or, for a seeded
-    ``tagged_share`` of them, as a dialogue in ``template`` whose reply holds the reasoning in ``<think>`` and
-    the answer in ``<answer>``, the way real base models' corpora already hold chat transcripts and tagged,
-    step-by-step solutions. The choice hangs on the prompt and the seed alone.
+def corpus_documents(rows: list[dict], template: str, seed: int, tagged_share: float = 0.0,
+                     chat_share: float = 0.0) -> list[str]:
+    """The pretraining text: each problem with its worked solution as a plain document (``Problem: ...
+    Solution: ... Answer: ...``), or, for seeded shares of the problems, as a dialogue in ``template``, the
+    way real base models' corpora hold chat transcripts: for ``chat_share`` of them a reply that gives the
+    answer alone (``The answer is X.``), for ``tagged_share`` a reply that reasons step by step in ``<think>``
+    and answers in ``<answer>``. A problem's form hangs on its prompt and the seed alone.
 
     >>> row = {"prompt": "Calculate $6 + 7$.", "solution": "6 + 7 = 13.", "answer": "13"}
-    >>> corpus_documents([row], "plain", 0.0, seed=0)[0].splitlines()[0]
+    >>> corpus_documents([row], "plain", seed=0)[0].splitlines()[0]
     'Problem: Calculate $6 + 7$.'
-    >>> corpus_documents([row], "plain", 1.0, seed=0)
-    ['User: Calculate $6 + 7$.\nAssistant: <think>6 + 7 = 13.</think> <answer>13</answer>']
+    >>> corpus_documents([row], "plain", seed=0, tagged_share=1.0)
+    ['User: Calculate $6 + 7$.\\nAssistant: <think>6 + 7 = 13.</think> <answer>13</answer>']
+    >>> corpus_documents([row], "plain", seed=0, chat_share=1.0)
+    ['User: Calculate $6 + 7$.\\nAssistant: The answer is 13.']
     """
     import random
 
     from datagen.api import to_corpus
     from train.template import TEMPLATES, render_completion, render_prompt, worked_reasoning
 
-    plain = to_corpus(rows)
-    return [render_prompt(row["prompt"], TEMPLATES[template]) + render_completion(worked_reasoning(row), row["answer"])
-            if random.Random(f"tagged:{seed}:{row['prompt']}").random() < tagged_share else text
-            for row, text in zip(rows, plain)]
+    if tagged_share < 0 or chat_share < 0 or tagged_share + chat_share > 1:
+        raise ValueError(f"tagged_share {tagged_share} and chat_share {chat_share}: shares between 0 and 1 "
+                         "that add up to at most 1")
+    docs = []
+    for row, plain in zip(rows, to_corpus(rows)):
+        draw = random.Random(f"corpus:{seed}:{row['prompt']}").random()
+        prompt = render_prompt(row["prompt"], TEMPLATES[template])
+        if draw < tagged_share:
+            docs.append(prompt + render_completion(worked_reasoning(row), row["answer"]))
+        elif draw < tagged_share + chat_share:
+            docs.append(f"{prompt} The answer is {row['answer']}.")
+        else:
+            docs.append(plain)
+    return docs
 
 
 def _read_metrics(folder: Path) -> list[dict]:
@@ -258,6 +276,9 @@ def pipeline(cfg: PipelineConfig) -> dict:
     from verifiers.scoring import write_jsonl
 
     budget = PIPELINES[cfg.preset]
+    on_cpu = (cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cpu"
+    if on_cpu and budget.cpu_threads:
+        torch.set_num_threads(budget.cpu_threads)
     out = Path(cfg.out_dir)
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -277,7 +298,8 @@ def pipeline(cfg: PipelineConfig) -> dict:
     # preset changed between versions counts too): a stage whose own settings changed since the earlier run
     # is trained again under --resume, and so is every stage that starts from its model
     grpo_settings = {**budgets["grpo"], "rewards": cfg.rewards}
-    stage_settings = {"pretrain": {**budgets["pretrain"], "tagged_share": budget.tagged_share}, "sft": budgets["sft"], "grpo": grpo_settings,
+    stage_settings = {"pretrain": {**budgets["pretrain"], "tagged_share": budget.tagged_share,
+                                   "chat_share": budget.chat_share}, "sft": budgets["sft"], "grpo": grpo_settings,
                       "dpo": budgets["dpo"], "r1_zero": grpo_settings}
     done: dict = json.loads(state_path.read_text()) if cfg.resume and state_path.exists() else {}
     stale: list[str] = []
@@ -341,7 +363,8 @@ def pipeline(cfg: PipelineConfig) -> dict:
         model = model.to(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         # beside greedy pass@1: accuracy of samples at temperature 1 (what GRPO and DPO train on) and pass@k
         return evaluate_with_samples(model, tokenizer, test_rows, template=template, max_new_tokens=max_completion,
-                                     samples=EVAL_SAMPLES, seed=cfg.seed)
+                                     samples=EVAL_SAMPLES, seed=cfg.seed,
+                                     workers=budgets["grpo"].get("reward_workers", 1))  # code runs tests: in parallel
 
     def run(name: str, fn, config) -> Path:
         folder = Path(config.out_dir)
@@ -359,8 +382,8 @@ def pipeline(cfg: PipelineConfig) -> dict:
         return folder
 
     # the pretraining text (written again each run: --resume retrains pretraining when tagged_share changed)
-    write_jsonl([{"text": t} for t in corpus_documents(train_rows, budget.template, budget.tagged_share, cfg.seed)],
-                data / "corpus.jsonl")
+    corpus = corpus_documents(train_rows, budget.template, cfg.seed, budget.tagged_share, budget.chat_share)
+    write_jsonl([{"text": t} for t in corpus], data / "corpus.jsonl")
     pre = run("pretrain", pretrain, PretrainConfig(out_dir=str(out / "pretrain"), preset=budget.model,
                                                    corpus=str(data / "corpus.jsonl"),
                                                    **budgets["pretrain"], **common))

@@ -75,7 +75,7 @@ def _steps(node, out: list[str]) -> int:
 @task("arithmetic")
 def arithmetic(rng: random.Random, difficulty: int) -> Item:
     """Evaluate an integer expression with + - × ÷, parentheses and negatives."""
-    leaves = 2 + (difficulty - 1) * 5 // 9
+    leaves = 2 + difficulty // 2
     tree, value = _build(rng.random, leaves, difficulty)
     expression = _text(tree)
     steps: list[str] = []

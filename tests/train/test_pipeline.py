@@ -173,27 +173,34 @@ def test_resume_keeps_finished_stages_and_reruns_the_rest(run, tmp_path, capsys,
     assert "sft           settings changed since the earlier run: trained again" in printed
 
 
-def test_tagged_share_writes_that_share_of_the_corpus_as_the_template_dialogue():
-    """R1-Zero's start: a seeded share of the pretraining documents is the template's dialogue with the
-    worked solution in <think> and the answer in <answer>; the rest stay plain text; no held-out question
-    is in either form (the corpus comes from the training rows alone)."""
+def test_corpus_shares_write_the_template_dialogues():
+    """R1-Zero's start: seeded shares of the pretraining documents are the template's dialogue, with the
+    worked solution in <think> and the answer in <answer> (tagged_share) or with the answer alone
+    (chat_share); the rest stay plain text; every document keeps its problem's answer."""
     from train.pipeline import corpus_documents
     from train.template import PLAIN, render_prompt
     from verifiers import check_format
 
     rows = [{"prompt": f"Calculate ${a} + {b}$.", "solution": f"Step 1: add: {a} + {b} = {a + b}.\nThe answer is {a + b}.",
              "answer": str(a + b), "verifier": "math"} for a in range(40) for b in range(40)]
-    docs = corpus_documents(rows, "plain", 0.2, seed=3)
-    tagged = [d.startswith("User: ") for d in docs]
-    assert 0.16 < sum(tagged) / len(docs) < 0.24
-    for row, doc, is_tagged in zip(rows, docs, tagged):
-        if is_tagged:
-            prompt = render_prompt(row["prompt"], PLAIN)
+    docs = corpus_documents(rows, "plain", seed=3, tagged_share=0.2, chat_share=0.3)
+    forms = {"tagged": 0, "chat": 0, "plain": 0}
+    for row, doc in zip(rows, docs):
+        prompt = render_prompt(row["prompt"], PLAIN)
+        if "<think>" in doc:
+            forms["tagged"] += 1
             assert doc.startswith(prompt) and check_format(doc[len(prompt):]).ok
-            assert f"<answer>{row['answer']}</answer>" in doc
+            assert doc.endswith(f"<answer>{row['answer']}</answer>") and row["solution"] in doc
+        elif doc.startswith(prompt):
+            forms["chat"] += 1
+            assert doc == f"{prompt} The answer is {row['answer']}."
         else:
-            assert doc.startswith(f"Problem: {row['prompt']}\n") and "<think>" not in doc
+            forms["plain"] += 1
+            assert doc.startswith(f"Problem: {row['prompt']}\n") and f"Answer: {row['answer']}" in doc
+    assert 0.16 < forms["tagged"] / len(rows) < 0.24 and 0.25 < forms["chat"] / len(rows) < 0.35
     # the form hangs on the prompt and the seed alone
-    assert corpus_documents(rows[::-1], "plain", 0.2, seed=3) == docs[::-1]
-    assert corpus_documents(rows, "plain", 0.2, seed=4) != docs
-    assert not any(d.startswith("User: ") for d in corpus_documents(rows, "plain", 0.0, seed=3))
+    assert corpus_documents(rows[::-1], "plain", seed=3, tagged_share=0.2, chat_share=0.3) == docs[::-1]
+    assert corpus_documents(rows, "plain", seed=4, tagged_share=0.2, chat_share=0.3) != docs
+    assert all(d.startswith("Problem: ") for d in corpus_documents(rows, "plain", seed=3))
+    with pytest.raises(ValueError, match="add up to at most 1"):
+        corpus_documents(rows, "plain", seed=3, tagged_share=0.6, chat_share=0.6)
