@@ -42,8 +42,9 @@ def main() -> None:
     tiny = pipeline.PIPELINES["tiny"]
     pipeline.PIPELINES["tiny"] = dataclasses.replace(
         tiny, tasks="linear_equation", difficulty="1", n_problems=20000, rl_size=0.25, test_size=0.05,
-        eval_problems=200, pretrain=dict(tiny.pretrain, max_steps=600), sft=dict(tiny.sft, max_steps=150),
-        grpo=dict(tiny.grpo, max_steps=1))  # the pipeline's own GRPO stage: a token step, the run below counts
+        eval_problems=200, pretrain=dataclasses.replace(tiny.pretrain, max_steps=600),
+        sft=dataclasses.replace(tiny.sft, max_steps=150),
+        grpo=dataclasses.replace(tiny.grpo, max_steps=1))  # the pipeline's own GRPO stage: a token step, the run below counts
     out = Path(args.out_dir)
     # data, pretraining and SFT once (kept by --resume); no DPO or R1-Zero stage
     pipeline.pipeline(pipeline.PipelineConfig(preset="tiny", out_dir=str(out), dpo=False, r1_zero=False,

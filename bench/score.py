@@ -8,6 +8,11 @@ accuracy and a regex for format, run over a multiprocessing pool of the same siz
 needs ~60 ms a pair, so by default the peer scores the first 2,000 completions of the same file
 and both are reported in completions per second.
 
+The server path: the same completions sent to ``rlvr serve-rewards`` (the same number of workers) by
+32 concurrent clients on loopback, one request per problem's completions (``/score``, every problem
+row sent with its completions), with the completions/s it sustains and each request's latency (p50,
+p99), beside the in-process pool, in the same run.
+
     python bench/score.py                 # 20,000 completions; peer on 2,000
     python bench/score.py --n 2000 --peer-n 500
 """
@@ -96,11 +101,76 @@ def run_peer(pairs: list[tuple[str, str]], workers: int) -> float:
     return time.perf_counter() - start
 
 
+# -- the server path: rlvr serve-rewards under 32 concurrent clients
+
+
+def run_server(problems: list[dict], completions: list[dict], workers: int, clients: int = 32) -> dict:
+    """Completions/s through the server and per-request latencies; the rewards checked against ``expected``."""
+    import socket
+    import subprocess
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "train", "serve-rewards", "--port", str(port),
+                               "--workers", str(workers)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        by_id = {p["id"]: p for p in problems}
+        groups: dict[str, list[str]] = {}
+        for c in completions:
+            groups.setdefault(c["id"], []).append(c["completion"])
+        requests = [{"completions": texts, "problem": by_id[key]} for key, texts in groups.items()]
+        latencies: list[float] = []
+        failed = []
+        lock = threading.Lock()
+        cursor = iter(range(len(requests)))
+
+        def client(_: int) -> None:
+            with httpx.Client(base_url=url, timeout=300) as http:
+                for k in cursor:  # the clients share one queue of requests
+                    begin = time.perf_counter()
+                    reply = http.post("/score", json=requests[k])
+                    took = time.perf_counter() - begin
+                    with lock:
+                        latencies.append(took)
+                        if reply.status_code != 200:
+                            failed.append(reply.status_code)
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(client, range(clients)))
+        seconds = time.perf_counter() - start
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return 1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+
+    return {"seconds": seconds, "requests": len(requests), "failed": len(failed), "p50_ms": pct(0.50),
+            "p99_ms": pct(0.99), "per_request": len(completions) / len(requests)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=20_000, help="completions to score (default 20000)")
     parser.add_argument("--peer-n", type=int, default=2_000, help="completions the peer scores (default 2000)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--no-server", dest="server", action="store_false",
+                        help="skip the server path (rlvr serve-rewards under 32 clients)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "score.md"))
     args = parser.parse_args()
 
@@ -113,6 +183,7 @@ def main() -> None:
         summary = score_files(pfile, cfile, Path(tmp) / "scores.jsonl", Rubric(["accuracy", "format"]),
                               workers=args.workers)
         ours = time.perf_counter() - start
+    served = run_server(problems, completions, args.workers) if args.server else None
     by_id = {p["id"]: p["answer"] for p in problems}
     peer_pairs = [(by_id[c["id"]], c["completion"]) for c in completions[: args.peer_n]]
     peer = run_peer(peer_pairs, args.workers) if args.peer_n else float("nan")
@@ -128,6 +199,13 @@ def main() -> None:
         f"| {ours_rate:,.0f} |",
         f"| open-r1 style: math-verify accuracy + regex format | {args.peer_n:,} | {args.workers} | {peer:.1f} "
         f"| {peer_rate:,.0f} |",
+    ]
+    if served is not None:
+        lines.append(f"| rlvr `serve-rewards` `/score`, 32 clients on loopback, {served['requests']:,} requests of "
+                     f"{served['per_request']:.0f} (p50 {served['p50_ms']:.0f} ms, p99 {served['p99_ms']:.0f} ms, "
+                     f"{served['failed']} failed) | {args.n:,} | {args.workers} | {served['seconds']:.1f} "
+                     f"| {args.n / served['seconds']:,.0f} |")
+    lines += [
         "",
         f"Ratio: rlvr scores **{ours_rate / peer_rate:.0f}x** as many completions per second.",
         "",

@@ -13,6 +13,10 @@ What is measured, for both checkers on the same inputs:
 4. Throughput on N mixed pairs (default 10,000: the math_cases pairs and the real self/perturbed pairs,
    shuffled with a fixed seed and cycled): sequential single-process calls for each checker, and
    ``verify_math_batch(pairs, workers=2)`` for ours.
+5. Free-form outputs (``tests/data/wild_cases.jsonl``: outputs in the formats real models write, not our
+   template, labelled per class): agreement with the labels of ours with ``extraction="strict"`` (against
+   the strict labels: what a reward should pay), ours with ``extraction="lenient"`` and math-verify
+   (both against the lenient labels: what a reader finds).
 
 How each checker is called:
 
@@ -66,6 +70,7 @@ from math_verify import parse, verify  # noqa: E402
 from verifiers import verify_math, verify_math_batch  # noqa: E402
 
 CASES = ROOT / "tests" / "data" / "math_cases.jsonl"
+WILD = ROOT / "tests" / "data" / "wild_cases.jsonl"
 REAL = ROOT / "tests" / "data" / "real_answers.jsonl"
 SEED = 0
 QUICK_PAIRS = 1_000
@@ -81,6 +86,11 @@ Checker = Callable[[str, str], bool]
 def ours(gold: str, completion: str) -> bool:
     """rlvr: correct when the verdict is ``correct``."""
     return verify_math(gold, completion).correct
+
+
+def ours_lenient(gold: str, completion: str) -> bool:
+    """rlvr with ``extraction="lenient"`` (outputs rlvr did not shape)."""
+    return verify_math(gold, completion, extraction="lenient").correct
 
 
 DELIMITED = re.compile(r"\$|\\\(|\\\[|\\boxed|\\fbox")
@@ -295,6 +305,34 @@ def throughput(pairs: Sequence[Pair], checkers: dict[str, Checker], workers: int
     return table(["checker", "mode", "pairs", "seconds", "pairs/s", "ours / math-verify"], rows)
 
 
+def free_form(cases: Sequence[dict], peer: Checker) -> tuple[str, str]:
+    """Table 5: agreement with the labels of the wild corpus, per class; and our lenient disagreements."""
+    checkers = [("ours strict", ours, "expected_strict"), ("ours lenient", ours_lenient, "expected"),
+                ("math-verify", peer, "expected")]
+    agree: dict[str, dict[str, int]] = {name: defaultdict(int) for name, _, _ in checkers}
+    sizes: dict[str, int] = defaultdict(int)
+    misses = []
+    for case in cases:
+        sizes[case["class"]] += 1
+        for name, checker, key in checkers:
+            want = case.get(key, case["expected"]) == "correct"
+            said = Calls().run(checker, case["gold"], case["completion"])
+            agree[name][case["class"]] += said == want
+            if name == "ours lenient" and said != want:
+                verdict = verify_math(case["gold"], case["completion"], extraction="lenient")
+                misses.append([case["class"], f"`{case['gold'][:40]}`", case["expected"], verdict.status,
+                               verdict.reason[:60].replace("|", "\\|")])
+    rows = []
+    for klass in sorted(sizes):
+        rows.append([klass, sizes[klass], *(f"{agree[name][klass]} ({pct(agree[name][klass], sizes[klass])})"
+                                            for name, _, _ in checkers)])
+    rows.append(["**total**", len(cases), *(f"**{sum(agree[n].values())}** ({pct(sum(agree[n].values()), len(cases))})"
+                                            for n, _, _ in checkers)])
+    header = ["class", "cases", *(name for name, _, _ in checkers)]
+    missed = table(["class", "gold", "expected", "ours lenient", "reason"], misses) if misses else "none"
+    return table(header, rows), missed
+
+
 # ------------------------------------------------------------------------------------------------- main
 
 
@@ -317,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--peer-gold", choices=["delimit", "if-empty"], default="delimit",
                         help="how math-verify gets a gold without $...$: wrapped in $...$ (default), "
                              "or wrapped only when the bare parse(gold) is empty")
+    parser.add_argument("--free-form", action="store_true",
+                        help="only table 5 (free-form outputs, a few seconds)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "verify_math.md",
                         help="Markdown file for the tables (default bench/results/verify_math.md)")
     args = parser.parse_args(argv)
@@ -326,6 +366,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     checkers: dict[str, Checker] = {"ours": ours, "math-verify": make_peer(args.peer_gold)}
     head = header_line([sys.argv[0], *argv])
     cases = load_jsonl(CASES)
+    wild = load_jsonl(WILD)
+    if args.free_form:
+        t5, missed5 = free_form(wild, checkers["math-verify"])
+        report = "\n\n".join(["# Free-form outputs: rlvr strict and lenient vs math-verify", head, t5,
+                               "Cases where ours (lenient) disagrees with the label:", missed5]) + "\n"
+        print(report)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(report, encoding="utf-8")
+        return 0
     answers = [row["answer"] for row in load_jsonl(REAL)]
     if args.quick:
         answers = answers[:QUICK_REAL]
@@ -347,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     t3 = latency(calls)
     log("table 4: throughput")
     t4 = throughput(pairs, checkers)
+    log("table 5: free-form outputs")
+    t5, missed5 = free_form(wild, checkers["math-verify"])
     elapsed = time.perf_counter() - run_start
 
     errors = []
@@ -375,6 +426,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"## 4. Throughput on {len(pairs)} mixed pairs (seeded shuffle of a pool of {len(pool)}, cycled)\n\n"
         "The batch time includes starting the process pool (spawn).",
         t4,
+        f"## 5. Free-form outputs (`tests/data/wild_cases.jsonl`, {len(wild)} labelled outputs)\n\n"
+        "Outputs in the formats real models write (Minerva's closing sentence, boxed answers after "
+        "`</think>`, chat-template residue, `**Answer:**`, GSM8K `####`, ...). Agrees: the checker says correct "
+        "exactly when the label is `correct`; ours strict is held to the strict labels (what a reward pays), "
+        "ours lenient and math-verify to the lenient labels (what a reader finds).",
+        t5,
+        "Cases where ours (lenient) disagrees with the label:",
+        missed5,
         "Exceptions raised in tables 1-3 (counted as not correct):\n\n" + "\n".join(errors),
         f"Benchmark wall time: {elapsed:.0f} s.",
     ]) + "\n"

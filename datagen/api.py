@@ -91,13 +91,15 @@ def _chunk(job: tuple[str, int, int, int, list[int], tuple[str, ...] | None]) ->
 
 
 def mix_rows(weights: Mapping[str, float], n: int, seed: int = 0, difficulty: int | Sequence[int] = range(1, 11),
-             kinds: Iterable[str] | None = None, workers: int = 1, progress: bool = False) -> list[dict]:
+             kinds: Iterable[str] | None = None, workers: int = 1, progress: bool = False, *,
+             backend: str = "local", address: str | None = None) -> list[dict]:
     """The rows of a mixture: ``n`` problems split across tasks in proportion to ``weights``
     (largest remainder), each task's items cycling through the difficulties. The one mixture
     function: ``generate_mix``, ``rlvr gen`` and the trainer's generated problem sets all come from it.
 
     ``kinds`` (a mixture of one task) keeps to some of its question types. Items are made in chunks
-    over ``workers`` processes, with the same result for any number of workers.
+    over ``workers`` processes, or on a Ray cluster (``backend="ray"``, ``address``: see
+    ``verifiers.pool.pool_map``), with the same result for any number of workers.
 
     >>> [r["id"] for r in mix_rows({"arithmetic": 2, "countdown": 1}, n=3, difficulty=1)]
     ['arithmetic/s0/000000', 'arithmetic/s0/000001', 'countdown/s0/000000']
@@ -121,7 +123,7 @@ def mix_rows(weights: Mapping[str, float], n: int, seed: int = 0, difficulty: in
         jobs += [(name, a, min(a + size, count), seed, levels, kinds) for a in range(0, count, size)]
     rows: list[dict] = []
     with tqdm(total=n, disable=not progress, unit="problem", desc="gen") as bar:
-        for part in pool_map(_chunk, jobs, workers):
+        for part in pool_map(_chunk, jobs, workers, backend=backend, address=address):
             rows += part
             bar.update(len(part))
     return rows

@@ -5,8 +5,11 @@
     rlvr gen math --n 10000 --out data/math            # every math task, equal weights; a saved dataset
     rlvr gen number_theory --kinds gcd,lcm --n 1000 --out data/gcd.jsonl   # some of a task's kinds
     rlvr gen --list                                    # the tasks (and the kinds of those that have several)
+    rlvr gen math --n 10000 --format verl --out train.parquet      # verl's RL data layout
+    rlvr gen math --n 10000 --format openrlhf --out train.jsonl    # OpenRLHF's prompt/label layout
 
-The output format follows ``--out``: ``.parquet``, ``.jsonl``, or a folder (``Dataset.save_to_disk``).
+The file type follows ``--out``: ``.parquet``, ``.jsonl``, or a folder (``Dataset.save_to_disk``);
+``--format`` picks the layout (rlvr's Problem rows by default; see datagen/formats.py).
 Items are made in parallel (``--workers``) and are the same whatever the number of workers.
 """
 
@@ -14,37 +17,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
-from pathlib import Path
 
 __all__ = ["main"]
 
 
-def write(rows: list[dict], out: Path) -> None:
-    """Write atomically: to a temporary sibling, renamed into place when complete."""
-    import datasets
-
-    from datagen.api import features
-
-    datasets.disable_progress_bars()
-    data = datasets.Dataset.from_list(rows, features=features())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    if out.suffix == ".parquet":
-        data.to_parquet(str(tmp))
-    elif out.suffix == ".jsonl":
-        data.to_json(str(tmp), lines=True, force_ascii=False)
-    else:
-        data.save_to_disk(str(tmp))
-        if out.exists():
-            shutil.rmtree(out)
-    os.replace(tmp, out)
-
-
 def main(argv: list[str] | None = None) -> int:
     from datagen.api import mix_rows
+    from datagen.formats import FORMATS, check_target, write_rows
     from datagen.registry import list_tasks
     from datagen.spec import parse_difficulty, parse_mix
 
@@ -59,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", help="with one TASK: only these of its kinds of question, e.g. gcd,lcm "
                                          "(see --list)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    parser.add_argument("--format", default="rlvr", choices=FORMATS,
+                        help="layout of the rows: rlvr's Problem rows (default), verl's Parquet, OpenRLHF's JSONL")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="make the items on a Ray cluster (ADDRESS, or RAY_ADDRESS / a local one when "
+                             "omitted) instead of local processes; same items")
     parser.add_argument("--list", action="store_true", help="list the tasks and exit")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
@@ -81,13 +67,15 @@ def main(argv: list[str] | None = None) -> int:
         kinds = None if args.kinds is None else [k.strip() for k in args.kinds.split(",")]
         if kinds is not None and len(weights) != 1:
             raise ValueError(f"--kinds needs a single task, not the mixture {args.tasks!r}")
+        check_target(args.out, args.format)  # before the work, not after
         rows = mix_rows(weights, args.n, args.seed, levels, kinds, args.workers,
-                        progress=not args.no_progress and sys.stderr.isatty())
+                        progress=not args.no_progress and sys.stderr.isatty(),
+                        backend="local" if args.ray is None else "ray", address=args.ray or None)
+        made = time.perf_counter() - start
+        write_rows(rows, args.out, args.format)
     except ValueError as exc:
         print(f"rlvr gen: {exc}", file=sys.stderr)
         return 2
-    made = time.perf_counter() - start
-    write(rows, Path(args.out))
     print(f"{len(rows):,} problems from {len(weights)} task(s) in {made:.1f} s ({len(rows) / max(made, 1e-9):,.0f}/s); "
           f"written to {args.out}", file=sys.stderr)
     return 0

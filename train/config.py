@@ -36,7 +36,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
-__all__ = ["add_dataclass_args", "config_from_args", "config_from_dict", "config_to_dict", "parse_config"]
+__all__ = ["add_dataclass_args", "check_values", "config_from_args", "config_from_dict", "config_to_dict", "parse_config"]
 
 T = TypeVar("T")
 _NONE_WORDS = ("none", "null")
@@ -144,11 +144,20 @@ def config_from_dict(cls: type[T], d: dict[str, Any]) -> T:
     ...
     ValueError: unknown key 'step'; valid keys: steps
     """
-    return _build(cls, _check(cls, d))
+    return _build(cls, check_values(cls, d))
 
 
-def _check(cls: type, d: dict[str, Any]) -> dict[str, Any]:
-    """``d`` with keys normalised and values converted to the field types."""
+def check_values(cls: type, d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` with keys normalised and values converted to the field types of ``cls`` (a partial config:
+    the class's own checks are not run); ValueError naming the bad key.
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class C:
+    ...     lr: float = 0.1
+    >>> check_values(C, {"lr": "3e-4"})
+    {'lr': 0.0003}
+    """
     if not isinstance(d, dict):
         raise ValueError(f"expected a mapping of {cls.__name__} fields, got {type(d).__name__}")
     fields = _fields(cls)
@@ -280,11 +289,11 @@ def config_from_args(cls: type[T], args: argparse.Namespace) -> T:
     values = {}
     if getattr(args, "config", None) is not None:
         try:
-            values = _check(cls, _load_yaml(args.config))
+            values = check_values(cls, _load_yaml(args.config))
         except ValueError as exc:
             raise ValueError(f"--config {args.config}: {exc}") from None
     values.update({name: getattr(args, name) for name in _fields(cls) if hasattr(args, name)})
-    return _build(cls, _check(cls, values))
+    return _build(cls, check_values(cls, values))
 
 
 def parse_config(cls: type[T], argv: list[str] | None = None, *, prog: str | None = None,

@@ -11,15 +11,18 @@ resumable, rank-sharded batch order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import torch
 from torch import Tensor
 
-__all__ = ["BatchOrder", "PackedData", "SFTData", "pack_documents", "sft_example"]
+__all__ = ["BatchOrder", "PackedData", "Prefetch", "SFTData", "pack_documents", "sft_example"]
 
 IGNORE = -100  # label of tokens that carry no loss (prompt, padding)
+T = TypeVar("T")
 
 
 def pack_documents(documents: Sequence[Sequence[int]], seq_len: int, *, bos_id: int, eos_id: int) -> Tensor:
@@ -134,3 +137,33 @@ class BatchOrder:
     def load_state(self, state: dict) -> None:
         self.epoch, self.index = int(state["epoch"]), int(state["index"])
         self._perm = self._permutation(self.epoch)
+
+
+class Prefetch(Generic[T]):
+    """Makes the next micro-batch on a worker thread while the GPU runs the current one: the host would
+    otherwise leave the GPU idle for the collation after every step's closing sync.
+
+    ``make(indices)`` builds a batch (collated, pinned); ``start(indices)`` begins the next one, ``get(indices)``
+    returns it (made now if ``start`` asked for other indices).
+
+    >>> batches = Prefetch(lambda indices: sum(indices))
+    >>> batches.start([1, 2]); batches.get([1, 2]), batches.get([3])
+    (3, 3)
+    >>> batches.close()
+    """
+
+    def __init__(self, make: Callable[[list[int]], T]):
+        self.make = make
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="collate")
+        self.pending: tuple[list[int], Future] | None = None
+
+    def start(self, indices: list[int]) -> None:
+        self.pending = (indices, self.pool.submit(self.make, indices))
+
+    def get(self, indices: list[int]) -> T:
+        if self.pending is not None and self.pending[0] == indices:
+            return self.pending[1].result()
+        return self.make(indices)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)

@@ -27,30 +27,19 @@ import contextlib
 import json
 import math
 import random
-import shutil
 import sys
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import partial
 from typing import Literal
 
 import torch
 
-from train.checkpoint import load_checkpoint, save_checkpoint
-from train.config import config_to_dict, run_stage
-from train.data import BatchOrder
-from train.dist import (
-    DistInfo,
-    all_gather_objects,
-    all_reduce_mean,
-    barrier,
-    init_distributed,
-    shard,
-    shutdown,
-)
+from train.config import run_stage
+from train.data import BatchOrder, Prefetch
+from train.dist import DistInfo, all_gather_objects, all_reduce_mean, shard
 from train.dpo_loss import (
     IGNORE,
     PackedPairBatch,
@@ -59,19 +48,19 @@ from train.dpo_loss import (
     collate_packed_pairs,
     collate_pairs,
     encode_pairs,
-    pair_logps,
+    pair_logprobs,
     preference_loss,
 )
-from train.load import ProblemSource
-from train.loop import StageConfig, _metrics_file, compiles, setup_training, start_run
+from train.engine import Engine
+from train.run import RLConfig, Run, open_policy, use_cuda_graphs
 from train.template import TEMPLATES
-from verifiers.scoring import read_jsonl, write_jsonl
+from verifiers.problem import read_jsonl, write_jsonl
 
-__all__ = ["DPOConfig", "dpo", "main", "reference_logps"]
+__all__ = ["DPOConfig", "dpo", "main", "reference_logprobs", "reference_logps"]
 
 
 @dataclass
-class DPOConfig(StageConfig, ProblemSource):
+class DPOConfig(RLConfig):
     out_dir: str = field(default="runs/dpo", metadata={"help": "run folder"})
     pairs: str | None = field(default=None, metadata={
         "help": "preference dataset (JSONL/Parquet/saved dataset with prompt, chosen, rejected); without it, "
@@ -94,25 +83,17 @@ class DPOConfig(StageConfig, ProblemSource):
                 "(default: on for one compiled GPU process; off on CPU and under torchrun)"})
     rounds: int = field(default=1, metadata={"help": "iterative mode: generate, pair, train, repeat"})
     prompts_per_round: int = field(default=512, metadata={"help": "iterative mode: problems sampled per round"})
-    num_generations: int = field(default=8, metadata={"help": "iterative mode: completions per problem"})
-    max_completion_length: int = field(default=256, metadata={"help": "iterative mode: new tokens per completion"})
-    temperature: float = field(default=1.0, metadata={"help": "iterative mode: sampling temperature"})
     strategies: str = field(default="correct_vs_incorrect,format_broken", metadata={
         "help": "iterative mode: how pairs are chosen (train.prefs.STRATEGIES, comma-separated)"})
     pairs_per_prompt: int = field(default=2, metadata={"help": "iterative mode: pairs kept per problem"})
     lr: float = field(default=5e-6, metadata={"help": "peak learning rate"})
     warmup_steps: int = field(default=10, metadata={"help": "linear warmup steps"})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
-    schedule: Literal["cosine", "wsd", "constant"] = field(default="cosine", metadata={"help": "decay shape"})
     max_steps: int = field(default=100, metadata={"help": "optimizer steps in all (split evenly over the rounds)"})
-    log_every: int = field(default=1, metadata={"help": "steps between metrics lines"})
     eval_every: int = field(default=0, metadata={"help": "steps between held-out evaluations (0: only at the end)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.check_source()
-        for name in ("batch_size", "grad_accum", "max_length", "rounds", "prompts_per_round", "num_generations",
-                     "max_completion_length", "pairs_per_prompt"):
+        for name in ("batch_size", "grad_accum", "max_length", "rounds", "prompts_per_round", "pairs_per_prompt"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.beta <= 0:
@@ -123,8 +104,6 @@ class DPOConfig(StageConfig, ProblemSource):
             raise ValueError(f"--label-smoothing applies to --loss-type sigmoid and simpo, not {self.loss_type}")
         if self.rpo_alpha < 0:
             raise ValueError(f"--rpo-alpha must be non-negative, got {self.rpo_alpha}")
-        if self.temperature <= 0:
-            raise ValueError(f"--temperature must be positive for sampling, got {self.temperature}")
         if self.pairs and self.rounds > 1:
             raise ValueError("--rounds > 1 generates new pairs each round; it cannot be used with --pairs")
         if self.rounds > self.max_steps:
@@ -147,8 +126,8 @@ class DPOConfig(StageConfig, ProblemSource):
 
 
 @torch.no_grad()
-def reference_logps(model, examples: list[PairExample], *, pad_id: int, batch_size: int, autocast,
-                    device, pack: bool = False) -> torch.Tensor:
+def reference_logprobs(model, examples: list[PairExample], *, pad_id: int, batch_size: int, autocast,
+                       device, pack: bool = False) -> torch.Tensor:
     """``[N, 2]`` summed log-probs of each pair's chosen and rejected completion under ``model`` (float32, CPU).
 
     Computed once per round, so the reference model need not stay in memory while the policy trains.
@@ -160,10 +139,13 @@ def reference_logps(model, examples: list[PairExample], *, pad_id: int, batch_si
     for start in range(0, len(examples), batch_size):
         batch = collate(examples[start:start + batch_size], pad_id)
         with autocast:
-            out = pair_logps(model, batch.to(device))
+            out = pair_logprobs(model, batch.to(device))
         rows.append(torch.stack([out.chosen, out.rejected], dim=1).float().cpu())
     model.train(was_training)
     return torch.cat(rows) if rows else torch.zeros(0, 2)
+
+
+reference_logps = reference_logprobs  # the name before: DPO's log-probs are called logprobs like GRPO's
 
 
 def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
@@ -171,187 +153,120 @@ def dpo(cfg: DPOConfig, on_step: Callable[[dict], None] | None = None) -> dict:
 
     ``on_step(row)`` is called after every optimizer step with its metrics (e.g. to step a profiler).
     """
-    from train.evaluate import evaluate_policy
-    from train.load import load_policy, problem_splits
-    from train.prefs import load_preferences, make_preferences
+    from train.load import problem_splits
+    from train.prefs import load_preferences
 
-    info: DistInfo = init_distributed(cfg.device)
-    device = info.device
-    graphs = _use_cuda_graphs(cfg, info)
-    torch.manual_seed(cfg.seed + info.rank)
-    model, tokenizer = load_policy(cfg.init_from)
-    model = model.to(device)
-    template = TEMPLATES[cfg.template]
+    info, model, tokenizer = open_policy(cfg)
+    graphs = use_cuda_graphs(cfg, info)
     given = load_preferences(cfg.pairs) if cfg.pairs else None
     train_rows, test_rows = problem_splits(cfg, cfg.seed) if given is None or cfg.eval_problems else ([], [])
     limit = model.config.max_position_embeddings
     if cfg.max_length > limit:
         raise ValueError(f"--max-length {cfg.max_length} exceeds the model's max_position_embeddings ({limit})")
 
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = start_run(out_dir, cfg.resume, cfg.overwrite, info.is_main)
-    if checkpoint is None and info.is_main:
-        shutil.rmtree(out_dir / "rounds", ignore_errors=True)  # pairs of an earlier, discarded run
-    barrier()
-    tokenizer_file = out_dir / "tokenizer.json"
-    if info.is_main:
-        tokenizer.save(tokenizer_file)
-    optimizer, scheduler, forward, autocast = setup_training(cfg, model, info,
-                                                             compile_mode="reduce-overhead" if graphs else None)
-    step, state = 0, {}
-    if checkpoint is not None:
-        loaded = load_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
-                                 map_location=device)
-        step, state = loaded["step"], loaded["state"]
-    metrics_path = _metrics_file(out_dir, step) if info.is_main else None
-    config_record = {"stage": "dpo", "model": model.config.to_dict(), "train": config_to_dict(cfg)}
-    from train.engine import Engine
-
-    engine = eval_engine = None
-    if given is None:
-        engine = Engine(model, tokenizer, max_batch_size=max(256, cfg.num_generations))
-    if test_rows:
-        eval_engine = Engine(model, tokenizer, compile=False)
-    # the problems each round samples from: a seeded order, a fresh slice per round (cycling when exhausted)
-    prompt_order = list(range(len(train_rows)))
-    random.Random(cfg.seed).shuffle(prompt_order)
-    if info.is_main:
-        source = f"pairs from {cfg.pairs}" if given is not None else (
-            f"{cfg.rounds} round(s) of {cfg.prompts_per_round} problems x {cfg.num_generations} samples "
-            f"from {len(train_rows):,} training problems")
-        print(f"dpo: {source}; loss {cfg.loss_type}, beta {cfg.beta}; {model.num_parameters() / 1e6:.2f}M "
-              f"parameters on {device}")
-
-    def log(row: dict) -> None:
-        if metrics_path is not None:
-            with metrics_path.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-
-    def save(state: dict) -> None:
+    with Run(cfg, "dpo", model, tokenizer, info, compile_mode="reduce-overhead" if graphs else None,
+             postfix=("loss", "rewards/accuracies", "eval_accuracy"), scratch=["rounds"]) as run:
+        engine = Engine(model, tokenizer, max_batch_size=max(256, cfg.num_generations)) if given is None else None
+        # the problems each round samples from: a seeded order, a fresh slice per round (cycling when exhausted)
+        shuffled = list(train_rows)
+        random.Random(cfg.seed).shuffle(shuffled)
         if info.is_main:
-            save_checkpoint(out_dir, step, model=model, optimizer=optimizer, scheduler=scheduler,
-                            config=config_record, tokenizer_file=tokenizer_file, state=state,
-                            keep_last=cfg.keep_last)
-
-    def evaluate() -> dict:
-        result = evaluate_policy(model, tokenizer, test_rows, template=template, engine=eval_engine,
-                                 max_new_tokens=cfg.max_completion_length)
-        return {"eval_accuracy": result.get("accuracy"), "eval_format": result.get("format"),
-                "eval_per_task": result.get("per_task")}
-
-    def round_pairs(k: int) -> tuple[list[PairExample], torch.Tensor | None, dict]:
-        """Round ``k``'s tokenised pairs and reference log-probs: from its folder when resuming, else made now."""
-        folder = out_dir / "rounds" / f"{k:03d}"
-        if (folder / "done").exists():
-            rows = [row for _, row in read_jsonl(folder / "pairs.jsonl")]
-            examples, _ = encode_pairs(tokenizer, rows, cfg.template, cfg.max_length)
-            ref = torch.load(folder / "ref_logps.pt") if (folder / "ref_logps.pt").exists() else None
-            return examples, ref, json.loads((folder / "stats.json").read_text())
-        if given is not None:
-            rows, stats = given, {"pairs": len(given)}
-        else:
-            start = k * cfg.prompts_per_round
-            chosen = [train_rows[prompt_order[(start + i) % len(prompt_order)]] for i in range(cfg.prompts_per_round)]
-            mine = list(shard(chosen, info))
-            made, stats = make_preferences(model, tokenizer, mine, template=cfg.template, engine=engine,
-                                           num_generations=cfg.num_generations,
-                                           max_new_tokens=cfg.max_completion_length, temperature=cfg.temperature,
-                                           strategies=cfg.strategy_list, pairs_per_prompt=cfg.pairs_per_prompt,
-                                           seed=cfg.seed * 1000 + k, progress=cfg.progress and info.is_main)
-            rows = [r for part in all_gather_objects(made) for r in part]  # every rank trains on all pairs
-            stats = _sum_stats(all_gather_objects(stats))
-        examples, skipped = encode_pairs(tokenizer, rows, cfg.template, cfg.max_length)
-        stats["skipped_too_long"] = skipped
-        ref = None
-        if cfg.loss_type != "simpo":
-            ref = reference_logps(model, examples, pad_id=tokenizer.pad_id, batch_size=cfg.batch_size * 2,
-                                  autocast=autocast, device=device, pack=cfg.pack_pairs)
-        if info.is_main:  # written last-file-first: "done" marks a complete round folder
-            write_jsonl(rows, folder / "pairs.jsonl")
-            if ref is not None:
-                torch.save(ref, folder / "ref_logps.pt")
-            (folder / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
-            (folder / "done").touch()
-        return examples, ref, stats
-
-    bar = None
-    if info.is_main and cfg.progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.max_steps, initial=step, desc="dpo", unit="step", dynamic_ncols=True)
-    last: dict = {}
-    model.train()
-    k = next(i for i in range(cfg.rounds) if step < cfg.round_steps(i).stop - 1) if step < cfg.max_steps else cfg.rounds
-    while step < cfg.max_steps:
-        steps = cfg.round_steps(k)
-        examples, ref, round_stats = round_pairs(k)
-        if info.is_main:
-            print(f"dpo round {k + 1}/{cfg.rounds}: {len(examples):,} pairs " + json.dumps(
-                {key: v for key, v in round_stats.items() if key != "pairs"}))
-        # every rank holds all pairs; a round with fewer than a full batch trains on smaller batches
-        per_rank = min(cfg.batch_size, len(examples) // info.world_size)
-        if per_rank == 0:
-            # nothing to prefer (every sample right, or none): the policy stays as it is for this round
+            source = f"pairs from {cfg.pairs}" if given is not None else (
+                f"{cfg.rounds} round(s) of {cfg.prompts_per_round} problems x {cfg.num_generations} samples "
+                f"from {len(train_rows):,} training problems")
+            print(f"dpo: {source}; loss {cfg.loss_type}, beta {cfg.beta}; {model.num_parameters() / 1e6:.2f}M "
+                  f"parameters on {info.device}")
+        last: dict = {}
+        steps_left = run.step < cfg.max_steps
+        k = next(i for i in range(cfg.rounds) if run.step < cfg.round_steps(i).stop - 1) if steps_left else cfg.rounds
+        while run.step < cfg.max_steps:
+            steps = cfg.round_steps(k)
+            examples, ref, round_stats = _round_pairs(k, cfg, run, given, shuffled, engine)
             if info.is_main:
+                print(f"dpo round {k + 1}/{cfg.rounds}: {len(examples):,} pairs " + json.dumps(
+                    {key: v for key, v in round_stats.items() if key != "pairs"}))
+            # every rank holds all pairs; a round with fewer than a full batch trains on smaller batches
+            per_rank = min(cfg.batch_size, len(examples) // info.world_size)
+            order = batches = None
+            if per_rank:
+                order = BatchOrder(len(examples), per_rank, cfg.seed + k, info.rank, info.world_size)
+                if run.state.get("round") == k:
+                    order.load_state(run.state["data"])  # resumed in the middle of this round
+                batches = Prefetch(partial(_collate, examples, ref, tokenizer.pad_id, pin=info.device.type == "cuda",
+                                           pack=cfg.pack_pairs))
+            elif info.is_main:  # nothing to prefer (every sample right, or none): the policy stays as it is
                 print(f"dpo round {k + 1}: no pairs, its {len(steps)} step(s) are skipped", file=sys.stderr)
-            while step < steps.stop - 1:
-                with warnings.catch_warnings():  # the schedule moves on although the optimizer did not step
-                    warnings.simplefilter("ignore", UserWarning)
-                    scheduler.step()
-                step += 1
-                last = {"step": step, "round": k + 1, "skipped": True, **{f"round/{key}": v
-                                                                            for key, v in round_stats.items()}}
-                log(last)
-                if bar is not None:
-                    bar.update(1)
-            save({"round": k, "data": {}})
-            k += 1
-            continue
-        order = BatchOrder(len(examples), per_rank, cfg.seed + k, info.rank, info.world_size)
-        if state.get("round") == k:
-            order.load_state(state["data"])  # resumed in the middle of this round
-        batches = _Prefetch(examples, ref, tokenizer.pad_id, pin=device.type == "cuda", pack=cfg.pack_pairs)
-        window = time.perf_counter()
-        while step < steps.stop - 1:
-            row = _train_step(cfg, batches, order, model=model, forward=forward, optimizer=optimizer,
-                              autocast=autocast, info=info, graphs=graphs)
-            scheduler.step()
-            step += 1
-            row = {"step": step, "round": k + 1, **row, "lr": float(f"{scheduler.get_last_lr()[0]:.4g}")}
-            if step == steps.start:
-                row.update({f"round/{key}": v for key, v in round_stats.items()})
-            elapsed = time.perf_counter() - window
-            row["step_time"] = round(elapsed, 4)
-            row["pairs_per_s"] = round(per_rank * cfg.grad_accum * info.world_size / elapsed, 1)
-            if info.is_main and test_rows and ((cfg.eval_every and step % cfg.eval_every == 0)
-                                               or step == cfg.max_steps):
-                model.eval()
-                row.update(evaluate())
-                model.train()
-            if step % cfg.log_every == 0 or "eval_accuracy" in row or step == cfg.max_steps:
-                log(row)
-            last = row
-            if on_step is not None:
-                on_step(row)
-            if bar is not None:
-                bar.set_postfix({key: row[key] for key in ("loss", "rewards/accuracies", "eval_accuracy")
-                                 if row.get(key) is not None})
-                bar.update(1)
-            if step == steps.stop - 1 or (cfg.save_every and step % cfg.save_every == 0):
-                save({"round": k, "data": order.state()})
             window = time.perf_counter()
-        batches.close()
-        k += 1
-    if bar is not None:
-        bar.close()
-    if info.is_main:
-        from train.hf import export_hf
-
-        export_hf(model, out_dir / "final", tokenizer)
-    del forward  # DDP's destructor still talks to the process group: free it before leaving the group
-    shutdown()
+            while run.step < steps.stop - 1:
+                if batches is not None:
+                    row = _train_step(cfg, batches, order, model=model, forward=run.forward,
+                                      optimizer=run.optimizer, autocast=run.autocast, info=info, graphs=graphs)
+                    run.scheduler.step()
+                else:
+                    row = {"skipped": True}
+                    with warnings.catch_warnings():  # the schedule moves on although the optimizer did not step
+                        warnings.simplefilter("ignore", UserWarning)
+                        run.scheduler.step()
+                run.step += 1
+                row = {"step": run.step, "round": k + 1, **row, "lr": float(f"{run.scheduler.get_last_lr()[0]:.4g}")}
+                if run.step == steps.start or batches is None:
+                    row.update({f"round/{key}": v for key, v in round_stats.items()})
+                if batches is not None:
+                    elapsed = time.perf_counter() - window
+                    row["step_time"] = round(elapsed, 4)
+                    row["pairs_per_s"] = round(per_rank * cfg.grad_accum * info.world_size / elapsed, 1)
+                if info.is_main and run.evaluating:
+                    row.update(run.evaluate(test_rows, template=TEMPLATES[cfg.template], prefix="eval_",
+                                            max_new_tokens=cfg.max_completion_length))
+                run.end_step(row, {"round": k, "data": order.state() if order else {}}, save=run.step == steps.stop - 1)
+                last = row
+                if on_step is not None and batches is not None:
+                    on_step(row)
+                window = time.perf_counter()
+            if batches is not None:
+                batches.close()
+            k += 1
+        run.export()
     return last
+
+
+def _round_pairs(k: int, cfg: DPOConfig, run: Run, given: list[dict] | None, problems: list[dict],
+                 engine: Engine | None) -> tuple[list[PairExample], torch.Tensor | None, dict]:
+    """Round ``k``'s tokenised pairs, reference log-probs and statistics: from its folder when resuming, else
+    made now (from ``given`` pairs, or sampled from the policy for the round's slice of ``problems``)."""
+    from train.prefs import make_preferences
+
+    folder, info, tokenizer = run.out_dir / "rounds" / f"{k:03d}", run.info, run.tokenizer
+    if (folder / "done").exists():
+        rows = [row for _, row in read_jsonl(folder / "pairs.jsonl")]
+        examples, _ = encode_pairs(tokenizer, rows, cfg.template, cfg.max_length)
+        ref = torch.load(folder / "ref_logps.pt") if (folder / "ref_logps.pt").exists() else None
+        return examples, ref, json.loads((folder / "stats.json").read_text())
+    if given is not None:
+        rows, stats = given, {"pairs": len(given)}
+    else:
+        start = k * cfg.prompts_per_round
+        mine = list(shard([problems[(start + i) % len(problems)] for i in range(cfg.prompts_per_round)], info))
+        made, stats = make_preferences(run.model, tokenizer, mine, template=cfg.template, engine=engine,
+                                       num_generations=cfg.num_generations, max_new_tokens=cfg.max_completion_length,
+                                       temperature=cfg.temperature, strategies=cfg.strategy_list,
+                                       pairs_per_prompt=cfg.pairs_per_prompt, seed=cfg.seed * 1000 + k,
+                                       progress=cfg.progress and info.is_main)
+        rows = [r for part in all_gather_objects(made) for r in part]  # every rank trains on all pairs
+        stats = _sum_stats(all_gather_objects(stats))
+    examples, skipped = encode_pairs(tokenizer, rows, cfg.template, cfg.max_length)
+    stats["skipped_too_long"] = skipped
+    ref = None
+    if cfg.loss_type != "simpo":
+        ref = reference_logprobs(run.model, examples, pad_id=tokenizer.pad_id, batch_size=cfg.batch_size * 2,
+                                 autocast=run.autocast, device=info.device, pack=cfg.pack_pairs)
+    if info.is_main:  # written last-file-first: "done" marks a complete round folder
+        write_jsonl(rows, folder / "pairs.jsonl")
+        if ref is not None:
+            torch.save(ref, folder / "ref_logps.pt")
+        (folder / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
+        (folder / "done").touch()
+    return examples, ref, stats
 
 
 def _sum_stats(parts: list[dict]) -> dict:
@@ -374,56 +289,19 @@ def _sum_stats(parts: list[dict]) -> dict:
     return {key: round(v, 5) if isinstance(v, float) else v for key, v in total.items()}
 
 
-def _use_cuda_graphs(cfg: DPOConfig, info: DistInfo) -> bool:
-    """Whether the training steps replay CUDA graphs: as ``cfg.cuda_graphs`` says, by default on one compiled
-    CUDA process. At 420-token pairs the host takes about as long to launch a step's kernels as the GPU to run
-    them; replaying graphs made steps 5% faster on an H200 (docs/BENCHMARKS.md 5.4)."""
-    compiled = compiles(cfg, info.device)
-    if cfg.cuda_graphs is None:
-        return info.device.type == "cuda" and compiled and not info.is_distributed
-    if cfg.cuda_graphs and (info.device.type != "cuda" or not compiled):
-        raise ValueError(f"--cuda-graphs needs a CUDA device and --compile (device {info.device}, "
-                         f"compile {compiled})")
-    if cfg.cuda_graphs and info.is_distributed:
-        raise ValueError("--cuda-graphs is not supported under torchrun (DDP's gradient hooks run outside the "
-                         "graphs); leave it unset")
-    return cfg.cuda_graphs
+def _collate(examples: list[PairExample], ref: torch.Tensor | None, pad_id: int, indices: list[int], *, pin: bool,
+             pack: bool) -> tuple[PairBatch | PackedPairBatch, torch.Tensor | None, int]:
+    """The micro-batch of ``indices`` (pinned for the GPU with ``pin``), its reference log-probs and its
+    completion token count: what ``train.data.Prefetch`` makes while the GPU runs the batch before."""
+    batch = (collate_packed_pairs if pack else collate_pairs)([examples[i] for i in indices], pad_id, multiple=8)
+    tokens = int((batch.labels != IGNORE).sum())
+    ref = ref[indices] if ref is not None else None  # [B, 2] reference log-probs
+    if pin:  # page-locked, so the copies to the GPU are queued instead of waiting for it
+        batch, ref = batch.pin_memory(), (ref.pin_memory() if ref is not None else None)
+    return batch, ref, tokens
 
 
-class _Prefetch:
-    """Collates the next micro-batch on a worker thread while the GPU runs the current one (the host
-    would otherwise leave the GPU idle for the collation after every step's closing sync)."""
-
-    def __init__(self, examples: list[PairExample], ref: torch.Tensor | None, pad_id: int, *, pin: bool,
-                 pack: bool = False):
-        self.examples, self.ref, self.pad_id, self.pin = examples, ref, pad_id, pin
-        self.collate = collate_packed_pairs if pack else collate_pairs
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="dpo-collate")
-        self.pending: tuple[list[int], Future] | None = None
-
-    def _collate(self, indices: list[int]) -> tuple[PairBatch | PackedPairBatch, torch.Tensor | None, int]:
-        batch = self.collate([self.examples[i] for i in indices], self.pad_id, multiple=8)
-        tokens = int((batch.labels != IGNORE).sum())
-        ref = self.ref[indices] if self.ref is not None else None  # [B, 2] reference log-probs
-        if self.pin:  # page-locked, so the copies to the GPU are queued instead of waiting for it
-            batch, ref = batch.pin_memory(), (ref.pin_memory() if ref is not None else None)
-        return batch, ref, tokens
-
-    def start(self, indices: list[int]) -> None:
-        self.pending = (indices, self.pool.submit(self._collate, indices))
-
-    def get(self, indices: list[int]) -> tuple[PairBatch | PackedPairBatch, torch.Tensor | None, int]:
-        """The batch of ``indices`` (prepared by ``start`` if it asked for these), its reference log-probs
-        and its completion token count."""
-        if self.pending is not None and self.pending[0] == indices:
-            return self.pending[1].result()
-        return self._collate(indices)
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True)
-
-
-def _train_step(cfg: DPOConfig, batches: _Prefetch, order: BatchOrder, *,
+def _train_step(cfg: DPOConfig, batches: Prefetch, order: BatchOrder, *,
                 model, forward, optimizer, autocast, info: DistInfo, graphs: bool = False) -> dict:
     """One optimizer step over ``grad_accum`` micro-batches of pairs; returns its metrics (TRL's names)."""
     device = info.device
@@ -441,7 +319,7 @@ def _train_step(cfg: DPOConfig, batches: _Prefetch, order: BatchOrder, *,
         sync = micro == cfg.grad_accum - 1 or not info.is_distributed
         with (contextlib.nullcontext() if sync else forward.no_sync()):
             with autocast:
-                out = pair_logps(forward, batch)
+                out = pair_logprobs(forward, batch)
             ref_c, ref_r = (ref[:, 0], ref[:, 1]) if ref is not None else (None, None)
             result = preference_loss(out.chosen, out.rejected, ref_c, ref_r, loss_type=cfg.loss_type,
                                      beta=cfg.beta, label_smoothing=cfg.label_smoothing, gamma=cfg.gamma,

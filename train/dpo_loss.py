@@ -22,16 +22,16 @@ The implicit rewards are logged as TRL does: ``beta * (logp - ref_logp)`` (summe
 ``beta * avg`` (the CPO trainer's).
 
 RPO (Pang et al. 2024, arXiv:2404.19733) adds an NLL term on the chosen answers; it is not part of
-:func:`preference_loss`: the trainer adds ``rpo_alpha * PairLogps.chosen_nll``, the mean NLL per chosen
+:func:`preference_loss`: the trainer adds ``rpo_alpha * PairLogprobs.chosen_nll``, the mean NLL per chosen
 completion token over the batch. That is TRL's ``rpo_alpha`` (before 1.0: ``losses + rpo_alpha * nll_loss``, a
 token-mean cross-entropy over the chosen completions) and, in TRL 1.16, ``loss_type=["sigmoid", "sft"]`` with
 ``loss_weights=[1.0, rpo_alpha]``: ``losses.mean() + rpo_alpha * chosen_nll`` is exactly that loss.
 
-The reference log-probs do not change during training: compute them once, up front, with :func:`pair_logps`
+The reference log-probs do not change during training: compute them once, up front, with :func:`pair_logprobs`
 under ``torch.no_grad()`` on the reference model, and keep them with the pairs.
 
 >>> batch = collate_pairs([PairExample([0, 5], [6, 9], [7, 8, 9])], pad_id=1)
->>> policy = pair_logps(lambda ids: torch.zeros(*ids.shape, 10), batch)  # uniform over 10 tokens
+>>> policy = pair_logprobs(lambda ids: torch.zeros(*ids.shape, 10), batch)  # uniform over 10 tokens
 >>> out = preference_loss(policy.chosen, policy.rejected, policy.chosen + 1.0, policy.rejected - 1.0, beta=0.5)
 >>> out.losses, out.chosen_rewards  # d = -2: -logsigmoid(-1)
 (tensor([1.3133]), tensor([-0.5000]))
@@ -51,9 +51,9 @@ from train.data import IGNORE
 from train.grpo_loss import token_logprobs
 from train.template import render_prompt, resolve_template
 
-__all__ = ["IGNORE", "LOSS_TYPES", "PackedPairBatch", "PairBatch", "PairExample", "PairLogps", "PreferenceLoss",
-           "collate_packed_pairs", "collate_pairs", "encode_pairs", "packed_attention_mask", "pair_logps",
-           "preference_loss"]
+__all__ = ["IGNORE", "LOSS_TYPES", "PackedPairBatch", "PairBatch", "PairExample", "PairLogprobs", "PairLogps",
+           "PreferenceLoss", "collate_packed_pairs", "collate_pairs", "encode_pairs", "packed_attention_mask",
+           "pair_logprobs", "pair_logps", "preference_loss"]
 
 LossType = Literal["sigmoid", "ipo", "hinge", "simpo"]
 LOSS_TYPES: tuple[str, ...] = ("sigmoid", "ipo", "hinge", "simpo")
@@ -245,7 +245,7 @@ def packed_attention_mask(branch: Tensor, *, dense: bool | None = None):
     return (causal & visible)[:, None]
 
 
-class PairLogps(NamedTuple):
+class PairLogprobs(NamedTuple):
     """Per-pair completion log-probs (float32) from one forward over a :class:`PairBatch`."""
 
     chosen: Tensor  # [B] summed log-probs of the chosen completion tokens
@@ -266,7 +266,7 @@ def _is_native(model) -> bool:
     return False
 
 
-def pair_logps(model, batch: PairBatch | PackedPairBatch) -> PairLogps:
+def pair_logprobs(model, batch: PairBatch | PackedPairBatch) -> PairLogprobs:
     """Summed completion log-probs of the chosen and rejected rows, in one forward over all ``2B`` rows.
 
     ``model(input_ids)`` may return logits ``[2B, T, V]`` (``train.model.Transformer``) or an output with
@@ -274,7 +274,7 @@ def pair_logps(model, batch: PairBatch | PackedPairBatch) -> PairLogps:
     log-softmax is taken in float32, one row at a time. Call it under ``torch.no_grad()`` for the reference.
 
     >>> batch = collate_pairs([PairExample([0, 5], [6, 9], [7, 8, 9])], pad_id=1)
-    >>> out = pair_logps(lambda ids: torch.zeros(*ids.shape, 10), batch)  # uniform: log(1/10) per token
+    >>> out = pair_logprobs(lambda ids: torch.zeros(*ids.shape, 10), batch)  # uniform: log(1/10) per token
     >>> out.chosen, out.rejected, out.rejected_tokens, out.chosen_nll
     (tensor([-4.6052]), tensor([-6.9078]), tensor([3]), tensor(2.3026))
     """
@@ -299,7 +299,11 @@ def pair_logps(model, batch: PairBatch | PackedPairBatch) -> PairLogps:
         chosen, rejected = per_token.sum(-1).chunk(2)
         chosen_tokens, rejected_tokens = mask.sum(-1).chunk(2)
     chosen_nll = -chosen.sum() / chosen_tokens.sum().clamp(min=1)
-    return PairLogps(chosen, rejected, chosen_tokens, rejected_tokens, chosen_nll)
+    return PairLogprobs(chosen, rejected, chosen_tokens, rejected_tokens, chosen_nll)
+
+
+# the names before: DPO's log-probs are called logprobs, as GRPO's and the engine's are
+PairLogps, pair_logps = PairLogprobs, pair_logprobs
 
 
 class PreferenceLoss(NamedTuple):
@@ -308,8 +312,8 @@ class PreferenceLoss(NamedTuple):
     rejected_rewards: Tensor  # [B]
 
 
-def preference_loss(chosen_logps: Tensor, rejected_logps: Tensor, ref_chosen_logps: Tensor | None = None,
-                    ref_rejected_logps: Tensor | None = None, *, loss_type: LossType = "sigmoid",
+def preference_loss(chosen_logprobs: Tensor, rejected_logprobs: Tensor, ref_chosen_logprobs: Tensor | None = None,
+                    ref_rejected_logprobs: Tensor | None = None, *, loss_type: LossType = "sigmoid",
                     beta: float = 0.1, label_smoothing: float = 0.0, gamma: float = 0.5,
                     chosen_tokens: Tensor | None = None, rejected_tokens: Tensor | None = None) -> PreferenceLoss:
     """The per-pair loss ``loss_type`` (see the module docstring) and the implicit rewards.
@@ -339,7 +343,7 @@ def preference_loss(chosen_logps: Tensor, rejected_logps: Tensor, ref_chosen_log
     def lengths() -> tuple[Tensor, Tensor]:
         if chosen_tokens is None or rejected_tokens is None:
             raise ValueError(f"loss_type={loss_type!r} needs chosen_tokens and rejected_tokens")
-        dtype = chosen_logps.dtype
+        dtype = chosen_logprobs.dtype
         return chosen_tokens.to(dtype).clamp(min=1), rejected_tokens.to(dtype).clamp(min=1)
 
     def smoothed_sigmoid(z: Tensor) -> Tensor:
@@ -350,14 +354,14 @@ def preference_loss(chosen_logps: Tensor, rejected_logps: Tensor, ref_chosen_log
 
     if loss_type == "simpo":
         n_chosen, n_rejected = lengths()
-        chosen_avg, rejected_avg = chosen_logps / n_chosen, rejected_logps / n_rejected
+        chosen_avg, rejected_avg = chosen_logprobs / n_chosen, rejected_logprobs / n_rejected
         losses = smoothed_sigmoid(beta * (chosen_avg - rejected_avg) - gamma)
         return PreferenceLoss(losses, beta * chosen_avg.detach(), beta * rejected_avg.detach())
 
-    if ref_chosen_logps is None or ref_rejected_logps is None:
+    if ref_chosen_logprobs is None or ref_rejected_logprobs is None:
         raise ValueError(f"loss_type={loss_type!r} needs the reference log-probs")
-    chosen_ratio = chosen_logps - ref_chosen_logps
-    rejected_ratio = rejected_logps - ref_rejected_logps
+    chosen_ratio = chosen_logprobs - ref_chosen_logprobs
+    rejected_ratio = rejected_logprobs - ref_rejected_logprobs
     if loss_type == "sigmoid":
         losses = smoothed_sigmoid(beta * (chosen_ratio - rejected_ratio))
     elif loss_type == "hinge":

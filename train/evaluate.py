@@ -11,33 +11,31 @@ from collections.abc import Sequence
 
 from train.engine import Engine
 from train.template import R1_ZERO, render_prompt
+from verifiers.rewards import Judged, Rubric
 
 __all__ = ["evaluate_policy", "evaluate_with_samples", "judge_completions"]
 
 
-def _judge_one(job: tuple[str, dict]) -> tuple[bool | None, bool]:
-    from verifiers import check_format
-    from verifiers.rewards import judge
-
-    completion, problem = job
-    verdict = judge(completion, problem)
-    return verdict.correct if verdict.judged else None, check_format(completion).ok
+def _judge_chunk(job: tuple[list[str], list[dict]]) -> list[Judged]:
+    return Rubric(["accuracy"]).score_group(*job)
 
 
-def judge_completions(completions: Sequence[str], problems: Sequence[dict],
-                      workers: int = 1) -> list[tuple[bool | None, bool]]:
-    """``(correct, well_formed)`` per completion; ``correct`` is None when no verifier could judge.
-    ``workers`` > 1 judges in that many processes (code runs its tests in the sandbox: tens of ms each).
+def judge_completions(completions: Sequence[str], problems: Sequence[dict], workers: int = 1) -> list[Judged]:
+    """Each completion judged by its problem's verifier (``correct`` None when it could not judge) and the
+    strict format check (``well_formed``); ``total`` is the accuracy. ``workers`` > 1 judges in that many
+    processes (a code problem runs its tests in the sandbox: tens of milliseconds each).
 
-    >>> judge_completions(["<think>2 + 2</think> <answer>4</answer>", "5"], [{"answer": "4"}] * 2)
+    >>> [(j.correct, j.well_formed) for j in judge_completions(["<think>2 + 2</think> <answer>4</answer>", "5"],
+    ...                                                        [{"answer": "4"}] * 2)]
     [(True, True), (False, False)]
     """
     from verifiers.pool import pool_map
 
     if len(completions) != len(problems):
         raise ValueError(f"{len(completions)} completions for {len(problems)} problems")
-    jobs = list(zip(completions, problems))
-    return list(pool_map(_judge_one, jobs, workers, chunksize=max(1, len(jobs) // (4 * max(1, workers)))))
+    size = max(1, -(-len(completions) // (4 * workers)))  # a few chunks per worker
+    jobs = [(list(completions[i:i + size]), list(problems[i:i + size])) for i in range(0, len(completions), size)]
+    return [j for chunk in pool_map(_judge_chunk, jobs, workers) for j in chunk]
 
 
 def evaluate_policy(model, tokenizer, problems: Sequence[dict], *, template: str = R1_ZERO,
@@ -60,16 +58,16 @@ def evaluate_policy(model, tokenizer, problems: Sequence[dict], *, template: str
                                workers)
     per_task: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     correct_per_problem = [0] * len(problems)
-    for g, (correct, _) in zip(generations, judged):
+    for g, j in zip(generations, judged):
         task = problems[g.prompt_index].get("task", "?")
-        per_task[task][0] += bool(correct)
+        per_task[task][0] += bool(j.correct)
         per_task[task][1] += 1
-        correct_per_problem[g.prompt_index] += bool(correct)
+        correct_per_problem[g.prompt_index] += bool(j.correct)
     n = len(generations)
     result = {
-        "accuracy": sum(bool(c) for c, _ in judged) / n,
-        "format": sum(f for _, f in judged) / n,
-        "unjudged": sum(c is None for c, _ in judged) / n,
+        "accuracy": sum(bool(j.correct) for j in judged) / n,
+        "format": sum(j.well_formed for j in judged) / n,
+        "unjudged": sum(j.correct is None for j in judged) / n,
         "completion_tokens": sum(len(g.token_ids) for g in generations) / n,
         "per_task": {task: round(c / t, 4) for task, (c, t) in sorted(per_task.items())},
     }
@@ -80,24 +78,23 @@ def evaluate_policy(model, tokenizer, problems: Sequence[dict], *, template: str
 
 
 def evaluate_with_samples(model, tokenizer, problems: Sequence[dict], *, template: str = R1_ZERO,
-                          max_new_tokens: int = 256, samples: int = 4, seed: int | None = None,
-                          workers: int = 1) -> dict:
+                          max_new_tokens: int = 256, samples: int = 4, temperature: float = 1.0,
+                          seed: int | None = None, engine: Engine | None = None, workers: int = 1) -> dict:
     """Greedy :func:`evaluate_policy`, plus ``sampled_accuracy`` and ``pass@{samples}`` of ``samples``
-    completions per problem at temperature 1 (what RL trains on), on one engine. With ``seed``, the
-    sampling is repeatable and leaves the caller's RNG state as it was. ``samples`` below 2: greedy only.
-    ``workers``: processes judging the completions.
+    completions per problem at ``temperature`` (what RL trains on), on one engine, judged in ``workers`` processes. The sampling draws on a
+    fork of torch's RNG, so the caller's RNG state is left as it was (a training run samples the same
+    completions whether it evaluates or not); with ``seed`` it is repeatable. ``samples`` below 2: greedy only.
     """
     import torch
 
-    engine = Engine(model, tokenizer, compile=False)  # one engine (cache, graphs) for both evaluations
+    engine = engine or Engine(model, tokenizer, compile=False)  # one engine (cache, graphs) for both evaluations
     result = evaluate_policy(model, tokenizer, problems, template=template, max_new_tokens=max_new_tokens,
                              engine=engine, workers=workers)
     if samples < 2 or not problems:
         return result
-    devices = [engine.device] if engine.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices, enabled=seed is not None):
+    with torch.random.fork_rng(devices=[engine.device] if engine.device.type == "cuda" else []):
         if seed is not None:
             torch.manual_seed(seed)
         sampled = evaluate_policy(model, tokenizer, problems, template=template, max_new_tokens=max_new_tokens,
-                                  num_samples=samples, temperature=1.0, engine=engine, workers=workers)
+                                  num_samples=samples, temperature=temperature, engine=engine, workers=workers)
     return {**result, "sampled_accuracy": sampled["accuracy"], f"pass@{samples}": sampled[f"pass@{samples}"]}

@@ -14,28 +14,25 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
-from multiprocessing import get_context
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import torch
 
-from train.checkpoint import save_checkpoint
-from train.config import config_to_dict, run_stage
+from train.config import run_stage
 from train.data import BatchOrder
-from train.dist import DistInfo, all_reduce_sum, init_distributed, shutdown
+from train.dist import DistInfo, all_reduce_sum
 from train.engine import Engine, Generation
 from train.grpo_loss import filter_groups, group_advantages, grpo_loss, token_entropy, token_logprobs
-from train.load import ProblemSource
-from train.loop import StageConfig, resume, setup_training, start_run
+from train.run import RLConfig, Run, open_policy
 from train.template import TEMPLATES, render_prompt
+from verifiers.rewards import Judged
 
 __all__ = ["GRPOConfig", "RewardScorer", "grpo", "main"]
 
@@ -43,16 +40,13 @@ RewardFunc = Callable[..., list]  # TRL's signature: f(prompts, completions, **c
 
 
 @dataclass
-class GRPOConfig(StageConfig, ProblemSource):
+class GRPOConfig(RLConfig):
     out_dir: str = field(default="runs/grpo", metadata={"help": "run folder"})
     rewards: str = field(default="accuracy,format=0.5", metadata={
         "help": "rewards by name with weights (verifiers.REWARDS); overlong and cosine_scaled are sized to "
                 "--max-completion-length"})
     prompts_per_step: int = field(default=8, metadata={"help": "problems per step (per process)"})
-    num_generations: int = field(default=8, metadata={"help": "completions sampled per problem (the group)"})
     max_prompt_length: int = field(default=512, metadata={"help": "longer prompts are skipped"})
-    max_completion_length: int = field(default=256, metadata={"help": "new tokens per completion"})
-    temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling"})
     top_k: int = field(default=0, metadata={"help": "top-k sampling (0: off)"})
     beta: float = field(default=0.0, metadata={"help": "KL coefficient to the initial policy (0: no reference)"})
@@ -70,27 +64,25 @@ class GRPOConfig(StageConfig, ProblemSource):
                 "<think>/<answer> template, scores 0 accuracy (the model's failure); a well-formed answer the "
                 "verifier cannot read, or a verifier timeout, stays excluded from the loss"})
     reward_workers: int = field(default=2, metadata={"help": "processes scoring rewards (0: in this process)"})
+    reward_model: str | None = field(default=None, metadata={
+        "help": "a learned reward beside --rewards, PATH[=WEIGHT]: an rlvr rm run or a Hugging Face sequence "
+                "classifier; logged unweighted as reward/rm (R1's mixed stage: --rewards accuracy,format=0.5 "
+                "--reward-model RM=0.5; the reward model alone: --rewards accuracy=0, which only judges)"})
     eval_samples: int = field(default=0, metadata={"help": "also sample k per problem for pass@k (0: off)"})
     lr: float = field(default=1e-5, metadata={"help": "peak learning rate"})
     warmup_steps: int = field(default=0, metadata={"help": "linear warmup steps"})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     schedule: Literal["cosine", "wsd", "constant"] = field(default="constant", metadata={"help": "decay shape"})
     max_steps: int = field(default=200, metadata={"help": "GRPO steps"})
-    log_every: int = field(default=1, metadata={"help": "steps between metrics lines"})
     eval_every: int = field(default=50, metadata={"help": "steps between evaluations (0: only at the end)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.check_source()
         if self.num_generations < 2:
             raise ValueError(f"--num-generations must be at least 2 (advantages compare a group), "
                              f"got {self.num_generations}")
-        for name in ("prompts_per_step", "max_completion_length", "num_iterations", "micro_batch_size",
-                     "max_sampling_rounds"):
+        for name in ("prompts_per_step", "num_iterations", "micro_batch_size", "max_sampling_rounds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.temperature <= 0:
-            raise ValueError(f"--temperature must be positive for sampling, got {self.temperature}")
         if (self.epsilon_high is not None and self.epsilon_high < 0) or self.epsilon < 0:
             raise ValueError("clip ranges must be non-negative")
         if self.rewards:  # checked now, not after the model and data are loaded
@@ -100,23 +92,16 @@ class GRPOConfig(StageConfig, ProblemSource):
                 Rubric.parse(self.rewards)
             except ValueError as exc:
                 raise ValueError(f"--rewards {self.rewards!r}: {exc}") from None
+        if self.reward_model is not None:
+            from train.learned_reward import parse_reward_model
+
+            _, weight = parse_reward_model(self.reward_model)
+            if not math.isfinite(weight):
+                raise ValueError(f"--reward-model {self.reward_model!r}: the weight must be a finite number")
 
 
 # ---------------------------------------------------------------------------------------------
 # Rewards, scored in worker processes
-
-
-_RUBRIC = None
-_PUNISH_NO_ANSWER = True
-
-
-def _init_worker(spec: str, punish_no_answer: bool, options: dict | None = None) -> None:
-    global _RUBRIC, _PUNISH_NO_ANSWER
-    from verifiers.rewards import Rubric
-
-    weights = Rubric.parse(spec).weights
-    options = {name: opts for name, opts in (options or {}).items() if name in weights}
-    _RUBRIC, _PUNISH_NO_ANSWER = Rubric(weights, options=options), punish_no_answer
 
 
 def length_options(max_completion_length: int) -> dict:
@@ -126,136 +111,181 @@ def length_options(max_completion_length: int) -> dict:
             "cosine_scaled": {"max_len": max_completion_length}}
 
 
-def _score_chunk(job: tuple[list[str], list[dict], list[int]]) -> list[tuple[float | None, dict, bool | None, bool]]:
-    from verifiers import check_format
-
-    completions, problems, lengths = job
-    scores = _RUBRIC.score_group(completions, problems, lengths)
-    out = []
-    for completion, s in zip(completions, scores):
-        total, parts = s.total, dict(s.parts)
-        correct = None if s.verdict is None or not s.verdict.judged else bool(s.verdict.correct)
-        well_formed = check_format(completion).ok
-        # No final answer, or an answer outside the template, is the model's failure: 0, not "unjudged".
-        # Only a well-formed answer the verifier cannot read (or a timeout) stays out of the loss.
-        failed = s.verdict is not None and (s.verdict.status == "no_answer" or (not s.verdict.judged and not well_formed))
-        if _PUNISH_NO_ANSWER and failed:
-            correct = False
-            if parts.get("accuracy", 0.0) is None:
-                parts["accuracy"] = 0.0
-            if all(v is not None for v in parts.values()):
-                total = round(sum(_RUBRIC.weights[name] * v for name, v in parts.items()), 12)
-        out.append((total, parts, correct, well_formed))
-    return out
-
-
 class RewardScorer:
-    """Scores completions with a rubric (``"accuracy,format=0.5"``) in ``workers`` processes, plus any
-    TRL-style reward callables in this process. ``submit`` returns at once; ``result`` waits."""
+    """Judges completions with a rubric (``"accuracy,format=0.5"``) in ``workers`` spawn-started processes
+    (``verifiers.pool.worker_pool``: user verifiers included), plus any TRL-style reward callables in this
+    process, each weighted by its ``weight`` attribute (default 1) in the total and logged unweighted.
+    ``submit`` returns at once; ``result`` waits. A context manager that closes its pool."""
 
-    def __init__(self, spec: str, workers: int, funcs: Sequence[RewardFunc] = (), punish_no_answer: bool = True,
+    def __init__(self, rewards: str, workers: int, funcs: Sequence[RewardFunc] = (), punish_no_answer: bool = True,
                  options: dict | None = None):
+        from verifiers.pool import worker_pool
         from verifiers.rewards import Rubric
 
-        if spec:
-            Rubric.parse(spec)  # bad names fail here, with the registry's message
-        self.spec, self.funcs = spec, list(funcs)
-        self.pool = (ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                                         initargs=(spec, punish_no_answer, options)) if workers > 0 and spec else None)
-        if self.pool is None and spec:
-            _init_worker(spec, punish_no_answer, options)
+        self.funcs, self.rubric = list(funcs), None
+        if rewards:  # bad names fail here, with the registry's message
+            weights = Rubric.parse(rewards).weights
+            options = {name: opts for name, opts in (options or {}).items() if name in weights}
+            self.rubric = Rubric(weights, options=options, punish_no_answer=punish_no_answer)
+        self.pool = worker_pool(workers) if workers > 0 and self.rubric else None
+
+    def __enter__(self) -> RewardScorer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def submit(self, completions: list[str], problems: list[dict], lengths: list[int], group: int) -> list:
+        """Start judging, ``group`` completions to a job (the rubric's group rewards see one problem's)."""
+        if self.rubric is None:
+            return []
         jobs = [(completions[i:i + group], problems[i:i + group], lengths[i:i + group])
                 for i in range(0, len(completions), group)]
-        if not self.spec:
-            return [None] * len(jobs)
         if self.pool is None:
-            return [_score_chunk(job) for job in jobs]
-        return [self.pool.submit(_score_chunk, job) for job in jobs]
+            return [self.rubric.score_group(*job) for job in jobs]
+        return [self.pool.submit(self.rubric.score_group, *job) for job in jobs]  # the rubric travels with the job
 
-    def result(self, pending: list, prompts: list[str], completions: list[str], problems: list[dict]):
-        """``(totals, parts, correct, well_formed)`` per completion; a total is None if any reward is."""
-        rows = []
-        for item in pending:
-            rows += item.result() if isinstance(item, Future) else (item or [])
-        if not rows:  # only callables
+    def result(self, pending: list, prompts: list[str], completions: list[str], problems: list[dict]) -> list[Judged]:
+        """Each completion judged; a reward callable's value joins the parts and the total (None if any is)."""
+        judged = [j for item in pending for j in (item.result() if isinstance(item, Future) else item)]
+        if not judged:  # only callables
             from verifiers import check_format
 
-            rows = [(0.0, {}, None, check_format(c).ok) for c in completions]
-        totals = [r[0] for r in rows]
-        parts = [dict(r[1]) for r in rows]
+            judged = [Judged(0.0, well_formed=check_format(c).ok) for c in completions]
+        columns = {key: [p.get(key) for p in problems] for key in problems[0]} if problems else {}
         for k, fn in enumerate(self.funcs):
             name = getattr(fn, "__name__", f"reward_{k}")
-            columns = {key: [p.get(key) for p in problems] for key in problems[0]} if problems else {}
             values = fn(prompts=prompts, completions=completions, **columns)
             if len(values) != len(completions):
                 raise ValueError(f"reward function {name} returned {len(values)} values for {len(completions)}")
-            for i, v in enumerate(values):
-                parts[i][name] = v
-                totals[i] = None if totals[i] is None or v is None else totals[i] + float(v)
-        return totals, parts, [r[2] for r in rows], [r[3] for r in rows]
+            weight = getattr(fn, "weight", 1.0)
+            judged = [replace(j, parts={**j.parts, name: v},
+                              total=None if j.total is None or v is None else j.total + weight * float(v))
+                      for j, v in zip(judged, values)]
+        return judged
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
 
 
+def _rewards(judged: Sequence[Judged]) -> torch.Tensor:
+    """The totals as a tensor, NaN where no reward could be computed (excluded from the loss)."""
+    return torch.tensor([math.nan if j.total is None else j.total for j in judged])
+
+
 # ---------------------------------------------------------------------------------------------
-# The batch the loss sees
+# Rollouts and the batch the loss sees
 
 
-def build_batch(prompt_ids: list[list[int]], generations: list[Generation], pad_id: int, *, multiple: int = 64):
-    """Right-padded ``prompt + completion`` rows: inputs, targets and the completion mask over targets.
+@dataclass
+class Rollout:
+    """One round of sampling: ``num_generations`` completions of each problem, grouped by problem."""
+
+    prompts: list[list[int]]  # token ids, one per problem
+    generations: list[Generation]
+    problems: list[dict]  # the problem of each completion
+    prompt_texts: list[str]  # the templated prompt of each completion (what reward callables get)
+    pending: list  # its rewards, being judged
+
+
+@dataclass
+class Group:
+    """One problem's completions as the step keeps them (each list has one entry per completion)."""
+
+    prompt: list[int]
+    generations: list[Generation]
+    judged: list[Judged]  # a total of None: excluded from the loss
+    old_logprobs: list[torch.Tensor | None]  # per completion, when num_iterations > 1
+    ref_logprobs: list[torch.Tensor | None]  # per completion, when beta > 0
+
+
+def build_batch(prompts: list[list[int]], completions: list[list[int]], pad_id: int, *, multiple: int = 64):
+    """Right-padded ``prompt + completion`` rows (``prompts[i]`` is the prompt of ``completions[i]``): inputs,
+    targets and the completion mask over targets.
 
     Rows are padded to a multiple of ``multiple`` tokens so a compiled model sees few shapes.
     """
-    rows = [prompt_ids[g.prompt_index] + g.token_ids for g in generations]
+    rows = [p + c for p, c in zip(prompts, completions, strict=True)]
     width = -(-max(len(r) for r in rows) // multiple) * multiple + 1
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width - 1), dtype=torch.float32)
-    for i, (row, g) in enumerate(zip(rows, generations)):
+    for i, (row, prompt, completion) in enumerate(zip(rows, prompts, completions)):
         ids[i, :len(row)] = torch.tensor(row)
-        start = len(prompt_ids[g.prompt_index]) - 1  # target index of the first completion token
-        mask[i, start:start + len(g.token_ids)] = 1.0
+        start = len(prompt) - 1  # target index of the first completion token
+        mask[i, start:start + len(completion)] = 1.0
     return ids[:, :-1], ids[:, 1:], mask
 
 
-def completion_logprobs(model, prompts: list[list[int]], generations: list[Generation], *, pad_id: int,
+def completion_logprobs(model, prompts: list[list[int]], completions: list[list[int]], *, pad_id: int,
                         temperature: float, micro_batch_size: int, autocast, device) -> list[torch.Tensor]:
     """Each completion's token log-probs under ``model`` (no gradient), one 1-D tensor per completion.
 
     Used for the old policy (``num_iterations > 1``) and the reference (``beta > 0``) while the reward
     workers score the same completions.
     """
-    inputs, targets, _ = build_batch(prompts, generations, pad_id)
+    inputs, targets, _ = build_batch(prompts, completions, pad_id)
     rows = []
     with torch.no_grad(), autocast:
-        for i in range(0, len(generations), micro_batch_size):
+        for i in range(0, len(completions), micro_batch_size):
             chunk = slice(i, i + micro_batch_size)
-            logprobs = sequence_logprobs(model, inputs[chunk].to(device), targets[chunk].to(device), temperature)[0]
-            for lp, g in zip(logprobs, generations[chunk]):
-                start = len(prompts[g.prompt_index]) - 1
-                rows.append(lp[start:start + len(g.token_ids)])
+            logprobs = per_token_logprobs(model, inputs[chunk].to(device), targets[chunk].to(device), temperature)[0]
+            for lp, prompt, completion in zip(logprobs, prompts[chunk], completions[chunk]):
+                rows.append(lp[len(prompt) - 1:len(prompt) - 1 + len(completion)])
     return rows
 
 
-def _place(rows: list[torch.Tensor], prompts: list[list[int]], generations: list[Generation], like: torch.Tensor):
+def _place(rows: list[torch.Tensor], prompts: list[list[int]], like: torch.Tensor):
     """Per-completion log-probs laid out as the batch's targets (zeros elsewhere)."""
     out = torch.zeros_like(like)
-    for i, (row, g) in enumerate(zip(rows, generations)):
-        start = len(prompts[g.prompt_index]) - 1
-        out[i, start:start + len(row)] = row
+    for i, (row, prompt) in enumerate(zip(rows, prompts)):
+        out[i, len(prompt) - 1:len(prompt) - 1 + len(row)] = row
     return out
 
 
-def sequence_logprobs(model, inputs: torch.Tensor, targets: torch.Tensor, temperature: float,
-                      with_entropy: bool = False):
+def per_token_logprobs(model, inputs: torch.Tensor, targets: torch.Tensor, temperature: float,
+                       with_entropy: bool = False):
     """Per-token log-probs of ``targets`` (temperature-scaled, as sampled), optionally the entropy."""
     logits = model(inputs).float() / temperature
     logprobs = token_logprobs(logits, targets)
     entropy = token_entropy(logits.detach()) if with_entropy else None
     return logprobs, entropy
+
+
+def _rollout(indices: list[int], problems: list[dict], prompt_texts: list[str], prompt_ids: list[list[int]],
+             engine: Engine, scorer: RewardScorer, cfg: GRPOConfig) -> Rollout:
+    """Sample the groups of the problems ``indices`` and start judging them."""
+    prompts = [prompt_ids[i] for i in indices]
+    generations = engine.generate(prompts, num_samples=cfg.num_generations, max_new_tokens=cfg.max_completion_length,
+                                  temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k)
+    owners = [indices[g.prompt_index] for g in generations]
+    group_problems = [problems[i] for i in owners]
+    pending = scorer.submit([g.text for g in generations], group_problems, [len(g.token_ids) for g in generations],
+                            cfg.num_generations)
+    return Rollout(prompts, generations, group_problems, [prompt_texts[i] for i in owners], pending)
+
+
+def _groups(rollout: Rollout, scorer: RewardScorer, cfg: GRPOConfig, *, model, ref_model, logprob_args: dict
+            ) -> tuple[list[Group], int]:
+    """The rollout's groups, judged, and how many dynamic sampling dropped (their rewards all equal).
+
+    The GPU computes old-policy and reference log-probs while the workers judge the completions.
+    """
+    generations, n = rollout.generations, len(rollout.generations)
+    prompts = [rollout.prompts[g.prompt_index] for g in generations]
+    completions = [g.token_ids for g in generations]
+    old = completion_logprobs(model, prompts, completions, **logprob_args) if cfg.num_iterations > 1 else [None] * n
+    ref = completion_logprobs(ref_model, prompts, completions, **logprob_args) if ref_model is not None else [None] * n
+    judged = scorer.result(rollout.pending, rollout.prompt_texts, [g.text for g in generations], rollout.problems)
+    kept = list(range(len(rollout.prompts)))
+    if cfg.dynamic_sampling:
+        rewards = _rewards(judged)
+        signal = filter_groups(rewards, cfg.num_generations, ~torch.isnan(rewards)).tolist()
+        kept = [k for k in kept if signal[k]]
+    size = cfg.num_generations
+    groups = [Group(rollout.prompts[k], *(x[k * size:(k + 1) * size] for x in (generations, judged, old, ref)))
+              for k in kept]
+    return groups, len(rollout.prompts) - len(kept)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,195 +297,101 @@ def _mean(values) -> float | None:
 
 
 def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
-    """Run GRPO; returns the last metrics row. ``reward_funcs``: extra TRL-style callables (weight 1)."""
-    from train.evaluate import evaluate_policy
-    from train.load import load_policy, problem_splits
+    """Run GRPO; returns the last metrics row. ``reward_funcs``: extra TRL-style callables (weighted by their
+    ``weight`` attribute, default 1)."""
+    from train.load import problem_splits
 
-    if not cfg.rewards and not reward_funcs:
-        raise ValueError("no rewards: --rewards is empty and no reward functions were given")
-    info: DistInfo = init_distributed(cfg.device)
-    device = info.device
-    torch.manual_seed(cfg.seed + info.rank)  # each rank samples its own completions
-    model, tokenizer = load_policy(cfg.init_from)
-    model = model.to(device)
-    ref_model = None
-    if cfg.beta > 0:
-        ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+    if not cfg.rewards and not reward_funcs and not cfg.reward_model:
+        raise ValueError("no rewards: --rewards is empty and no reward model or reward functions were given")
+    info, model, tokenizer = open_policy(cfg)
+    ref_model = copy.deepcopy(model).eval().requires_grad_(False) if cfg.beta > 0 else None
+    if cfg.reward_model:  # scored by whole groups, on this process's device, outside the policy's graph
+        from train.learned_reward import LearnedReward, parse_reward_model
+
+        path, weight = parse_reward_model(cfg.reward_model)
+        if not Path(path).is_dir():  # checked when the stage runs: a pipeline trains it after the config is made
+            raise ValueError(f"--reward-model {cfg.reward_model!r}: no folder {path}")
+        groups = max(1, cfg.micro_batch_size // cfg.num_generations)
+        reward_funcs = [*reward_funcs, LearnedReward(path, device=info.device, weight=weight,
+                                                     batch_size=groups * cfg.num_generations)]
     train_rows, test_rows = problem_splits(cfg, cfg.seed)
     template = TEMPLATES[cfg.template]
     prompt_texts = [render_prompt(r["prompt"], template) for r in train_rows]
-    prompt_ids_all = tokenizer.encode_batch(prompt_texts, bos=True)
-    keep = [i for i, p in enumerate(prompt_ids_all) if len(p) <= cfg.max_prompt_length]
+    prompt_ids = tokenizer.encode_batch(prompt_texts, bos=True)
+    keep = [i for i, p in enumerate(prompt_ids) if len(p) <= cfg.max_prompt_length]
     if not keep:
         raise ValueError(f"every prompt is longer than --max-prompt-length {cfg.max_prompt_length}")
-    train_rows = [train_rows[i] for i in keep]
-    prompt_texts = [prompt_texts[i] for i in keep]
-    prompt_ids_all = [prompt_ids_all[i] for i in keep]
+    train_rows, prompt_texts, prompt_ids = ([x[i] for i in keep] for x in (train_rows, prompt_texts, prompt_ids))
 
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = start_run(out_dir, cfg.resume, cfg.overwrite, info.is_main)  # an earlier run's: refused or removed
-    tokenizer_file = out_dir / "tokenizer.json"
-    if info.is_main:
-        tokenizer.save(tokenizer_file)
-    optimizer, scheduler, forward, autocast = setup_training(cfg, model, info)
-    order = BatchOrder(len(train_rows), cfg.prompts_per_step, cfg.seed, info.rank, info.world_size)
-    step, metrics_path = resume(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, order=order,
-                                out_dir=out_dir, info=info)
-    config_record = {"stage": "grpo", "model": model.config.to_dict(), "train": config_to_dict(cfg)}
-
-    engine = Engine(model, tokenizer, max_batch_size=max(256, cfg.prompts_per_step * cfg.num_generations))
-    eval_engine = Engine(model, tokenizer, compile=False)  # greedy evaluation now and then: no compilation
-    scorer = RewardScorer(cfg.rewards, cfg.reward_workers, reward_funcs, cfg.punish_no_answer,
-                          length_options(cfg.max_completion_length))
-    if info.is_main:
-        print(f"grpo: {len(train_rows):,} training problems, {len(test_rows)} held out; "
-              f"{cfg.prompts_per_step} x {cfg.num_generations} completions per step; rewards {cfg.rewards}; "
-              f"{model.num_parameters() / 1e6:.2f}M parameters on {device}")
-
-    def evaluate() -> dict:
-        result = evaluate_policy(model, tokenizer, test_rows, template=template, max_new_tokens=cfg.max_completion_length,
-                                 engine=eval_engine)
-        out = {"eval_accuracy": result.get("accuracy"), "eval_format": result.get("format"),
-               "eval_per_task": result.get("per_task")}
-        if cfg.eval_samples > 1:
-            # sampled on a fork of the RNG: a run that evaluates (e.g. at its last step, then is resumed) must
-            # go on sampling the same training completions as one that did not
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                sampled = evaluate_policy(model, tokenizer, test_rows, template=template, engine=eval_engine,
-                                          max_new_tokens=cfg.max_completion_length, num_samples=cfg.eval_samples,
-                                          temperature=cfg.temperature)
-            out[f"eval_pass@{cfg.eval_samples}"] = sampled.get(f"pass@{cfg.eval_samples}")
-        return out
-
-    logprob_args = dict(pad_id=tokenizer.pad_id, temperature=cfg.temperature, micro_batch_size=cfg.micro_batch_size,
-                        autocast=autocast, device=device)
-
-    def sample_round(indices: list[int]):
-        problems = [train_rows[i] for i in indices]
-        prompts = [prompt_ids_all[i] for i in indices]
-        generations = engine.generate(prompts, num_samples=cfg.num_generations,
-                                      max_new_tokens=cfg.max_completion_length, temperature=cfg.temperature,
-                                      top_p=cfg.top_p, top_k=cfg.top_k)
-        group_problems = [problems[g.prompt_index] for g in generations]
-        group_prompts = [prompt_texts[indices[g.prompt_index]] for g in generations]
-        texts = [g.text for g in generations]
-        pending = scorer.submit(texts, group_problems, [len(g.token_ids) for g in generations], cfg.num_generations)
-        return prompts, generations, texts, group_problems, group_prompts, pending
-
-    bar = None
-    if info.is_main and cfg.progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.max_steps, initial=step, desc="grpo", unit="step", dynamic_ncols=True)
-    last: dict = {}
-    try:
-        while step < cfg.max_steps:
+    with Run(cfg, "grpo", model, tokenizer, info, postfix=("reward", "accuracy", "eval_accuracy")) as run, \
+            RewardScorer(cfg.rewards, cfg.reward_workers, reward_funcs, cfg.punish_no_answer,
+                         length_options(cfg.max_completion_length)) as scorer:
+        order = BatchOrder(len(train_rows), cfg.prompts_per_step, cfg.seed, info.rank, info.world_size)
+        if run.state:
+            order.load_state(run.state["data"])
+        engine = Engine(model, tokenizer, max_batch_size=max(256, cfg.prompts_per_step * cfg.num_generations))
+        logprob_args = dict(pad_id=tokenizer.pad_id, temperature=cfg.temperature,
+                            micro_batch_size=cfg.micro_batch_size, autocast=run.autocast, device=info.device)
+        if info.is_main:
+            print(f"grpo: {len(train_rows):,} training problems, {len(test_rows)} held out; "
+                  f"{cfg.prompts_per_step} x {cfg.num_generations} completions per step; rewards {cfg.rewards}; "
+                  f"{model.num_parameters() / 1e6:.2f}M parameters on {info.device}")
+        last: dict = {}
+        while run.step < cfg.max_steps:
             start = time.perf_counter()
-            # 1. sample groups (dynamic sampling: keep groups whose rewards differ, refill)
-            kept: list[tuple] = []
-            gen_time, rounds, dropped = 0.0, 0, 0
-            while rounds < (cfg.max_sampling_rounds if cfg.dynamic_sampling else 1):
+            # 1. sample groups (dynamic sampling: keep the groups whose rewards differ, and sample again)
+            kept: list[Group] = []
+            generation_time, rounds, dropped = 0.0, 0, 0
+            while rounds < (cfg.max_sampling_rounds if cfg.dynamic_sampling else 1) and len(kept) < cfg.prompts_per_step:
                 rounds += 1
-                t0 = time.perf_counter()
-                prompts, generations, texts, group_problems, group_prompts, pending = sample_round(order.next())
-                gen_time += time.perf_counter() - t0
-                # the GPU computes old-policy and reference log-probs while the workers score the rewards
-                old_rows, ref_rows = [None] * len(generations), [None] * len(generations)
-                if cfg.num_iterations > 1:
-                    old_rows = completion_logprobs(model, prompts, generations, **logprob_args)
-                if ref_model is not None:
-                    ref_rows = completion_logprobs(ref_model, prompts, generations, **logprob_args)
-                totals, parts, correct, formats = scorer.result(pending, group_prompts, texts, group_problems)
-                rewards = torch.tensor([math.nan if t is None else t for t in totals])
-                valid = ~torch.isnan(rewards)
-                groups = list(range(len(prompts)))
-                if cfg.dynamic_sampling:
-                    keep_mask = filter_groups(rewards, cfg.num_generations, valid).tolist()
-                    dropped += keep_mask.count(False)
-                    groups = [k for k in groups if keep_mask[k]]
-                for k in groups:
-                    sl = slice(k * cfg.num_generations, (k + 1) * cfg.num_generations)
-                    kept.append(Group(prompts[k], generations[sl], rewards[sl], valid[sl], parts[sl], correct[sl],
-                                      formats[sl], old_rows[sl], ref_rows[sl]))
-                if len(kept) >= cfg.prompts_per_step:
-                    break
+                began = time.perf_counter()
+                rollout = _rollout(order.next(), train_rows, prompt_texts, prompt_ids, engine, scorer, cfg)
+                generation_time += time.perf_counter() - began
+                groups, flat = _groups(rollout, scorer, cfg, model=model, ref_model=ref_model,
+                                       logprob_args=logprob_args)
+                kept, dropped = kept + groups, dropped + flat
             kept = kept[: cfg.prompts_per_step]
             if info.is_distributed and cfg.dynamic_sampling:
                 # the ranks train together or not at all: a rank left with no groups would skip the collectives
                 # (token count, gradient all-reduce) that the others wait in
-                ranks_with_groups = all_reduce_sum(torch.tensor(float(bool(kept)), device=device))
+                ranks_with_groups = all_reduce_sum(torch.tensor(float(bool(kept)), device=info.device))
                 if int(ranks_with_groups) < info.world_size:
                     kept = []
-            step += 1
-            row: dict = {"step": step}
+            # 2. learn from them
+            run.step += 1
+            row: dict = {"step": run.step}
             if kept:
-                row.update(_train_on(kept, cfg, model=model, forward=forward, optimizer=optimizer,
-                                     pad_id=tokenizer.pad_id, autocast=autocast, info=info, device=device))
+                row.update(_train_on(kept, cfg, model=model, forward=run.forward, optimizer=run.optimizer,
+                                     pad_id=tokenizer.pad_id, autocast=run.autocast, info=info, device=info.device))
             else:
                 row["skipped"] = True  # every group had equal rewards: nothing to learn from this step
-            scheduler.step()
+            run.scheduler.step()
             elapsed = time.perf_counter() - start
             completion_tokens = sum(len(g.token_ids) for k in kept for g in k.generations)
-            row.update({"lr": float(f"{scheduler.get_last_lr()[0]:.4g}"), "step_time": round(elapsed, 3),
-                        "generation_time": round(gen_time, 3),
+            row.update({"lr": float(f"{run.scheduler.get_last_lr()[0]:.4g}"), "step_time": round(elapsed, 3),
+                        "generation_time": round(generation_time, 3),
                         "tokens_per_s": round(completion_tokens * info.world_size / elapsed, 1),
                         "sampling_rounds": rounds, "dropped_groups": dropped})
-            if info.is_main and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.max_steps):
-                row.update(evaluate())
-            if info.is_main and (step % cfg.log_every == 0 or "eval_accuracy" in row):
-                with metrics_path.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
+            if info.is_main and run.evaluating:
+                row.update(run.evaluate(test_rows, template=template, max_new_tokens=cfg.max_completion_length,
+                                        samples=cfg.eval_samples, temperature=cfg.temperature, prefix="eval_"))
+            run.end_step(row, {"data": order.state()})
             last = row
-            if bar is not None:
-                bar.set_postfix({k: row[k] for k in ("reward", "accuracy", "eval_accuracy") if row.get(k) is not None})
-                bar.update(1)
-            if info.is_main and (step == cfg.max_steps or (cfg.save_every and step % cfg.save_every == 0)):
-                save_checkpoint(out_dir, step, model=model, optimizer=optimizer, scheduler=scheduler,
-                                config=config_record, tokenizer_file=tokenizer_file,
-                                state={"data": order.state()}, keep_last=cfg.keep_last)
-    finally:
-        scorer.close()
-        if bar is not None:
-            bar.close()
-    if info.is_main:
-        from train.hf import export_hf
-
-        export_hf(model, out_dir / "final", tokenizer)
-    del forward  # DDP's destructor still talks to the process group: free it before leaving the group
-    shutdown()
+        run.export()
     return last
-
-
-class Group(NamedTuple):
-    """One prompt's sampled completions as the step keeps them (each list has one entry per completion)."""
-
-    prompt: list[int]
-    generations: list[Generation]
-    rewards: torch.Tensor  # NaN where no reward could be computed
-    valid: torch.Tensor
-    parts: list[dict]
-    correct: list[bool | None]
-    formats: list[bool]
-    old_logprobs: list[torch.Tensor | None]  # per completion, when num_iterations > 1
-    ref_logprobs: list[torch.Tensor | None]  # per completion, when beta > 0
 
 
 def _train_on(kept: list[Group], cfg: GRPOConfig, *, model, forward, optimizer, pad_id, autocast,
               info: DistInfo, device) -> dict:
     """Advantages, then ``num_iterations`` optimizer passes over the batch; returns the step's metrics."""
-    prompts = [k.prompt for k in kept]
     generations = [g for k in kept for g in k.generations]
-    for i, g in enumerate(generations):  # re-index prompts within the kept batch
-        g.prompt_index = i // cfg.num_generations
-    rewards = torch.cat([k.rewards for k in kept])
-    valid = torch.cat([k.valid for k in kept])
-    parts = [p for k in kept for p in k.parts]
-    correct = [c for k in kept for c in k.correct]
-    formats = [f for k in kept for f in k.formats]
+    prompts = [k.prompt for k in kept for _ in k.generations]  # the prompt of each completion
+    judged = [j for k in kept for j in k.judged]
+    rewards = _rewards(judged)
+    valid = ~torch.isnan(rewards)
     advantages = group_advantages(torch.nan_to_num(rewards), cfg.num_generations, scale_rewards=cfg.scale_rewards,
                                   valid=valid)
-    inputs, targets, mask = build_batch(prompts, generations, pad_id)
+    inputs, targets, mask = build_batch(prompts, [g.token_ids for g in generations], pad_id)
     truncated = torch.tensor([g.finish_reason == "length" for g in generations])
     row_ok = valid & ~truncated if cfg.mask_truncated_completions else valid
     mask = mask * row_ok[:, None].float()  # excluded completions: no loss at all
@@ -465,12 +401,11 @@ def _train_on(kept: list[Group], cfg: GRPOConfig, *, model, forward, optimizer, 
     tokens_here = mask.sum()
     num_items = all_reduce_sum(tokens_here.clone()) / info.world_size  # DAPO's global token mean, DDP-averaged
 
-    old_rows = [r for k in kept for r in k.old_logprobs]
-    ref_rows = [r for k in kept for r in k.ref_logprobs]
-    old = ([_place(old_rows, prompts, generations, mask)[c] for c in chunks] if old_rows[0] is not None
-           else [None] * len(chunks))
-    ref = ([_place(ref_rows, prompts, generations, mask)[c] for c in chunks] if ref_rows[0] is not None
-           else [None] * len(chunks))
+    def placed(rows: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
+        return [_place(rows, prompts, mask)[c] for c in chunks] if rows[0] is not None else [None] * len(chunks)
+
+    old = placed([r for k in kept for r in k.old_logprobs])
+    ref = placed([r for k in kept for r in k.ref_logprobs])
     stats: dict[str, list[float]] = {}
     grad_norm = torch.zeros(())
     for _ in range(cfg.num_iterations):
@@ -478,8 +413,8 @@ def _train_on(kept: list[Group], cfg: GRPOConfig, *, model, forward, optimizer, 
             last_chunk = c is chunks[-1]
             sync = last_chunk or not info.is_distributed
             with forward.no_sync() if not sync else contextlib.nullcontext(), autocast:
-                logprobs, entropy = sequence_logprobs(forward, inputs[c], targets[c], cfg.temperature,
-                                                      with_entropy=True)
+                logprobs, entropy = per_token_logprobs(forward, inputs[c], targets[c], cfg.temperature,
+                                                       with_entropy=True)
                 loss, metrics = grpo_loss(logprobs, old_lp, advantages[c], mask[c], ref_logprobs=ref_lp,
                                           beta=cfg.beta, epsilon=cfg.epsilon, epsilon_high=cfg.epsilon_high,
                                           loss_type=cfg.loss_type, max_completion_length=cfg.max_completion_length,
@@ -498,18 +433,19 @@ def _train_on(kept: list[Group], cfg: GRPOConfig, *, model, forward, optimizer, 
 
     tokens = sum(stats.pop("_tokens")) or 1.0
     lengths = [len(g.token_ids) for g in generations]
-    judged = [c for c in correct if c is not None]
+    correct = [j.correct for j in judged if j.correct is not None]
+    parts = [j.parts for j in judged]
     row = {
         "reward": _mean([None if not v else float(r) for r, v in zip(rewards.tolist(), valid.tolist())]),
-        "accuracy": round(sum(judged) / len(judged), 5) if judged else None,
-        "format": round(sum(formats) / len(formats), 5),
-        "unjudged": round(1 - len(judged) / n, 5) if any(k == "accuracy" for k in parts[0]) else None,
+        "accuracy": round(sum(correct) / len(correct), 5) if correct else None,
+        "format": round(sum(j.well_formed for j in judged) / n, 5),
+        "unjudged": round(1 - len(correct) / n, 5) if "accuracy" in parts[0] else None,
         "completion_length": round(sum(lengths) / n, 2),
         "completion_length_max": max(lengths),
         "truncated": round(float(truncated.float().mean()), 5),
         "grad_norm": round(float(grad_norm), 4),
     }
-    for name in parts[0] if parts else []:
+    for name in parts[0]:
         row[f"reward/{name}"] = _mean([p.get(name) for p in parts])
     for key, values in stats.items():
         row[key] = round(sum(values) / tokens, 6)

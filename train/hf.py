@@ -1,7 +1,9 @@
 """Hugging Face interop: load local Llama / Qwen2 / Qwen3 checkpoints natively, export ours.
 
 Our parameter names are Hugging Face's without the ``model.`` prefix, with q/k/v and gate/up fused,
-so conversion renames keys and joins or splits those matrices. Any other causal LM loads through
+so conversion renames keys and joins or splits those matrices. A ``RewardModel`` is exported as, and loaded
+from, ``LlamaForSequenceClassification`` (``Qwen2...``, ``Qwen3...``) with one label: the form of TRL's reward
+models, its head named ``score`` on both sides. Any other causal LM loads through
 :class:`GenericCausalLM`, a slower path that the training loop also accepts (it generates with its own
 ``generate``, not the engine). Nothing is ever downloaded: paths must be local folders.
 
@@ -12,6 +14,10 @@ so conversion renames keys and joins or splits those matrices. Any other causal 
 >>> _ = export_hf(model, folder)
 >>> load_hf(folder).config == model.config
 True
+>>> from train.model import RewardModel
+>>> _ = export_hf(RewardModel(PRESETS["tiny"]), folder)
+>>> type(load_hf_reward_model(folder)).__name__
+'RewardModel'
 """
 
 from __future__ import annotations
@@ -22,11 +28,15 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from train.model import ModelConfig, Transformer
+from train.model import ModelConfig, RewardModel, Transformer
 
-__all__ = ["GenericCausalLM", "config_from_hf", "config_to_hf", "export_hf", "load_hf"]
+__all__ = ["GenericCausalLM", "config_from_hf", "config_to_hf", "export_hf", "is_reward_model", "load_hf",
+           "load_hf_reward_model"]
 
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}
+# reward models: transformers' sequence classifiers with one label (Qwen3's since transformers 4.51)
+REWARD_ARCHITECTURES = {"llama": "LlamaForSequenceClassification", "qwen2": "Qwen2ForSequenceClassification",
+                        "qwen3": "Qwen3ForSequenceClassification"}
 
 
 class UnsupportedCheckpoint(ValueError):
@@ -66,11 +76,13 @@ def config_from_hf(hf: dict) -> ModelConfig:
     )
 
 
-def config_to_hf(config: ModelConfig, special_ids: dict[str, int] | None = None) -> dict:
-    """The ``config.json`` that ``transformers`` reads back as the same architecture."""
+def config_to_hf(config: ModelConfig, special_ids: dict[str, int] | None = None, *, reward: bool = False) -> dict:
+    """The ``config.json`` that ``transformers`` reads back as the same architecture: the causal LM, or with
+    ``reward`` the one-label sequence classifier (a reward model)."""
     ids = special_ids or {}
+    labels = {"id2label": {"0": "LABEL_0"}, "label2id": {"LABEL_0": 0}} if reward else {}
     return {
-        "architectures": [ARCHITECTURES[config.arch]],
+        "architectures": [(REWARD_ARCHITECTURES if reward else ARCHITECTURES)[config.arch]],
         "model_type": config.arch,
         "vocab_size": config.vocab_size,
         "hidden_size": config.hidden_size,
@@ -92,6 +104,7 @@ def config_to_hf(config: ModelConfig, special_ids: dict[str, int] | None = None)
         "bos_token_id": ids.get("bos"),
         "eos_token_id": ids.get("eos"),
         "pad_token_id": ids.get("pad"),
+        **labels,
     }
 
 
@@ -140,8 +153,13 @@ def _unfuse(state: dict[str, Tensor], config: ModelConfig) -> dict[str, Tensor]:
             for p, part in zip(("gate", "up"), tensor.chunk(2)):
                 out[f"model.{name.replace('gate_up_proj', f'{p}_proj')}"] = part
         else:
-            out[name if name == "lm_head.weight" else f"model.{name}"] = tensor
+            out[name if name in ("lm_head.weight", "score.weight") else f"model.{name}"] = tensor
     return out
+
+
+def is_reward_model(hf: dict) -> bool:
+    """Whether a Hugging Face ``config.json`` dict describes a sequence classifier (a reward model)."""
+    return any(str(a).endswith("ForSequenceClassification") for a in hf.get("architectures") or ())
 
 
 def load_hf(path: str | Path, *, dtype: torch.dtype | None = None) -> Transformer:
@@ -149,16 +167,39 @@ def load_hf(path: str | Path, *, dtype: torch.dtype | None = None) -> Transforme
 
     Raises ``UnsupportedCheckpoint`` for other architectures; load those with ``GenericCausalLM``.
     """
-    folder = Path(path)
-    config_file = folder / "config.json"
+    hf = _read_config(path)
+    if is_reward_model(hf):
+        raise UnsupportedCheckpoint(f"{path}: a reward model ({hf['architectures'][0]}), not a causal LM; load it "
+                                    "with load_hf_reward_model")
+    return _load_native(Path(path), Transformer, config_from_hf(hf), dtype)
+
+
+def load_hf_reward_model(path: str | Path, *, dtype: torch.dtype | None = None) -> RewardModel:
+    """A native ``RewardModel`` from a local Hugging Face folder of a one-label Llama, Qwen2 or Qwen3 sequence
+    classifier (ours, or e.g. one TRL's ``RewardTrainer`` saved)."""
+    hf = _read_config(path)
+    if not is_reward_model(hf):
+        raise UnsupportedCheckpoint(f"{path}: not a reward model (architectures {hf.get('architectures')}; "
+                                    "expected one of " + ", ".join(REWARD_ARCHITECTURES.values()) + ")")
+    labels = hf.get("num_labels") or len(hf.get("id2label") or {0: ""})
+    if labels != 1:
+        raise UnsupportedCheckpoint(f"{path}: a classifier with {labels} labels; a reward model has one")
+    return _load_native(Path(path), RewardModel, config_from_hf(hf), dtype)
+
+
+def _read_config(path: str | Path) -> dict:
+    config_file = Path(path) / "config.json"
     if not config_file.exists():
-        raise FileNotFoundError(f"{folder}: not a Hugging Face model folder (no config.json)")
-    config = config_from_hf(json.loads(config_file.read_text()))
+        raise FileNotFoundError(f"{path}: not a Hugging Face model folder (no config.json)")
+    return json.loads(config_file.read_text())
+
+
+def _load_native(folder: Path, cls: type[Transformer], config: ModelConfig, dtype: torch.dtype | None):
     weights = _read_weights(folder)
     state = _fuse(weights, config)
     if config.tie_word_embeddings:
         state.pop("lm_head.weight", None)
-    model = Transformer(config)
+    model = cls(config)
     shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
     expected = {name for name in shapes if not (config.tie_word_embeddings and name == "lm_head.weight")}
     missing, unexpected = expected - state.keys(), state.keys() - expected
@@ -175,7 +216,8 @@ def load_hf(path: str | Path, *, dtype: torch.dtype | None = None) -> Transforme
 
 
 def export_hf(model: Transformer, folder: str | Path, tokenizer=None, *, dtype: torch.dtype | None = None) -> Path:
-    """Write ``model`` (and a ``train.tokenizer.Tokenizer``) as a folder ``from_pretrained`` loads."""
+    """Write ``model`` (and a ``train.tokenizer.Tokenizer``) as a folder ``from_pretrained`` loads: a causal LM,
+    or for a ``RewardModel`` a sequence classifier (``AutoModelForSequenceClassification``)."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
@@ -192,12 +234,14 @@ def export_hf(model: Transformer, folder: str | Path, tokenizer=None, *, dtype: 
             if not (config.tie_word_embeddings and name == "lm_head.weight")}
     state = {name: t.contiguous() for name, t in _unfuse(ours, config).items()}
     save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
-    hf_config = config_to_hf(config, tokenizer.special_ids() if tokenizer is not None else None)
+    reward = isinstance(model, RewardModel)
+    hf_config = config_to_hf(config, tokenizer.special_ids() if tokenizer is not None else None, reward=reward)
     if dtype is not None:
         hf_config["torch_dtype"] = str(dtype).removeprefix("torch.")
     (folder / "config.json").write_text(json.dumps(hf_config, indent=2) + "\n")
     if tokenizer is not None:
         tokenizer.save_pretrained(folder)
+    if tokenizer is not None and not reward:  # a reward model does not generate
         ids = tokenizer.special_ids()
         generation = {"bos_token_id": ids["bos"], "eos_token_id": [ids["eos"], ids["</answer>"]],
                       "pad_token_id": ids["pad"]}

@@ -28,7 +28,7 @@ try:  # FlexAttention (torch 2.5+): block-sparse masks, used for packed preferen
 except ImportError:
     BlockMask = flex_attention = None
 
-__all__ = ["PRESETS", "KVCache", "ModelConfig", "Transformer", "preset"]
+__all__ = ["PRESETS", "KVCache", "ModelConfig", "RewardModel", "Transformer", "preset"]
 
 
 @dataclass
@@ -277,6 +277,9 @@ class Transformer(nn.Module):
             embed.weight[:old] = self.embed_tokens.weight
             embed.weight[old:] = self.embed_tokens.weight.mean(0)
         self.embed_tokens = embed
+        if not hasattr(self, "lm_head"):  # a reward model: no vocabulary head
+            self.config.vocab_size = vocab_size
+            return
         head = nn.Linear(self.config.hidden_size, vocab_size, bias=False).to(self.lm_head.weight)
         if self.config.tie_word_embeddings:
             head.weight = embed.weight
@@ -293,14 +296,17 @@ class Transformer(nn.Module):
     def flops_per_token(self, seq_len: int) -> float:
         """Training FLOPs per token (forward + backward): 6N plus attention, as in the PaLM paper."""
         c = self.config
-        # every parameter is a matmul weight except the input embedding (a lookup), unless it is tied
-        n = self.num_parameters() - (0 if c.tie_word_embeddings else c.vocab_size * c.hidden_size)
         attention = 12 * c.num_hidden_layers * c.num_attention_heads * c.head_dim * seq_len
-        return 6 * n + attention
+        return 6 * self._matmul_parameters() + attention
 
-    def forward(self, input_ids: Tensor, targets: Tensor | None = None, *, positions: Tensor | None = None,
-                mask: Tensor | None = None, cache: KVCache | None = None, index: Tensor | None = None,
-                length: int = 0, reduction: str = "mean") -> Tensor:
+    def _matmul_parameters(self) -> int:
+        # every parameter is a matmul weight except the input embedding (a lookup), unless it is tied
+        c = self.config
+        return self.num_parameters() - (0 if c.tie_word_embeddings else c.vocab_size * c.hidden_size)
+
+    def hidden_states(self, input_ids: Tensor, *, positions: Tensor | None = None, mask: Tensor | None = None,
+                      cache: KVCache | None = None, index: Tensor | None = None, length: int = 0) -> Tensor:
+        """The final normed hidden states ``[B, T, hidden]``, which a head reads (``forward``'s arguments)."""
         if positions is None:
             if input_ids.shape[1] > self.config.max_position_embeddings:
                 raise ValueError(f"a sequence of {input_ids.shape[1]} tokens exceeds the model's "
@@ -314,7 +320,12 @@ class Transformer(nn.Module):
         for i, layer in enumerate(self.layers):
             layer_cache = (cache.k[i], cache.v[i]) if cache is not None else None
             x = layer(x, cos, sin, mask, layer_cache, index, length)
-        x = self.norm(x)
+        return self.norm(x)
+
+    def forward(self, input_ids: Tensor, targets: Tensor | None = None, *, positions: Tensor | None = None,
+                mask: Tensor | None = None, cache: KVCache | None = None, index: Tensor | None = None,
+                length: int = 0, reduction: str = "mean") -> Tensor:
+        x = self.hidden_states(input_ids, positions=positions, mask=mask, cache=cache, index=index, length=length)
         if targets is None:
             return self.lm_head(x)
         logits = self.lm_head(x).float()
@@ -323,3 +334,47 @@ class Transformer(nn.Module):
         # "none": each target's negative log-prob [B, T] (0 where ignored), without handing the caller the
         # float32 logits: compiled, the log-softmax and the gather fuse into the matmul's epilogue
         return loss.view(targets.shape) if reduction == "none" else loss
+
+
+class RewardModel(Transformer):
+    """The decoder with a scalar head in place of the vocabulary head: a reward model.
+
+    A sequence's reward is the head's output at its last token, as in Hugging Face's
+    ``LlamaForSequenceClassification`` with one label (TRL's reward models), which ``train.hf`` exports and
+    loads. ``forward(ids, ends)`` returns float32 rewards read at the positions ``ends``: ``[B]`` for one per
+    row, ``[B, k]`` for several per row (packed pairs); without ``ends``, at each row's last position.
+
+    >>> model = RewardModel(PRESETS["tiny"])
+    >>> ids = torch.tensor([[1, 2, 3], [4, 5, 0]])  # the second row is padded after position 1
+    >>> model(ids, torch.tensor([2, 1])).shape
+    torch.Size([2])
+    >>> torch.allclose(model(ids, torch.tensor([2, 1]))[1], model(ids[1:, :2])[0], atol=1e-6)  # padding unseen
+    True
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        del self.lm_head  # tied, its weight lives on as the embedding
+        self.score = nn.Linear(config.hidden_size, 1, bias=False)
+        nn.init.normal_(self.score.weight, std=0.02)  # Hugging Face's initializer_range
+
+    @classmethod
+    def from_policy(cls, policy: Transformer) -> RewardModel:
+        """A reward model with ``policy``'s body and a fresh head: how TRL starts one from a causal LM."""
+        model = cls(replace(policy.config)).to(policy.embed_tokens.weight)
+        body = {name: t for name, t in policy.state_dict().items() if not name.startswith("lm_head.")}
+        missing, unexpected = model.load_state_dict(body, strict=False)
+        assert missing == ["score.weight"] and not unexpected, (missing, unexpected)
+        return model
+
+    def _matmul_parameters(self) -> int:
+        # the embedding is a lookup and no vocabulary projection follows it
+        return self.num_parameters() - self.config.vocab_size * self.config.hidden_size
+
+    def forward(self, input_ids: Tensor, ends: Tensor | None = None, *, positions: Tensor | None = None,
+                mask: Tensor | None = None) -> Tensor:
+        x = self.hidden_states(input_ids, positions=positions, mask=mask)
+        if ends is None:
+            ends = torch.full(input_ids.shape[:1], input_ids.shape[1] - 1, device=input_ids.device)
+        rows = torch.arange(x.shape[0], device=x.device).view(-1, *[1] * (ends.dim() - 1))
+        return self.score(x[rows, ends]).squeeze(-1).float()  # the head reads only the scored positions

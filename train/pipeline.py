@@ -13,6 +13,7 @@ report folder gets ``report.md`` (accuracy and format per stage and task, time p
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -20,15 +21,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from train.config import check_values, config_to_dict
+from train.dpo import DPOConfig
+from train.grpo import GRPOConfig
+from train.pretrain import PretrainConfig
+from train.rlhf import UPSTREAM as RLHF_UPSTREAM
+from train.sft import SFTConfig
+
 __all__ = ["PIPELINES", "Budget", "PipelineConfig", "corpus_documents", "main", "pipeline", "results_table",
-           "stage_overrides"]
+           "running_mean", "stage_overrides"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Budget:
-    """What one pipeline preset trains: the model, data, steps and batch sizes of each stage."""
+    """What one pipeline preset trains: its data, and each stage's settings where they differ from the
+    stage's own defaults (the pipeline sets the run folders, the policies and the problems)."""
 
-    model: str  # the model's size: a train.model.PRESETS name
     tasks: str
     difficulty: str
     n_problems: int
@@ -38,75 +46,72 @@ class Budget:
     # share of the other prompts kept for GRPO and DPO only: questions the model never saw solved. 0: they
     # train on the SFT questions (the tiny preset's single-digit facts are too few to hold a quarter out)
     rl_size: float
+    pretrain: PretrainConfig  # its preset names the model's size
+    sft: SFTConfig
+    grpo: GRPOConfig
+    dpo: DPOConfig  # iterative DPO from the same SFT model, on the same prompts as GRPO: the comparison
     # shares of the pretraining documents written as the template's dialogue (corpus_documents): replies that
     # reason in <think> and answer in <answer>, and replies that give the answer alone. What lets R1-Zero start
-    tagged_share: float
-    chat_share: float
-    pretrain: dict
-    sft: dict
-    grpo: dict
-    dpo: dict  # iterative DPO from the same SFT model, on the same prompts as GRPO: the comparison
+    tagged_share: float = 0.0
+    chat_share: float = 0.0
     # intra-op threads on a CPU (None: torch's default). A tiny model's matmuls are too small to split, and on
     # shared cores two threads wait on each other (3-5x slower measured on the 2-core development machine)
     cpu_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.tagged_share < 0 or self.chat_share < 0 or self.tagged_share + self.chat_share > 1:
+            raise ValueError(f"tagged_share {self.tagged_share} and chat_share {self.chat_share}: shares between 0 "
+                             "and 1 that add up to at most 1")
 
 
 PIPELINES: dict[str, Budget] = {
     # CPU, 2 cores: a few minutes in all. Easy arithmetic; the short template keeps sequences short.
     "tiny": Budget(
-        model="tiny", tasks="arithmetic", difficulty="1-2", n_problems=12000, eval_problems=100, template="plain", test_size=0.2, rl_size=0.0,
-        tagged_share=0.0, chat_share=0.0,
+        tasks="arithmetic", difficulty="1-2", n_problems=12000, eval_problems=100, template="plain", test_size=0.2, rl_size=0.0,
         # about 400 steps are needed: the loss drops a second time near step 250-350, when the model
         # learns to copy the operands from the question (an induction head) instead of guessing
-        pretrain=dict(max_steps=400, batch_size=16, seq_len=256, lr=3e-3, warmup_steps=20),
-        sft=dict(max_steps=120, batch_size=32, lr=1e-3, warmup_steps=10, max_len=256),
-        grpo=dict(max_steps=30, prompts_per_step=8, num_generations=8, max_completion_length=64, lr=2e-5,
-                  reward_workers=1),
-        dpo=dict(rounds=2, max_steps=30, prompts_per_round=96, num_generations=8, batch_size=16, lr=2e-5,
-                 beta=0.1, rpo_alpha=1.0, max_completion_length=64, warmup_steps=3),
+        pretrain=PretrainConfig(max_steps=400, batch_size=16, seq_len=256, lr=3e-3, warmup_steps=20),
+        sft=SFTConfig(max_steps=120, warmup_steps=10, max_len=256),
+        grpo=GRPOConfig(max_steps=30, max_completion_length=64, lr=2e-5, reward_workers=1),
+        dpo=DPOConfig(rounds=2, max_steps=30, prompts_per_round=96, lr=2e-5, rpo_alpha=1.0, max_completion_length=64,
+                      warmup_steps=3),
     ),
     # One GPU, about a quarter of an hour: the math mix at low difficulty, the R1-Zero template.
     "small": Budget(
-        model="small", tasks="arithmetic,fractions,linear_equation,number_theory,sequence,word_problem", difficulty="1-3",
+        tasks="arithmetic,fractions,linear_equation,number_theory,sequence,word_problem", difficulty="1-3",
         n_problems=120000, eval_problems=500, template="r1_zero", test_size=0.02, rl_size=0.25,
-        tagged_share=0.0, chat_share=0.0,
-        pretrain=dict(max_steps=1500, batch_size=64, seq_len=512, lr=3e-3, warmup_steps=100),
+        pretrain=PretrainConfig(preset="small", max_steps=1500, batch_size=64, seq_len=512, warmup_steps=100),
         # an R1-style cold start: SFT shows the worked solution for 30% of its problems and only the answer
         # for the rest, so GRPO has a choice to learn from reward alone: whether reasoning pays. (With every
         # solution worked, the SFT model is near its ceiling at this size and GRPO moved it by -4 to +2
         # points: docs/BENCHMARKS.md 5.5.)
-        sft=dict(max_steps=600, batch_size=64, lr=5e-4, warmup_steps=30, max_len=512, worked_share=0.3),
-        grpo=dict(max_steps=300, prompts_per_step=32, num_generations=8, max_completion_length=256, lr=5e-5,
-                  reward_workers=8),
-        dpo=dict(rounds=3, max_steps=150, prompts_per_round=1024, num_generations=8, batch_size=32, lr=2e-5,
-                 beta=0.1, rpo_alpha=1.0, max_completion_length=256, warmup_steps=10),
+        sft=SFTConfig(max_steps=600, batch_size=64, lr=5e-4, warmup_steps=30, worked_share=0.3),
+        grpo=GRPOConfig(max_steps=300, prompts_per_step=32, lr=5e-5, reward_workers=8),
+        dpo=DPOConfig(rounds=3, max_steps=150, prompts_per_round=1024, batch_size=32, lr=2e-5, rpo_alpha=1.0),
     ),
-    # One GPU: code, GRPO rewarded by the problems' tests run in the sandbox (the reward workers run it). A
-    # preset of its own rather than code tasks in "small": a code reward is a sandboxed run of tens of ms where
-    # a math answer is a string check, code completions are longer, and mixed into small's 500 held-out
-    # questions code would get about 80 of them (a standard error near 5 points, too coarse for its effect),
-    # while small's math results stay comparable with their history. The cold start: a short SFT (about half
-    # an epoch of worked solutions: the plan in <think>, the program in <answer>), so the SFT model writes
-    # the right kind of program often but not reliably, a gap that the tests' reward can close.
+    # One GPU: code, GRPO rewarded by the problems' tests run in the sandbox (the reward workers run it, and
+    # the evaluations judge in as many processes). A preset of its own rather than code tasks in "small": a
+    # code reward is a sandboxed run of tens of milliseconds where a math answer is a string check, code
+    # completions are longer, and mixed into small's 500 held-out questions code would get about 80 of them (a
+    # standard error near 5 points, too coarse for its effect), while small's math results stay comparable
+    # with their history. The cold start: a short SFT (about half an epoch of worked solutions: the plan in
+    # <think>, the program once, in <answer>), so the SFT model writes the right kind of program often but not
+    # reliably, a gap that the tests' reward can close.
     "code": Budget(
-        model="small", tasks="code_function,code_stdio", difficulty="1-3", n_problems=60000, eval_problems=500,
-        template="r1_zero", test_size=0.02, rl_size=0.25, tagged_share=0.0, chat_share=0.0,
-        pretrain=dict(max_steps=1500, batch_size=64, seq_len=512, lr=3e-3, warmup_steps=100),
-        sft=dict(max_steps=300, batch_size=64, lr=5e-4, warmup_steps=30, max_len=512),
-        grpo=dict(max_steps=300, prompts_per_step=32, num_generations=8, max_completion_length=256, lr=5e-5,
-                  reward_workers=8),
-        dpo=dict(rounds=3, max_steps=150, prompts_per_round=256, num_generations=8, batch_size=32, lr=2e-5,
-                 beta=0.1, rpo_alpha=1.0, max_completion_length=256, warmup_steps=10),
+        tasks="code_function,code_stdio", difficulty="1-3", n_problems=60000, eval_problems=500, template="r1_zero",
+        test_size=0.02, rl_size=0.25,
+        pretrain=PretrainConfig(preset="small", max_steps=1500, batch_size=64, seq_len=512, warmup_steps=100),
+        sft=SFTConfig(max_steps=300, batch_size=64, lr=5e-4, warmup_steps=30),
+        grpo=GRPOConfig(max_steps=300, prompts_per_step=32, lr=5e-5, reward_workers=8),
+        dpo=DPOConfig(rounds=3, max_steps=150, prompts_per_round=256, batch_size=32, lr=2e-5, rpo_alpha=1.0),
     ),
     "base": Budget(
-        model="base", tasks="math", difficulty="1-5", n_problems=400000, eval_problems=1000, template="r1_zero", test_size=0.01, rl_size=0.25,
-        tagged_share=0.0, chat_share=0.0,
-        pretrain=dict(max_steps=4000, batch_size=32, seq_len=2048, lr=1.5e-3, warmup_steps=200),
-        sft=dict(max_steps=1500, batch_size=64, lr=3e-4, warmup_steps=50, max_len=768),
-        grpo=dict(max_steps=300, prompts_per_step=32, num_generations=8, max_completion_length=512, lr=1e-5,
-                  reward_workers=12),
-        dpo=dict(rounds=3, max_steps=300, prompts_per_round=2048, num_generations=8, batch_size=32, lr=1e-5,
-                 beta=0.1, rpo_alpha=1.0, max_completion_length=512, warmup_steps=10),
+        tasks="math", difficulty="1-5", n_problems=400000, eval_problems=1000, template="r1_zero", test_size=0.01, rl_size=0.25,
+        pretrain=PretrainConfig(preset="base", max_steps=4000, seq_len=2048, lr=1.5e-3, warmup_steps=200),
+        sft=SFTConfig(max_steps=1500, batch_size=64, lr=3e-4, warmup_steps=50, max_len=768),
+        grpo=GRPOConfig(max_steps=300, prompts_per_step=32, max_completion_length=512, reward_workers=12),
+        dpo=DPOConfig(rounds=3, max_steps=300, prompts_per_round=2048, batch_size=32, lr=1e-5, rpo_alpha=1.0,
+                      max_completion_length=512),
     ),
 }
 
@@ -122,6 +127,10 @@ class PipelineConfig:
     device: str | None = field(default=None, metadata={"help": "cpu or cuda (default: cuda if available)"})
     dpo: bool = field(default=True, metadata={"help": "also run iterative DPO from the SFT model (the comparison)"})
     r1_zero: bool = field(default=True, metadata={"help": "also run GRPO straight from the pretrained model"})
+    rlhf: bool = field(default=False, metadata={
+        "help": "also run the human-feedback experiment from the SFT model (train.rlhf): a reward model on "
+                "verifier-made pairs, then GRPO on it alone, GRPO on it mixed with the verifiable rewards, and "
+                "best-of-n with it, each judged by the verifiers beside the reward model's own score"})
     rewards: str = field(default="accuracy,format=0.5", metadata={"help": "GRPO rewards by name with weights"})
     scale: float = field(default=1.0, metadata={"help": "multiply every stage's steps (e.g. 0.1 for a smoke run)"})
     overrides: list[str] = field(default_factory=list, metadata={
@@ -149,15 +158,10 @@ class PipelineConfig:
 _PIPELINE_FIELDS = {"out_dir", "init_from", "problems", "tasks", "n_problems", "difficulty", "pairs", "corpus",
                     "template", "seed", "device", "progress", "overwrite", "resume", "eval_problems", "preset",
                     "max_new_tokens", "rewards"}
-
-
-def _stage_configs() -> dict[str, type]:
-    from train.dpo import DPOConfig
-    from train.grpo import GRPOConfig
-    from train.pretrain import PretrainConfig
-    from train.sft import SFTConfig
-
-    return {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig, "dpo": DPOConfig}
+# settings that do not change what a stage learns (paths: the folder may have moved): a resumed pipeline does not
+# retrain a stage for them
+_UNRECORDED = ("out_dir", "init_from", "problems", "corpus", "device", "progress", "overwrite", "resume")
+_CONFIGS = {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig, "dpo": DPOConfig}
 
 
 def stage_overrides(items: list[str]) -> dict[str, dict]:
@@ -169,9 +173,6 @@ def stage_overrides(items: list[str]) -> dict[str, dict]:
     """
     import yaml
 
-    from train.config import _convert, _fields
-
-    configs = _stage_configs()
     out: dict[str, dict] = {}
     for item in items:
         target, sep, text = item.partition("=")
@@ -179,11 +180,10 @@ def stage_overrides(items: list[str]) -> dict[str, dict]:
         name = name.replace("-", "_")
         if not sep or not dot or not name:
             raise ValueError(f"--overrides {item!r}: expected STAGE.FIELD=VALUE, e.g. grpo.max_steps=500")
-        if stage not in configs:
-            raise ValueError(f"--overrides {item!r}: unknown stage {stage!r}; choose from {', '.join(configs)}")
-        fields = _fields(configs[stage])
-        if name not in fields:
-            raise ValueError(f"--overrides {item!r}: {configs[stage].__name__} has no field {name!r}")
+        if stage not in _CONFIGS:
+            raise ValueError(f"--overrides {item!r}: unknown stage {stage!r}; choose from {', '.join(_CONFIGS)}")
+        if name not in {f.name for f in dataclasses.fields(_CONFIGS[stage])}:
+            raise ValueError(f"--overrides {item!r}: {_CONFIGS[stage].__name__} has no field {name!r}")
         if name in _PIPELINE_FIELDS:
             hint = " (its own --rewards sets GRPO's rewards)" if name == "rewards" else ""
             raise ValueError(f"--overrides {item!r}: the pipeline sets {name} itself{hint}")
@@ -191,23 +191,24 @@ def stage_overrides(items: list[str]) -> dict[str, dict]:
             value = yaml.safe_load(text) if text.strip() else text
         except yaml.YAMLError:
             value = text
-        out.setdefault(stage, {})[name] = _convert(f"--overrides {target}", fields[name][1], value)
+        try:
+            out.setdefault(stage, {}).update(check_values(_CONFIGS[stage], {name: value}))
+        except ValueError as exc:
+            raise ValueError(f"--overrides {target}: {exc}") from None
     return out
 
 
-def _steps(stage: dict, scale: float, overrides: dict | None = None) -> dict:
-    """A preset stage's settings with its steps scaled, then ``overrides`` (exact values: not scaled)."""
-    stage = dict(stage)
-    stage["max_steps"] = max(1, round(stage["max_steps"] * scale))
-    stage.update(overrides or {})
-    stage["warmup_steps"] = min(stage.get("warmup_steps", 0), stage["max_steps"])
-    if "rounds" in stage:  # iterative DPO: every round needs a step
-        stage["rounds"] = min(stage["rounds"], stage["max_steps"])
-    return stage
+def _stage(preset, scale: float, overrides: dict, **fixed):
+    """A preset stage's config: its steps scaled, then ``overrides`` (exact values: not scaled), then what
+    the pipeline sets (``fixed``)."""
+    values = {"max_steps": max(1, round(preset.max_steps * scale)), **overrides}
+    if isinstance(preset, DPOConfig):  # iterative DPO: every round needs a step
+        values["rounds"] = min(values.get("rounds", preset.rounds), values["max_steps"])
+    return dataclasses.replace(preset, **values, **fixed)  # the warmup shrinks to fit the steps
 
 
 # the model each stage starts from
-_UPSTREAM = {"pretrain": None, "sft": "pretrain", "grpo": "sft", "dpo": "sft", "r1_zero": "pretrain"}
+_UPSTREAM = {"pretrain": None, "sft": "pretrain", "grpo": "sft", "dpo": "sft", "r1_zero": "pretrain", **RLHF_UPSTREAM}
 
 
 def _stale_stages(recorded: dict, current: dict) -> list[str]:
@@ -266,41 +267,57 @@ def pipeline(cfg: PipelineConfig) -> dict:
     """Run every stage; return the results (also written to ``results.json`` and ``report.md``)."""
     import torch
 
-    from train.dpo import DPOConfig, dpo
+    from train.dpo import dpo
     from train.evaluate import evaluate_with_samples
-    from train.grpo import GRPOConfig, grpo
+    from train.grpo import grpo
     from train.load import load_policy, make_problem_rows
-    from train.pretrain import PretrainConfig, pretrain
-    from train.sft import SFTConfig, sft
+    from train.pretrain import pretrain
+    from train.sft import sft
     from train.template import TEMPLATES
-    from verifiers.scoring import write_jsonl
+    from verifiers.problem import read_jsonl, write_jsonl
 
     budget = PIPELINES[cfg.preset]
-    on_cpu = (cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cpu"
-    if on_cpu and budget.cpu_threads:
+    if budget.cpu_threads and (cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cpu":
         torch.set_num_threads(budget.cpu_threads)
     out = Path(cfg.out_dir)
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
-    common = {"seed": cfg.seed, "device": cfg.device, "progress": cfg.progress, "overwrite": True}
-
-    # stages finished by an earlier run of this folder (--resume): seconds and evaluation of each
-    state_path = out / "stages.json"
     overrides = stage_overrides(cfg.overrides)
-    # each stage's settings: the preset's, its steps scaled, then the overrides
-    budgets = {name: _steps(getattr(budget, name), cfg.scale, overrides.get(name))
-               for name in ("pretrain", "sft", "grpo", "dpo")}
     # completions are sampled and evaluated to GRPO's length in every stage
-    max_completion = budgets["grpo"]["max_completion_length"]
+    max_completion = overrides.get("grpo", {}).get("max_completion_length", budget.grpo.max_completion_length)
+    common = dict(seed=cfg.seed, device=cfg.device, progress=cfg.progress, overwrite=True, template=budget.template,
+                  eval_problems=0)  # the pipeline evaluates every stage on its own held-out set
+    rl_problems = dict(problems=str(data / "rl.jsonl"), **common)
+    # each stage's settings: the preset's, its steps scaled, then the overrides, then the pipeline's
+    configs = {
+        "pretrain": _stage(budget.pretrain, cfg.scale, overrides.get("pretrain", {}), out_dir=str(out / "pretrain"),
+                           corpus=str(data / "corpus.jsonl"), seed=cfg.seed, device=cfg.device,
+                           progress=cfg.progress, overwrite=True),
+        "sft": _stage(budget.sft, cfg.scale, overrides.get("sft", {}), out_dir=str(out / "sft"),
+                      init_from=str(out / "pretrain" / "final"), problems=str(data / "train.jsonl"),
+                      max_new_tokens=max_completion, **common),
+        "grpo": _stage(budget.grpo, cfg.scale, overrides.get("grpo", {}), out_dir=str(out / "grpo"),
+                       init_from=str(out / "sft" / "final"), rewards=cfg.rewards, **rl_problems),
+        "dpo": _stage(budget.dpo, cfg.scale, overrides.get("dpo", {}), out_dir=str(out / "dpo"),
+                      init_from=str(out / "sft" / "final"), **rl_problems),
+        "r1_zero": _stage(budget.grpo, cfg.scale, overrides.get("grpo", {}), out_dir=str(out / "r1_zero"),
+                          init_from=str(out / "pretrain" / "final"), rewards=cfg.rewards, **rl_problems),
+    }
+    if cfg.rlhf:  # the experiment's stages start from the SFT model, on GRPO's prompts and settings
+        from train.rlhf import rlhf_configs
+
+        configs.update(rlhf_configs(cfg.preset, configs["grpo"], out=out, rewards=cfg.rewards, scale=cfg.scale,
+                                    seed=cfg.seed, device=cfg.device, progress=cfg.progress))
     settings = {"preset": cfg.preset, "seed": cfg.seed, "scale": cfg.scale, "eval_problems": cfg.eval_problems,
                 "max_completion_length": max_completion}
-    # what each stage trains with beyond the shared settings (the preset's values with the overrides, so a
-    # preset changed between versions counts too): a stage whose own settings changed since the earlier run
-    # is trained again under --resume, and so is every stage that starts from its model
-    grpo_settings = {**budgets["grpo"], "rewards": cfg.rewards}
-    stage_settings = {"pretrain": {**budgets["pretrain"], "tagged_share": budget.tagged_share,
-                                   "chat_share": budget.chat_share}, "sft": budgets["sft"], "grpo": grpo_settings,
-                      "dpo": budgets["dpo"], "r1_zero": grpo_settings}
+    # what each stage trains with: a stage whose settings changed since the earlier run (an override, or a
+    # preset changed between versions) is trained again under --resume, and so is every stage that starts
+    # from its model
+    stage_settings = {name: {k: v for k, v in config_to_dict(c).items() if k not in _UNRECORDED}
+                      for name, c in configs.items()}
+    # the pretraining text is the pretraining stage's too (corpus_documents)
+    stage_settings["pretrain"].update(tagged_share=budget.tagged_share, chat_share=budget.chat_share)
+    state_path = out / "stages.json"  # stages finished by an earlier run of this folder: seconds and evaluation
     done: dict = json.loads(state_path.read_text()) if cfg.resume and state_path.exists() else {}
     stale: list[str] = []
     if done:
@@ -330,8 +347,6 @@ def pipeline(cfg: PipelineConfig) -> dict:
     started = time.perf_counter()
     files = ("train.jsonl", "rl.jsonl", "test.jsonl")
     if "data" in done and all((data / f).exists() for f in files):
-        from verifiers.scoring import read_jsonl
-
         train_rows, rl_rows, test_rows = ([row for _, row in read_jsonl(data / f)] for f in files)
     else:
         import random
@@ -352,21 +367,27 @@ def pipeline(cfg: PipelineConfig) -> dict:
         write_jsonl(rl_rows, data / "rl.jsonl")
         write_jsonl(test_rows, data / "test.jsonl")
         record("data", time.perf_counter() - started)
+    # written again by every run (it is quick): --resume retrains pretraining when the corpus shares changed
+    corpus = corpus_documents(train_rows, budget.template, cfg.seed, budget.tagged_share, budget.chat_share)
+    write_jsonl([{"text": t} for t in corpus], data / "corpus.jsonl")
     rl_text = "the same" if budget.rl_size == 0 else f"{len(rl_rows):,} others"
     print(f"pipeline {cfg.preset}: {len(train_rows):,} problems for pretraining and SFT, {rl_text} for GRPO and "
           f"DPO ({budget.tasks}, difficulty {budget.difficulty}), {len(test_rows)} held out -> {out}")
 
     template = TEMPLATES[budget.template]
 
-    def evaluate(name: str, folder: Path) -> dict:
+    def evaluate(folder: Path) -> dict:
         model, tokenizer = load_policy(folder / "final")
         model = model.to(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         # beside greedy pass@1: accuracy of samples at temperature 1 (what GRPO and DPO train on) and pass@k
         return evaluate_with_samples(model, tokenizer, test_rows, template=template, max_new_tokens=max_completion,
                                      samples=EVAL_SAMPLES, seed=cfg.seed,
-                                     workers=budgets["grpo"].get("reward_workers", 1))  # code runs tests: in parallel
+                                     workers=configs["grpo"].reward_workers)  # code runs tests: in parallel
 
-    def run(name: str, fn, config) -> Path:
+    stages = {"pretrain": pretrain, "sft": sft, "grpo": grpo, **({"dpo": dpo} if cfg.dpo else {}),
+              **({"r1_zero": grpo} if cfg.r1_zero else {})}
+    for name, fn in stages.items():
+        config = configs[name]
         folder = Path(config.out_dir)
         if name in results and (folder / "final" / "config.json").exists():
             print(f"  {name:<13} kept from the earlier run (--resume)")
@@ -375,40 +396,38 @@ def pipeline(cfg: PipelineConfig) -> dict:
             config.resume = cfg.resume and name not in stale
             began = time.perf_counter()
             fn(config)
-            record(name, time.perf_counter() - began, evaluate(name, folder))
+            record(name, time.perf_counter() - began, evaluate(folder))
             results[name] = done[name]["result"]
         r = results[name]
         print(f"  {name:<13} accuracy {r['accuracy']:.1%}  format {r['format']:.1%}  ({times[name]:.0f} s)")
-        return folder
+    rlhf_text: list[str] = []
+    if cfg.rlhf:
+        from functools import partial
 
-    # the pretraining text (written again each run: --resume retrains pretraining when tagged_share changed)
-    corpus = corpus_documents(train_rows, budget.template, cfg.seed, budget.tagged_share, budget.chat_share)
-    write_jsonl([{"text": t} for t in corpus], data / "corpus.jsonl")
-    pre = run("pretrain", pretrain, PretrainConfig(out_dir=str(out / "pretrain"), preset=budget.model,
-                                                   corpus=str(data / "corpus.jsonl"),
-                                                   **budgets["pretrain"], **common))
-    sft_dir = run("sft", sft, SFTConfig(out_dir=str(out / "sft"), init_from=str(pre / "final"),
-                                        problems=str(data / "train.jsonl"), template=budget.template,
-                                        eval_problems=0, max_new_tokens=max_completion,
-                                        **budgets["sft"], **common))
-    grpo_common = dict(problems=str(data / "rl.jsonl"), template=budget.template, rewards=cfg.rewards,
-                       eval_problems=0, **budgets["grpo"], **common)
-    run("grpo", grpo, GRPOConfig(out_dir=str(out / "grpo"), init_from=str(sft_dir / "final"), **grpo_common))
-    if cfg.dpo:
-        run("dpo", dpo, DPOConfig(out_dir=str(out / "dpo"), init_from=str(sft_dir / "final"),
-                                  problems=str(data / "rl.jsonl"), template=budget.template, eval_problems=0,
-                                  **budgets["dpo"], **common))
-    if cfg.r1_zero:
-        run("r1_zero", grpo, GRPOConfig(out_dir=str(out / "r1_zero"), init_from=str(pre / "final"), **grpo_common))
+        from train.rlhf import ARMS, prefs_problems, rlhf_report, run_rlhf, teacher_score
+
+        prefs_problems(cfg.preset, rl_rows, out, cfg.seed)
+        device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        score = partial(teacher_score, reward_model=out / "rm" / "final", problems=test_rows, template=template,
+                        max_new_tokens=max_completion, device=device)
+        run_rlhf(configs, results=results, record=record, retrain=lambda name: not cfg.resume or name in stale,
+                 evaluate=evaluate, score=score)
+        # the same teacher's view of the SFT model and of GRPO on verifiable rewards, for comparison
+        compared = {name: {**results[name], "rm_score": score(out / name / "final")} for name in ("sft", "grpo")}
+        rlhf_text, _ = rlhf_report(out, {**compared, **{name: results[name] for name in ARMS}},
+                                   {**STAGE_NAMES, **ARMS})
 
     summary = {"preset": cfg.preset, "tasks": budget.tasks, "difficulty": budget.difficulty, "overrides": overrides,
-               "sft_worked_share": budgets["sft"].get("worked_share", 1.0),
+               "sft_worked_share": configs["sft"].worked_share,
                "eval_problems": len(test_rows), "seconds": {k: round(v, 1) for k, v in times.items()},
                # in recipe order, whatever order --resume trained them in
                "stages": {name: results[name] for name in STAGE_NAMES if name in results}}
+    if cfg.rlhf:
+        summary["rlhf"] = {"pairs": results["prefs"], "reward_model": results["rm"],
+                           "arms": {name: compared.get(name, results.get(name)) for name in ("sft", "grpo", *ARMS)}}
     (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
     plots = _plots(out, cfg.r1_zero)
-    (out / "report.md").write_text(report_markdown(summary, plots))
+    (out / "report.md").write_text(report_markdown(summary, plots) + "".join(line + "\n" for line in rlhf_text))
     print("\n" + results_table(summary))
     print(f"\nreport: {out / 'report.md'}")
     return summary
@@ -461,10 +480,10 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
     return "\n".join(text) + "\n"
 
 
-def _running_mean(values: list[float], window: int) -> list[float]:
+def running_mean(values: list[float], window: int) -> list[float]:
     """Mean of each value and the ``window - 1`` before it (fewer at the start).
 
-    >>> _running_mean([1.0, 3.0, 5.0, 7.0], 2)
+    >>> running_mean([1.0, 3.0, 5.0, 7.0], 2)
     [1.0, 2.0, 4.0, 6.0]
     """
     out, total = [], 0.0
@@ -506,7 +525,7 @@ def _plots(out: Path, r1_zero: bool) -> list[str]:
             points = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
             steps, values = [p[0] for p in points], [p[1] for p in points]
             line, = ax.plot(steps, values, alpha=0.3, lw=0.8)
-            ax.plot(steps, _running_mean(values, 10), color=line.get_color(), label=label)  # the trend
+            ax.plot(steps, running_mean(values, 10), color=line.get_color(), label=label)  # the trend
             ax.set(title=f"GRPO {key.replace('_', ' ')}", xlabel="step")
     axes[0].legend()
     fig.tight_layout()

@@ -29,15 +29,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from train.config import run_stage
 from train.engine import Engine
 from train.load import ProblemSource
 from train.template import render_prompt, resolve_template
+from verifiers.rewards import Judged
 
-__all__ = ["STRATEGIES", "PrefsConfig", "Scored", "build_pairs", "load_preferences", "main", "make_preferences",
-           "parse_strategies", "prefs", "write_preferences"]
+__all__ = ["STRATEGIES", "PrefsConfig", "Sample", "build_pairs", "load_preferences", "main", "make_preferences",
+           "parse_strategies", "prefs", "read_preference_rows", "write_preferences"]
 
 STRATEGIES = ("correct_vs_incorrect", "shorter_correct", "format_broken")
 
@@ -48,13 +47,13 @@ TEXT_COLUMNS = ("prompt", "chosen", "rejected")
 
 
 @dataclass(frozen=True)
-class Scored:
-    """One sampled completion, judged."""
+class Sample:
+    """One sampled completion and how it was judged (``judged.correct`` None: no verifier could judge;
+    ``judged.well_formed``: the strict R1-Zero format)."""
 
     text: str
-    correct: bool | None  # None: no verifier could judge
-    well_formed: bool  # strict R1-Zero format (verifiers.check_format)
     tokens: int  # completion length in tokens
+    judged: Judged
 
 
 def parse_strategies(strategies: str | Sequence[str]) -> tuple[str, ...]:
@@ -73,16 +72,16 @@ def parse_strategies(strategies: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _rejectable(strategy: str, chosen: Scored, other: Scored) -> bool:
+def _rejectable(strategy: str, chosen: Sample, other: Sample) -> bool:
     """Whether ``other`` may be the rejected side against ``chosen`` (correct and well-formed) under ``strategy``."""
     if strategy == "correct_vs_incorrect":
-        return other.correct is False
+        return other.judged.correct is False
     if strategy == "shorter_correct":
-        return other.correct is True and other.well_formed and chosen.tokens < other.tokens
-    return not other.well_formed  # format_broken
+        return other.judged.correct is True and other.judged.well_formed and chosen.tokens < other.tokens
+    return not other.judged.well_formed  # format_broken
 
 
-def build_pairs(samples: Sequence[Scored], *, strategies: Sequence[str] = ("correct_vs_incorrect",),
+def build_pairs(samples: Sequence[Sample], *, strategies: Sequence[str] = ("correct_vs_incorrect",),
                 pairs_per_prompt: int = 1, seed: int = 0) -> list[tuple[int, int, str]]:
     """``(chosen index, rejected index, reason)`` pairs for ONE prompt's samples.
 
@@ -93,10 +92,11 @@ def build_pairs(samples: Sequence[Scored], *, strategies: Sequence[str] = ("corr
     are not used yet by an earlier pair first. At most ``pairs_per_prompt`` pairs; ``[]`` when there
     are none (all correct under ``correct_vs_incorrect``, all wrong under any strategy).
 
-    >>> right = Scored("<think>2+2</think> <answer>4</answer>", True, True, 9)
-    >>> short = Scored("<think></think> <answer>4</answer>", True, True, 6)
-    >>> wrong = Scored("<think>2+2</think> <answer>5</answer>", False, True, 9)
-    >>> broken = Scored("4", True, False, 1)
+    >>> good, bad = Judged(1.0, correct=True, well_formed=True), Judged(0.0, correct=False, well_formed=True)
+    >>> right = Sample("<think>2+2</think> <answer>4</answer>", 9, good)
+    >>> short = Sample("<think></think> <answer>4</answer>", 6, good)
+    >>> wrong = Sample("<think>2+2</think> <answer>5</answer>", 9, bad)
+    >>> broken = Sample("4", 1, Judged(1.0, correct=True, well_formed=False))
     >>> build_pairs([right, wrong, broken])
     [(0, 1, 'correct_vs_incorrect')]
     >>> build_pairs([right, short, broken], strategies=["shorter_correct", "format_broken"], pairs_per_prompt=5)
@@ -108,7 +108,7 @@ def build_pairs(samples: Sequence[Scored], *, strategies: Sequence[str] = ("corr
     if pairs_per_prompt < 1:
         raise ValueError(f"pairs_per_prompt must be at least 1, got {pairs_per_prompt}")
     rng = random.Random(seed)
-    good = [i for i, s in enumerate(samples) if s.correct is True and s.well_formed]
+    good = [i for i, s in enumerate(samples) if s.judged.correct is True and s.judged.well_formed]
     queues: list[tuple[str, list[tuple[int, int]]]] = []
     for strategy in strategies:
         candidates = [(i, j) for i in good for j, other in enumerate(samples)
@@ -189,27 +189,28 @@ def make_preferences(model, tokenizer, rows: list[dict], *, template: str, num_g
             indices = keep[start:start + chunk]
             generations = engine.generate([prompt_ids[i] for i in indices], num_samples=num_generations,
                                           max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
-            verdicts = judge_completions([g.text for g in generations],
-                                         [rows[indices[g.prompt_index]] for g in generations])
-            groups: dict[int, list[Scored]] = defaultdict(list)
-            for g, (correct, well_formed) in zip(generations, verdicts):
-                groups[g.prompt_index].append(Scored(g.text, correct, well_formed, len(g.token_ids)))
+            judged = judge_completions([g.text for g in generations],
+                                       [rows[indices[g.prompt_index]] for g in generations])
+            groups: dict[int, list[Sample]] = defaultdict(list)
+            for g, j in zip(generations, judged):
+                groups[g.prompt_index].append(Sample(g.text, len(g.token_ids), j))
             for k, i in enumerate(indices):
                 samples, row = groups[k], rows[i]
+                correct = [s.judged.correct for s in samples]
                 counts["samples"] += len(samples)
-                counts["correct"] += sum(s.correct is True for s in samples)
-                counts["unjudged"] += sum(s.correct is None for s in samples)
-                counts["well_formed"] += sum(s.well_formed for s in samples)
-                counts["all_correct"] += all(s.correct is True for s in samples)
-                counts["all_wrong"] += not any(s.correct is True for s in samples)
+                counts["correct"] += correct.count(True)
+                counts["unjudged"] += correct.count(None)
+                counts["well_formed"] += sum(s.judged.well_formed for s in samples)
+                counts["all_correct"] += correct.count(True) == len(samples)
+                counts["all_wrong"] += True not in correct
                 found = build_pairs(samples, strategies=strategies, pairs_per_prompt=pairs_per_prompt,
                                     seed=seed * 1_000_003 + i)
                 counts["with_pairs"] += bool(found)
                 for c, r, reason in found:
                     reasons[reason] += 1
                     pairs.append({"prompt": prompts[i], "chosen": samples[c].text, "rejected": samples[r].text,
-                                  "chosen_score": _score(samples[c].correct),
-                                  "rejected_score": _score(samples[r].correct), "reason": reason,
+                                  "chosen_score": _score(samples[c].judged.correct),
+                                  "rejected_score": _score(samples[r].judged.correct), "reason": reason,
                                   "id": str(row.get("id", "")), "task": str(row.get("task", "")),
                                   "answer": str(row.get("answer", "")), "question": row["prompt"],
                                   "template": name, "templated": True})
@@ -254,7 +255,7 @@ def _check_out(out: Path) -> None:
 def write_preferences(rows: list[dict], out: str | Path) -> None:
     """Write pair rows to ``.jsonl``, ``.parquet`` or a folder (``Dataset.save_to_disk``), atomically:
     to a temporary sibling, renamed into place when complete."""
-    from verifiers.scoring import write_jsonl
+    from verifiers.problem import write_jsonl
 
     out = Path(out)
     _check_out(out)
@@ -278,18 +279,10 @@ def write_preferences(rows: list[dict], out: str | Path) -> None:
     os.replace(tmp, out)
 
 
-def load_preferences(path: str | Path) -> list[dict]:
-    """Pair rows in TRL's columns from JSONL, Parquet or a saved dataset (its ``train`` split if it has
-    several); every row must have non-empty string ``prompt``, ``chosen`` and ``rejected``. Other columns
-    are kept. ValueError naming the file and row otherwise.
-
-    >>> import json, tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "prefs.jsonl"
-    >>> _ = path.write_text(json.dumps({"prompt": "2+2?", "chosen": "<answer>4</answer>", "rejected": "5"}) + "\\n")
-    >>> load_preferences(path)[0]["chosen"]
-    '<answer>4</answer>'
-    """
-    from verifiers.scoring import read_jsonl
+def read_preference_rows(path: str | Path) -> list[tuple[str, dict]]:
+    """``(where, row)`` for every row of a pair file (JSONL, Parquet or a saved dataset, its ``train`` split if it
+    has several), unchecked; ``where`` names the row in errors (``prefs.jsonl:3``, ``prefs.parquet: row 3``)."""
+    from verifiers.problem import read_jsonl
 
     path = Path(path)
     if not path.exists():
@@ -302,13 +295,26 @@ def load_preferences(path: str | Path) -> list[dict]:
             if "train" not in data:
                 raise ValueError(f"{path}: a dataset with splits {', '.join(data)} and no 'train' split")
             data = data["train"]
-        rows = [(f"{path}: row {k + 1}", dict(r)) for k, r in enumerate(data)]
-    elif path.suffix == ".parquet":
+        return [(f"{path}: row {k + 1}", dict(r)) for k, r in enumerate(data)]
+    if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        rows = [(f"{path}: row {k + 1}", r) for k, r in enumerate(pq.read_table(path).to_pylist())]
-    else:
-        rows = [(f"{path}:{number}", r) for number, r in read_jsonl(path)]
+        return [(f"{path}: row {k + 1}", r) for k, r in enumerate(pq.read_table(path).to_pylist())]
+    return [(f"{path}:{number}", r) for number, r in read_jsonl(path)]
+
+
+def load_preferences(path: str | Path) -> list[dict]:
+    """Pair rows in TRL's columns from JSONL, Parquet or a saved dataset (its ``train`` split if it has
+    several); every row must have non-empty string ``prompt``, ``chosen`` and ``rejected``. Other columns
+    are kept. ValueError naming the file and row otherwise.
+
+    >>> import json, tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "prefs.jsonl"
+    >>> _ = path.write_text(json.dumps({"prompt": "2+2?", "chosen": "<answer>4</answer>", "rejected": "5"}) + "\\n")
+    >>> load_preferences(path)[0]["chosen"]
+    '<answer>4</answer>'
+    """
+    rows = read_preference_rows(path)
     for where, row in rows:
         for column in TEXT_COLUMNS:
             value = row.get(column)
@@ -343,7 +349,6 @@ class PrefsConfig(ProblemSource):
     overwrite: bool = field(default=False, metadata={"help": "replace an existing --out"})
 
     def __post_init__(self) -> None:
-        self.check_source()
         if not self.out:
             raise ValueError("--out is required: FILE.jsonl, FILE.parquet or a folder for the pairs")
         _check_out(Path(self.out))
@@ -368,17 +373,15 @@ def prefs(cfg: PrefsConfig) -> dict:
 
     Raises ValueError, writing nothing, when ``out`` exists (without ``overwrite``) or no pair was found.
     """
-    from train.dist import init_distributed, shutdown
-    from train.load import load_policy, problem_splits
+    from train.dist import shutdown
+    from train.load import problem_splits
+    from train.run import open_policy
 
     out = Path(cfg.out)
     if out.exists() and not cfg.overwrite:
         raise ValueError(f"--out {out} exists; pass --overwrite to replace it")
-    device = init_distributed(cfg.device).device
+    _, model, tokenizer = open_policy(cfg)
     try:
-        torch.manual_seed(cfg.seed)
-        model, tokenizer = load_policy(cfg.init_from)
-        model = model.to(device)
         rows, _ = problem_splits(cfg, cfg.seed)
         pairs, stats = make_preferences(model, tokenizer, rows, template=cfg.template,
                                         num_generations=cfg.num_generations, max_new_tokens=cfg.max_new_tokens,

@@ -20,7 +20,7 @@ import torch
 
 from train.config import run_stage
 from train.data import PackedData, pack_documents
-from train.dist import init_distributed, shutdown
+from train.dist import init_distributed
 from train.loop import TrainConfig, train_loop
 from train.model import PRESETS, Transformer, preset
 from train.tokenizer import Tokenizer, train_tokenizer
@@ -58,7 +58,7 @@ def read_corpus(path: str | Path) -> list[str]:
     if not path.is_file():
         raise FileNotFoundError(f"--corpus {path}: no such file")
     if path.suffix == ".jsonl":
-        from verifiers.scoring import read_jsonl
+        from verifiers.problem import read_jsonl
 
         docs = []
         for number, row in read_jsonl(path):
@@ -79,8 +79,6 @@ def _held_out(doc: str) -> bool:
 def pretrain(cfg: PretrainConfig) -> dict:
     """Run pretraining; returns the last metrics row. The model is in ``out_dir/final``."""
     info = init_distributed(cfg.device)
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.corpus:
         docs = read_corpus(cfg.corpus)
     else:
@@ -89,15 +87,13 @@ def pretrain(cfg: PretrainConfig) -> dict:
 
         docs = to_corpus(make_problem_rows(cfg.tasks, cfg.n_problems, cfg.seed, cfg.difficulty))
     model_config = preset(cfg.preset, **({"vocab_size": cfg.vocab_size} if cfg.vocab_size else {}))
-    tokenizer_file = out_dir / "tokenizer.json"
+    saved = Path(cfg.out_dir) / "tokenizer.json"
     if cfg.tokenizer:
         tokenizer = Tokenizer.load(cfg.tokenizer)
-    elif cfg.resume and tokenizer_file.exists():
-        tokenizer = Tokenizer.load(tokenizer_file)
+    elif cfg.resume and saved.exists():
+        tokenizer = Tokenizer.load(saved)
     else:
         tokenizer = train_tokenizer(docs, model_config.vocab_size)  # deterministic: same on every rank
-    if info.is_main:
-        tokenizer.save(tokenizer_file)
     if tokenizer.vocab_size > model_config.vocab_size:
         raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
                          f"{model_config.vocab_size}; pass --vocab-size {tokenizer.vocab_size} or more")
@@ -108,18 +104,14 @@ def pretrain(cfg: PretrainConfig) -> dict:
     val_ids = tokenizer.encode_batch(val_docs)  # with BOS and EOS, enough tokens for one row?
     val_rows = pack_documents(val_ids, cfg.seq_len, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id) \
         if sum(len(ids) + 2 for ids in val_ids) > cfg.seq_len else train_rows[:1]
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     model = Transformer(model_config).to(info.device)
     if info.is_main:
         print(f"pretrain: {model.num_parameters() / 1e6:.2f}M parameters, {len(train_rows):,} rows of "
               f"{cfg.seq_len} tokens ({len(train_rows) * cfg.seq_len:,} tokens), vocab {tokenizer.vocab_size}, "
               f"{info.world_size} process(es) on {info.device}")
-    try:
-        return train_loop(cfg, model=model, tokenizer=tokenizer, train_data=PackedData(train_rows),
-                          val_data=PackedData(val_rows), info=info, stage="pretrain",
-                          model_config=model_config.to_dict(), tokenizer_file=tokenizer_file)
-    finally:
-        shutdown()
+    return train_loop(cfg, model=model, tokenizer=tokenizer, train_data=PackedData(train_rows),
+                      val_data=PackedData(val_rows), info=info, stage="pretrain")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """``rlvr sft``: teach a pretrained model the ``<think>``/``<answer>`` format on worked solutions.
 
 Each example is the templated prompt followed by `` <think>{solution}</think> <answer>{answer}</answer>``
-and EOS; the loss covers the completion only. A held-out split (no prompt in both, see
+and EOS; the loss covers the completion only. A row with a ``completion`` column (TRL's prompt-completion
+form; ``rlvr bon`` writes its picks so) is trained on that text as it is instead. A held-out split (no prompt in both, see
 ``datagen.split``) measures accuracy with our verifiers and strict format compliance.
 
     rlvr sft --init-from runs/tiny/pretrain --tasks arithmetic --difficulty 1-2 --out-dir runs/tiny/sft
@@ -12,16 +13,12 @@ from __future__ import annotations
 import random
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import torch
 
 from train.config import run_stage
 from train.data import SFTData, sft_example
-from train.dist import init_distributed, shutdown
-from train.engine import Engine
 from train.load import ProblemSource
 from train.loop import TrainConfig, train_loop
+from train.run import open_policy
 from train.template import TEMPLATES, render_completion, render_prompt, worked_reasoning
 
 __all__ = ["SFTConfig", "main", "sft", "sft_reasoning"]
@@ -42,7 +39,6 @@ class SFTConfig(TrainConfig, ProblemSource):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.check_source()
         if not 0.0 <= self.worked_share <= 1.0:
             raise ValueError(f"--worked-share must be between 0 and 1, got {self.worked_share}")
 
@@ -63,9 +59,11 @@ def sft_reasoning(row: dict, worked_share: float = 1.0, seed: int = 0) -> str:
 
 def build_sft_data(rows: list[dict], tokenizer, template: str, max_len: int, worked_share: float = 1.0,
                    seed: int = 0) -> tuple[SFTData, int]:
-    """SFT examples and the number skipped for being longer than ``max_len``."""
+    """SFT examples and the number skipped for being longer than ``max_len``; a row's ``completion``, when it
+    has one, is its target as it is."""
     prompts = tokenizer.encode_batch([render_prompt(r["prompt"], template) for r in rows], bos=True)
-    completions = tokenizer.encode_batch([render_completion(sft_reasoning(r, worked_share, seed), r["answer"])
+    completions = tokenizer.encode_batch([r["completion"] if isinstance(r.get("completion"), str) else
+                                          render_completion(sft_reasoning(r, worked_share, seed), r["answer"])
                                           for r in rows])
     examples = [sft_example(p, c, eos_id=tokenizer.eos_id) for p, c in zip(prompts, completions)]
     kept = [e for e in examples if len(e[0]) <= max_len]
@@ -74,13 +72,9 @@ def build_sft_data(rows: list[dict], tokenizer, template: str, max_len: int, wor
 
 def sft(cfg: SFTConfig) -> dict:
     """Run SFT; returns the last metrics row (with held-out accuracy and format rate)."""
-    from train.evaluate import evaluate_policy
-    from train.load import load_policy, problem_splits
+    from train.load import problem_splits
 
-    info = init_distributed(cfg.device)
-    torch.manual_seed(cfg.seed)
-    model, tokenizer = load_policy(cfg.init_from)
-    model = model.to(info.device)
+    info, model, tokenizer = open_policy(cfg)
     train_rows, test_rows = problem_splits(cfg, cfg.seed)
     template = TEMPLATES[cfg.template]
     # fail now, not at the first evaluation: every sequence must fit the model's positions
@@ -100,24 +94,9 @@ def sft(cfg: SFTConfig) -> dict:
         shown = "" if cfg.worked_share >= 1 else f", {cfg.worked_share:.0%} with worked solutions (the rest answer only)"
         print(f"sft: {len(train_data):,} examples{shown} ({skipped} longer than {cfg.max_len} tokens skipped), "
               f"{len(test_rows)} held out; {model.num_parameters() / 1e6:.2f}M parameters on {info.device}")
-
-    engines: dict = {}  # one engine for the run: its CUDA graphs are captured once
-
-    def evaluate(policy) -> dict:
-        engine = engines.setdefault("engine", Engine(policy, tokenizer, compile=False))
-        return evaluate_policy(policy, tokenizer, test_rows, template=template, max_new_tokens=cfg.max_new_tokens,
-                               engine=engine)
-
-    tokenizer_file = Path(cfg.out_dir) / "tokenizer.json"
-    if info.is_main:
-        tokenizer_file.parent.mkdir(parents=True, exist_ok=True)
-        tokenizer.save(tokenizer_file)
-    try:
-        return train_loop(cfg, model=model, tokenizer=tokenizer, train_data=train_data, val_data=val_data,
-                          info=info, stage="sft", model_config=model.config.to_dict(), evaluate=evaluate,
-                          tokenizer_file=tokenizer_file)
-    finally:
-        shutdown()
+    return train_loop(cfg, model=model, tokenizer=tokenizer, train_data=train_data, val_data=val_data, info=info,
+                      stage="sft", evaluate=lambda run: run.evaluate(test_rows, template=template,
+                                                                     max_new_tokens=cfg.max_new_tokens))
 
 
 def main(argv: list[str] | None = None) -> int:

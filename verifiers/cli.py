@@ -9,9 +9,11 @@ Two modes:
         resumes. The summary gives accuracy, pass@k, format rate, reward means and why any
         completion could not be judged.
 
-    rlvr score --math outputs.jsonl
+    rlvr score --math outputs.jsonl [--extraction lenient|strict]
         Each line holds a gold answer and a completion (--gold-field, --completion-field); each
-        output line is the input row with a "verdict" added, written atomically at the end.
+        output line is the input row with a "verdict" added, written atomically at the end. The
+        answer is found the way a reader would find it (--extraction lenient, the default: these are
+        usually outputs of models rlvr did not train); --extraction strict finds it as a reward does.
 
 Bad input is reported with its file and line before any work starts.
 """
@@ -25,6 +27,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from verifiers.extract import EXTRACTIONS
 from verifiers.math_answer import verify_math_batch
 from verifiers.problem import InputError, read_jsonl, write_jsonl
 from verifiers.rewards import REWARDS, Rubric
@@ -88,6 +91,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--completion-field", default="completion",
                         help="field holding the model completion (default: completion)")
     parser.add_argument("--workers", type=int, default=1, help="processes to verify with (default: 1)")
+    parser.add_argument("--extraction", choices=EXTRACTIONS, default=None,
+                        help="with --math: where the answer may be found; lenient (default: the final "
+                             "sentence, the last display math or value too) or strict (as rewards: answer "
+                             "block, box, explicit answer statement)")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="with --problems: score on a Ray cluster (ADDRESS, or RAY_ADDRESS / a local one when "
+                             "omitted) instead of local processes; same results")
     parser.add_argument("--timeout", type=float, default=1.0,
                         help="time budget per verification in seconds (default: 1.0)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -110,7 +120,8 @@ def run_problems(args: argparse.Namespace) -> int:
     out = args.out or str(Path(args.completions).with_suffix("")) + ".scores.jsonl"
     try:
         summary = score_files(args.problems, args.completions, out, rubric, workers=args.workers, ks=ks,
-                              progress=not args.no_progress and sys.stderr.isatty())
+                              progress=not args.no_progress and sys.stderr.isatty(),
+                              backend="local" if args.ray is None else "ray", address=args.ray or None)
     except InputError as exc:
         print(f"rlvr score: {exc}", file=sys.stderr)
         return 2
@@ -127,7 +138,15 @@ def run(args: argparse.Namespace) -> int:
         print("rlvr score: --timeout must be positive", file=sys.stderr)
         return 2
     if args.problems:
+        if args.extraction:
+            print("rlvr score: --extraction applies to --math; --problems scores with the rewards as training "
+                  "does (strict). To score outputs of other models against problems, use rlvr eval --completions",
+                  file=sys.stderr)
+            return 2
         return run_problems(args)
+    if args.ray is not None:
+        print("rlvr score: --ray works with --problems", file=sys.stderr)
+        return 2
     try:
         rows = read_rows(Path(args.math), args.gold_field, args.completion_field)
     except InputError as exc:
@@ -136,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     pairs = [(row[args.gold_field], row[args.completion_field]) for row in rows]
     verdicts = verify_math_batch(pairs, workers=args.workers, timeout_s=args.timeout,
-                                 progress=not args.no_progress and sys.stderr.isatty())
+                                 progress=not args.no_progress and sys.stderr.isatty(),
+                                 extraction=args.extraction or "lenient")
     seconds = time.perf_counter() - start
     for row, verdict in zip(rows, verdicts):
         row["verdict"] = verdict.to_dict()

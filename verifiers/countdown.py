@@ -17,9 +17,9 @@ from collections import Counter
 from fractions import Fraction
 
 from verifiers.budget import Budget, OutOfTime
-from verifiers.evaluate import Evaluator, NotANumber
 from verifiers.extract import answer_of
 from verifiers.latex import ParseError, parse
+from verifiers.numeric import Evaluator, NotANumber
 from verifiers.verdict import Verdict
 
 __all__ = ["verify_countdown"]

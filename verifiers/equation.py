@@ -33,9 +33,9 @@ from typing import Any
 
 from verifiers.budget import Budget, OutOfTime
 from verifiers.equivalence import canon
-from verifiers.evaluate import Evaluator, NotANumber, TooLarge, free_symbols
 from verifiers.extract import answer_of
 from verifiers.latex import ParseError, parse
+from verifiers.numeric import Evaluator, NotANumber, TooLarge, free_symbols
 from verifiers.verdict import Verdict
 
 __all__ = ["EquationSpec", "verify_equation"]

@@ -25,10 +25,10 @@ from __future__ import annotations
 from fractions import Fraction
 
 from verifiers.budget import Budget
-from verifiers.evaluate import Evaluator, NotANumber, TooLarge, free_symbols, points
+from verifiers.numeric import Evaluator, NotANumber, TooLarge, free_symbols, points, wide_points
 from verifiers.units import to_base
 
-__all__ = ["Judge"]
+__all__ = ["Judge", "canon", "is_name"]
 
 EMPTY_WORDS = {"no solution", "no solutions", "no real solution", "no real solutions", "none",
                "empty set", "the empty set", "no real roots", "no roots", "no real number", "no value",
@@ -59,6 +59,8 @@ class Judge:
     def same(self, g: tuple, a: tuple) -> bool:
         self.budget.check()
         g, a = canon(g), canon(a)
+        if _chain_length(g) != _chain_length(a):  # working shown on one side only: compare what it states
+            g, a = canon(_settled(g)), canon(_settled(a))
         kinds = {g[0], a[0]}
         if "text" in kinds:
             return self._same_text(g, a)
@@ -125,22 +127,24 @@ class Judge:
         gi, ai = _items(g), _items(a)
         if gi is None or ai is None:
             coll, items = (a, ai) if gi is None else (g, gi)
+            if items is not None and 1 < len(items) <= 4 and coll[0] in ("set", "list"):
+                items = self._distinct(items)  # \boxed{\frac12} and \boxed{0.5}: one value, written twice
             if items is not None and len(items) == 1 and coll[0] in ("set", "list"):  # {3} and x = 3
                 return self.same(g, items[0]) if coll is a else self.same(items[0], a)
             self.note = "a collection against a single value"
             return False
-        if g[0] == "set" and a[0] == "set":  # {1,2,2,3} is {1,2,3}
-            gi, ai = self._distinct(gi), self._distinct(ai)
+        ordered = (_ordered(g) or _ordered(a)) and not (_unordered(g) or _unordered(a))
+        if (g[0] == "set" and a[0] == "set") or (len(gi) != len(ai) and not ordered):
+            gi, ai = self._distinct(gi), self._distinct(ai)  # {1,2,2,3} is {1,2,3}; a listed twice is listed
         if len(gi) != len(ai):
             self.note = f"{len(ai)} items where the gold has {len(gi)}"
             return False
         if len(gi) > MAX_ITEMS:
             return gi == ai
-        ordered = _ordered(g) or _ordered(a)
         if g[0] == "brk" and a[0] == "brk" and len(gi) == 2 and g[1:3] != a[1:3]:
             self.note = "different brackets"
             return False
-        if ordered and not (_unordered(g) or _unordered(a)):
+        if ordered:
             return all(self.same(x, y) for x, y in zip(gi, ai))
         return self._match_unordered(gi, ai)
 
@@ -181,6 +185,8 @@ class Judge:
 
     # ------------------------------------------------------------------ relations
     def _same_relation(self, g: tuple, a: tuple) -> bool:
+        if a[0] == "rel" and "~" in a[1] and not (g[0] == "rel" and "~" in g[1]):
+            return self.same(g, _approximated(a))  # x = 1/3 ~ 0.33 answers 1/3
         if g[0] == "rel" and a[0] == "rel":
             if "~" in g[1] + a[1] or not (free_symbols(g) | free_symbols(a)):  # compare side by side
                 if g[1] != a[1]:
@@ -206,7 +212,7 @@ class Judge:
 
     def _same_equation(self, g: list, a: list) -> bool:
         gl, al = g[0], a[0]
-        if gl[0] in ("sym", "call") and gl == al:
+        if is_name(gl) and _name_key(gl) == _name_key(al):
             return self.same(g[1], a[1])
         if _is_collection(g[1]) or _is_collection(a[1]):
             return self.same(("list", g), ("list", a))
@@ -241,10 +247,37 @@ class Judge:
                 break
         if ratio is None:
             return False
+        if self._wide_disagree(names, lambda env: self._ratio_at(f, h, env, ratio)):
+            self.note = "different equations at negative or large values"
+            return False
         if positive:
             mp = self.ev.to_mp(ratio)
             return bool(getattr(mp, "imag", 0) == 0 and mp > 0)
         return True
+
+    def _ratio_at(self, f: tuple, h: tuple, env: dict, ratio: object) -> bool:
+        fv, hv = self.ev.value(f, env), self.ev.value(h, env)
+        fz, hz = self.ev.equal(fv, 0), self.ev.equal(hv, 0)
+        if fz or hz:
+            return fz == hz
+        return self.ev.equal(ratio, self.ev.to_mp(hv) / self.ev.to_mp(fv))
+
+    def _wide_disagree(self, names: set[str], agree) -> bool:
+        """True when ``agree(env)`` is False at a wide point where everything stays real (points where
+        either side is undefined or complex are skipped: they refute nothing)."""
+        if not names:
+            return False
+        self.ev.real_only = True
+        try:
+            for env in wide_points(names):
+                try:
+                    if not agree(env):
+                        return True
+                except (NotANumber, TooLarge, ZeroDivisionError, OverflowError, ValueError):
+                    continue
+        finally:
+            self.ev.real_only = False
+        return False
 
     # ------------------------------------------------------------------ units, percent, degrees
     def _same_quantity(self, g: tuple, a: tuple) -> bool:
@@ -302,6 +335,9 @@ class Judge:
         if not checked:
             self.note = "could not evaluate"
             return g == a
+        if g != a and self._wide_disagree(names, lambda env: self.ev.equal(*self._values(g, a, env))):
+            self.note = "different values at negative or large values"
+            return False
         return True
 
     def _values(self, g: tuple, a: tuple, env: dict) -> tuple:
@@ -342,7 +378,7 @@ def canon(node: tuple) -> tuple:
     expanded = _expand_pm(node)
     if len(expanded) > 1:
         node = ("list", expanded)
-    if node[0] == "rel" and node[1] == ["in"] and node[2][0][0] == "sym":
+    if node[0] == "rel" and node[1] == ["in"] and is_name(node[2][0]):
         return canon(node[2][1])
     if node[0] == "list":
         return _canon_list(node[1])
@@ -352,22 +388,98 @@ def canon(node: tuple) -> tuple:
 
 
 def _canon_list(items: list) -> tuple:
-    """``x=1, x=2`` and ``x=1, 2`` are the values of x; ``a=1, b=2`` assigns values to names."""
+    """``x=1, x=2`` and ``x=1, 2`` are the values of x (``W(n)=1, W(n)=-1`` the values of W); ``a=1, b=2``
+    assigns values to names; ``p=5, q=2; p=7, q=2`` is a list of such assignments."""
     flat: list[tuple] = []
     for item in items:
         flat.extend(_expand_pm(item))
     items = flat
-    first = items[0]
-    if first[0] == "rel" and first[1] == ["="] and first[2][0][0] == "sym":
-        var = first[2][0]
-        rels = [it for it in items if it[0] == "rel"]
-        if all(r[1] == ["="] and r[2][0][0] == "sym" for r in rels):
-            names = [r[2][0] for r in rels]
-            if len(rels) == len(items) and len(set(names)) == len(names) and len(names) > 1:
-                return ("assign", [(r[2][0][1], r[2][1]) for r in rels])
-            if all(n == var for n in names):  # the values of one variable; remember which
-                return ("list", [it[2][1] if it[0] == "rel" else it for it in items], var[1])
+    rels = [it for it in items if it[0] == "rel"]
+    if not rels or items[0] is not rels[0] or not all(_is_assignment(r) for r in rels):
+        return ("list", items)
+    keys = [_name_key(r[2][0]) for r in rels]
+    if len(rels) == len(items) and len(keys) > 1 and len(set(keys)) > 1:
+        if len(set(keys)) == len(keys):
+            return ("assign", [(k, r[2][1]) for k, r in zip(keys, rels)])
+        period = _period(keys)
+        if period:
+            return ("list", [("assign", [(k, r[2][1]) for k, r in zip(keys[i : i + period], rels[i : i + period])])
+                             for i in range(0, len(rels), period)])
+    if all(k == keys[0] for k in keys):  # the values of one variable; remember which
+        return ("list", [it[2][1] if it[0] == "rel" else it for it in items], keys[0])
     return ("list", items)
+
+
+def _is_assignment(rel: tuple) -> bool:
+    return rel[1] == ["="] and len(rel[2]) == 2 and is_name(rel[2][0])
+
+
+def _period(keys: list) -> int:
+    """The length of the repeating group of names (``p, q, p, q`` -> 2), or 0 when they do not repeat."""
+    for k in range(2, len(keys) // 2 + 1):
+        if len(keys) % k == 0 and len(set(keys[:k])) == k and all(keys[i] == keys[i % k] for i in range(len(keys))):
+            return k
+    return 0
+
+
+def is_name(node: tuple) -> bool:
+    """A named quantity, not an expression to solve: ``x``, ``f(x)``, ``AB``, ``\\frac{NO}{BO}``,
+    ``V_1:V_2``, ``|AB|``, ``\\angle ABC``, ``\\sin A``; never a number, a sum or a power.
+
+    >>> from verifiers.latex import parse
+    >>> is_name(parse(r"\\frac{NO}{BO}")), is_name(parse("2x+z"))
+    (True, False)
+    """
+    kind = node[0]
+    if kind in ("sym", "call"):
+        return True
+    if kind in ("mul", "ratio"):
+        return all(is_name(part) for part in node[1])
+    if kind == "div":
+        return is_name(node[1]) and is_name(node[2])
+    if kind == "abs":
+        return is_name(node[1])
+    return kind == "func" and isinstance(node[2], tuple) and bool(node[2]) and isinstance(node[2][0], str) \
+        and is_name(node[2])
+
+
+def _name_key(node: tuple) -> str:
+    """Names compare as written, a function by its name alone (``W(n)`` and ``W(x)`` both name W)."""
+    if node[0] == "sym":
+        return node[1]
+    return f"{node[1]}()" if node[0] == "call" else repr(node)
+
+
+def _chain_length(node: tuple) -> int:
+    """Sides of a chain of working that ends in a value (``x = 5+5+1 = 11``: 3; a computation such as
+    ``1+2+4 = 7``: 2), else 0."""
+    if node[0] != "rel" or any(op != "=" for op in node[1]) or free_symbols(node[2][-1]):
+        return 0
+    if len(node[2]) < 3 and free_symbols(node[2][0]):
+        return 0
+    return len(node[2])
+
+
+def _settled(rel: tuple) -> tuple:
+    """Working shown in a chain states its last side: ``x = 5+5+1 = 11`` is ``x = 11``; ``1 = y = 0`` and
+    ``3 \\times 4 = 12`` state 0 and 12.
+
+    Two chains of the same length are compared side by side instead (a changed step is a changed answer).
+    """
+    if not _chain_length(rel):
+        return rel
+    sides = rel[2]
+    return ("rel", ["="], [sides[0], sides[-1]]) if is_name(sides[0]) else sides[-1]
+
+
+def _approximated(rel: tuple) -> tuple:
+    """What an answer with ``\\approx`` states: its exact part (``x = 1/3`` of ``x = 1/3 \\approx 0.3``), or
+    the approximation when nothing exact comes before it (``x \\approx 11``)."""
+    i = rel[1].index("~")
+    sides = rel[2]
+    if i == 0:
+        return sides[1] if is_name(sides[0]) else sides[0]
+    return ("rel", rel[1][:i], sides[: i + 1])
 
 
 def _expand_pm(node: tuple, limit: int = 8) -> list[tuple]:
@@ -410,11 +522,11 @@ def _text_of(node: tuple) -> str | None:
 
 
 def _is_collection(node: tuple) -> bool:
-    return node[0] in ("list", "set", "brk", "matrix")
+    return node[0] in ("list", "set", "brk", "matrix", "ratio")
 
 
 def _items(node: tuple) -> list | None:
-    if node[0] in ("list", "set"):
+    if node[0] in ("list", "set", "ratio"):
         return node[1]
     if node[0] == "brk":
         return node[3]
@@ -428,7 +540,7 @@ def _items(node: tuple) -> list | None:
 
 
 def _ordered(node: tuple) -> bool:
-    return node[0] in ("brk", "matrix")
+    return node[0] in ("brk", "matrix", "ratio")
 
 
 def _unordered(node: tuple) -> bool:
@@ -473,11 +585,27 @@ def to_intervals(node: tuple) -> list | None:
 
 
 def _rel_intervals(node: tuple) -> list | None:
-    ops, exprs = node[1], node[2]
-    var_at = [k for k, e in enumerate(exprs) if e[0] == "sym"]
-    if len(var_at) != 1 or any(free_symbols(e) for k, e in enumerate(exprs) if k != var_at[0]):
+    """Where the one named quantity of ``x < 3``, ``0 < f(x) < 1`` or ``1 \\le |z| \\le 2`` may lie."""
+    var_at = [k for k, e in enumerate(node[2]) if free_symbols(e)]
+    if len(var_at) != 1:
         return None
-    v = var_at[0]
+    target = node[2][var_at[0]]
+    if target[0] == "abs" and is_name(target[1]):
+        return _mirrored(_bounds(node[1], node[2], var_at[0]))
+    return _bounds(node[1], node[2], var_at[0]) if is_name(target) else None
+
+
+def _mirrored(intervals: list | None) -> list | None:
+    """Where z lies when |z| lies in one interval: ``1 \\le |z| \\le 2`` is ``[-2,-1] \\cup [1,2]``."""
+    if intervals is None or len(intervals) != 1:
+        return None
+    lo, hi, lc, hc = intervals[0]
+    if lo == _NEG_INF:
+        return [(("neg", hi), hi, hc, hc)]
+    return [(("neg", hi), ("neg", lo), hc, lc), (lo, hi, lc, hc)]
+
+
+def _bounds(ops: list, exprs: list, v: int) -> list | None:
     if len(exprs) == 2:
         op = ops[0]
         other = exprs[1 - v]
@@ -512,12 +640,12 @@ def _inequality(node: tuple) -> list | None:
 
 
 def _assigned_value(rel: tuple) -> tuple | None:
-    """The value in ``x = 2`` or ``2 = x`` (or ``f(x) = ...``), else None."""
+    """The value in ``x = 2`` or ``2 = x`` (or ``f(x) = ...``, ``\\frac{NO}{BO} = ...``), else None."""
     if rel[1] != ["="] or len(rel[2]) != 2:
         return None
     left, right = rel[2]
-    if left[0] in ("sym", "call") or (left[0] == "brk" and all(x[0] == "sym" for x in left[3])):
-        return right  # x = 2, f(x) = 2x, (x, y) = (1, 2)
+    if is_name(left) or (left[0] == "brk" and all(x[0] == "sym" for x in left[3])):
+        return right  # x = 2, f(x) = 2x, |AB| = 1, V_1:V_2 = 11:21, (x, y) = (1, 2)
     if right[0] == "sym":
         return left
     return None

@@ -19,9 +19,9 @@ import logging
 from fractions import Fraction
 
 from verifiers.budget import Budget, OutOfTime
-from verifiers.evaluate import Evaluator, free_symbols
 from verifiers.latex import normalize, parse
 from verifiers.math_answer import verify_math
+from verifiers.numeric import Evaluator, free_symbols
 from verifiers.verdict import Verdict
 
 __all__ = ["verify_factored"]

@@ -22,12 +22,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FormatResult", "check_format", "format_reward", "tag_count"]
+__all__ = ["SYSTEM_PROMPT", "FormatResult", "check_format", "format_reward", "prompt_opens_think", "tag_count"]
 
 THINK, END_THINK, ANSWER, END_ANSWER = "<think>", "</think>", "<answer>", "</answer>"
 TAGS = (THINK, END_THINK, ANSWER, END_ANSWER)
 LENIENT_OUTSIDE_CHARS = 200  # text tolerated before and between the blocks when strict=False
 MAX_ANSWER_CHARS = 10_000  # a final answer, or a program; not the reasoning
+
+# The template's instructions as a chat system message (DeepSeek-R1's Table 1 wording), for the data
+# rlvr exports to chat-based trainers (``rlvr gen --format verl|openrlhf``).
+SYSTEM_PROMPT = (
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
+    "The assistant first thinks about the reasoning process in the mind and then provides the user with "
+    "the answer. The reasoning process and answer are enclosed within <think> </think> and <answer> "
+    "</answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answer here "
+    "</answer>."
+)
+
+
+def prompt_opens_think(prompt: str) -> bool:
+    """Whether a rendered prompt ends inside a think block (a chat template that prefills ``<think>``),
+    so completions start with the reasoning and carry no ``<think>`` of their own.
+
+    >>> prompt_opens_think("<|im_start|>assistant\\n<think>\\n"), prompt_opens_think("Assistant:")
+    (True, False)
+    """
+    return prompt.rstrip().endswith(THINK)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ The tree is made of tuples whose first item names the node:
     ("set", [items]) ("setof", var, condition) ("union", [parts]) ("reals",)
     ("matrix", [[rows]]) ("qty", value, unit) ("text", words)
     ("call", name, [args])        ``f(x)``
+    ("ratio", [parts])            ``a:b``
 
 >>> parse(r"\\frac{1}{2}")
 ('div', ('num', Fraction(1, 1), None), ('num', Fraction(2, 1), None))
@@ -72,11 +73,15 @@ _SIMPLE_SUBS = [
     (re.compile(r"\\dots|\\ldots|\\cdots"), r"\\dots "),
 ]
 # thousands separators: 7{,}425{,}000, 1\,000 and 1\;000 (after \, became a space: handled here first)
-_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|\\,|\\;|\\ |\\!)(?=\d{3}(?!\d))")
+_THOUSANDS = re.compile(r"(?<=\d)(?:\s*\{\s*,\s*\}\s*|,\\!\s*|\\,|\\;|\\ |\\!)(?=\d{3}(?!\d))")
 
 
 _CURRENCY = re.compile(r"\\\$\s*(-?\d[\d,]*(?:\.\d+)?)")
-_OTHER_CURRENCY = re.compile(r"(€|£|\\euro|\\pounds)\s*(-?\d[\d,]*(?:\.\d+)?)")
+_OTHER_CURRENCY = re.compile(r"(€|£|¥|₹|\\euro|\\pounds)\s*(-?\d[\d,]*(?:\.\d+)?)")
+_CURRENCY_AFTER = re.compile(r"(?<![\w.])(-?\d[\d,]*(?:\.\d+)?)\s*(€|£|¥|₹)")  # 1,000.99€
+_CURRENCY_CODES = {"€": "EUR", "\\euro": "EUR", "£": "GBP", "\\pounds": "GBP", "¥": "JPY", "₹": "INR"}
+_AREA = re.compile(r"(?<=\d)\s*(mm|cm|km|m|ft|in|yd)([²³])")  # 12m², written in prose
+_GLUED_WORD = re.compile(r"(?<=[\d)\]}])(or|and)(?=[A-Za-z(\\-])")  # 1orW(x)=-1: spaces lost
 _MIXED = re.compile(r"^(-?\d+)\s+(\d+)\s*/\s*(\d+)$")  # 1 1/2
 _CHOOSE = re.compile(r"\{([^{}]*)\\choose([^{}]*)\}")
 _REPEATING = re.compile(r"(?<![\d.])(\d*)\.(\d*)\\(?:overline|bar|dot)\s*\{?(\d+)\}?")  # 0.1\overline{6}
@@ -106,7 +111,10 @@ def normalize(text: str) -> str:
         s = m.group(2).strip()
     s = _THOUSANDS.sub("", s)
     s = _CURRENCY.sub(r"\1 \\text{dollars}", s)  # \$18.50 -> 18.50 dollars
-    s = _OTHER_CURRENCY.sub(lambda m: f"{m.group(2)} \\text{{{'EUR' if 'e' in m.group(1) or m.group(1) == '€' else 'GBP'}}}", s)
+    s = _OTHER_CURRENCY.sub(lambda m: f"{m.group(2)} \\text{{{_CURRENCY_CODES[m.group(1)]}}}", s)
+    s = _CURRENCY_AFTER.sub(lambda m: f"{m.group(1)} \\text{{{_CURRENCY_CODES[m.group(2)]}}}", s)
+    s = _AREA.sub(lambda m: f" \\text{{{m.group(1)}}}^{'2' if m.group(2) == '²' else '3'}", s)
+    s = _GLUED_WORD.sub(r" \1 ", s)
     s = _MIXED.sub(r"\1\\frac{\2}{\3}", s)
     s = _CHOOSE.sub(r"\\binom{\1}{\2}", s)
     s = _REPEATING.sub(_repeating, s)
@@ -187,6 +195,8 @@ class _Lexer:
     def __init__(self, s: str, budget: Budget, thousands: bool = True):
         self.s, self.i, self.budget, self.thousands = s, 0, budget, thousands
         self.tokens: list[tuple[str, object]] = []
+        # in a formula, capital runs are point names (\frac{NO}{BO}, \angle ABC); alone, "NO" is a word
+        self.formula = bool(re.search(r"[\\=^_{}<>]", s))
 
     def run(self) -> list[tuple[str, object]]:
         s = self.s
@@ -268,6 +278,8 @@ class _Lexer:
             self.tokens.append(("unit", word if word in UNIT_WORDS else low))
         elif (len(word) == 1 and not in_text) or (len(word) == 1 and in_text):
             self.tokens.append(("ident", word))
+        elif not in_text and self.formula and word.isupper() and len(word) <= 4:
+            self.tokens.extend(("ident", ch) for ch in word)
         elif len(word) == 2 and not in_text and low not in _ENGLISH_2:
             self.tokens.extend(("ident", ch) for ch in word)  # xy means x*y
         else:
@@ -402,6 +414,7 @@ class _Parser:
     def __init__(self, tokens: list[tuple[str, object]], budget: Budget):
         self.t, self.k, self.budget, self.depth = tokens, 0, budget, 0
         self.in_abs = 0
+        self.in_set = False
 
     # -- helpers
     def peek(self, ahead: int = 0) -> tuple[str, object]:
@@ -435,7 +448,8 @@ class _Parser:
     def answer(self) -> tuple:
         items = [self.item()]
         while self.at_op(",", ";") or self.at("word") or self.at("cmd", "quad"):
-            self.next()
+            while self.at_op(",", ";") or self.at("word") or self.at("cmd", "quad"):  # "19, 46, and 82"
+                self.next()
             if self.at("eof"):
                 break
             items.append(self.item())
@@ -444,7 +458,7 @@ class _Parser:
         return items[0] if len(items) == 1 else ("list", items)
 
     def item(self) -> tuple:
-        first = self.union()
+        first = self.ratio()
         ops, exprs = [], [first]
         while True:
             tok = self.peek()
@@ -456,7 +470,7 @@ class _Parser:
                 break
             self.next()
             ops.append(op)
-            exprs.append(self.union())
+            exprs.append(self.ratio())
         node = first if not ops else ("rel", ops, exprs)
         if self.at("unit") or self.at("text"):
             node = ("qty", node, self.unit())
@@ -506,6 +520,14 @@ class _Parser:
         if braced:
             self.expect_op("}")
         return -int(tok[1][0]) if neg else int(tok[1][0])
+
+    def ratio(self) -> tuple:
+        """``a:b`` (``V_1:V_2``, ``11:21``); not inside set-builder braces, where ``:`` means "such that"."""
+        parts = [self.union()]
+        while self.at_op(":") and not self.in_set:
+            self.next()
+            parts.append(self.union())
+        return parts[0] if len(parts) == 1 else ("ratio", parts)
 
     def union(self) -> tuple:
         parts = [self.expr()]
@@ -682,7 +704,7 @@ class _Parser:
             if name in ("e", "i") and not self.at_op("_"):
                 return ("const", CONSTANTS[name])
             name = self._subscripted(name)
-            if len(name) == 1 and name in "fghFGHPQy" and self.at_op("(") and self._call_ahead():
+            if len(name) == 1 and self.at_op("(") and self._call_ahead(name):
                 self.next()
                 args = self.inner_answer(")")
                 return ("call", name, args[1] if args[0] == "list" else [args])
@@ -697,12 +719,15 @@ class _Parser:
             raise ParseError(f"unexpected word {value!r}")
         raise ParseError(f"unexpected {value!r}")
 
-    def _call_ahead(self) -> bool:
-        """``f(x)``/``y(0)``: a parenthesised list of symbols or numbers right after a name."""
+    def _call_ahead(self, name: str) -> bool:
+        """``f(x)``/``y(0)``: a parenthesised list of symbols or numbers right after a function name, or
+        after any letter when ``=`` follows (``W(n) = 1`` names a value of W)."""
         j = self.k + 1
         while self.t[j][0] in ("ident", "num") or self.t[j] == ("op", ","):
             j += 1
-        return self.t[j] == ("op", ")") and j > self.k + 1
+        if self.t[j] != ("op", ")") or j == self.k + 1:
+            return False
+        return name in "fghFGHPQy" or self.t[j + 1] == ("op", "=")
 
     def _subscripted(self, name: str) -> str:
         if not self.at_op("_"):
@@ -763,7 +788,11 @@ class _Parser:
         if self.at_op("\\}"):
             self.next()
             return ("set", [])
-        first = self.item()
+        self.in_set, outer = True, self.in_set
+        try:
+            first = self.item()
+        finally:
+            self.in_set = outer
         if self.at_op("|", ":") or self.at("cmd", "mid"):
             self.next()
             cond = self.item()

@@ -19,43 +19,53 @@ from typing import Any
 
 from verifiers.budget import Budget, OutOfTime
 from verifiers.equivalence import MAX_DPS, Judge, canon
-from verifiers.evaluate import literal_digits
-from verifiers.extract import answer_of, boxed_contents, is_hedge
+from verifiers.extract import EXTRACTIONS, answer_of, gold_answer, is_hedge
 from verifiers.latex import AMBIGUOUS_COMMA, MAX_LENGTH, ParseError, normalize, parse, text_key
+from verifiers.numeric import literal_digits
 from verifiers.verdict import Verdict
 
 __all__ = ["verify_math", "verify_math_batch"]
 
 log = logging.getLogger(__name__)
 MAX_ANSWER_CHARS = 20_000
+# one number with a decimal comma (2,74; 0,111; 12,5 %): read as a decimal where a comma cannot separate
+# thousands (not three digits after it, or a leading 0), as an alternative to a list of two numbers
+_DECIMAL_COMMA = re.compile(r"^(-?)(\d+),(\d+)(\s*(?:\\%|%|\\text\{[^{}]*\}|[A-Za-z]+)?)$")
 _CHOICE = re.compile(r"^\(?([A-J])\)?$")
 _CHOICE_IN_ANSWER = re.compile(r"^(?:option |choice )?(?:\(([A-J])\)(?![+\-*/^=_])|([A-J])(?:[.):]|$)(?:\s|$))", re.I)
 _WRAPPERS = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf)\s*\{([^{}]*)\}")
 
 
 def verify_math(gold: str | int | float, completion: str, *, timeout_s: float = 1.0,
-                extract: bool = True) -> Verdict:
+                extract: bool = True, extraction: str = "strict") -> Verdict:
     """Check the final answer in ``completion`` against ``gold``.
 
-    ``timeout_s`` bounds the whole call; ``extract=False`` takes ``completion`` as the bare answer.
-    Returns a :class:`Verdict` whose status is ``correct``, ``incorrect``, ``no_answer``,
-    ``unparseable`` or ``timeout``.
+    ``extraction`` says where the answer may be found (see ``verifiers.extract``): ``"strict"`` (the
+    default, for rewards: the answer block, a box, an explicit answer statement) or ``"lenient"`` (for
+    outputs rlvr did not shape: also the concluding sentence, the last display math or value). A gold
+    that is a worked solution is reduced to its final answer. ``timeout_s`` bounds the whole call;
+    ``extract=False`` takes ``completion`` as the bare answer. Returns a :class:`Verdict` whose status
+    is ``correct``, ``incorrect``, ``no_answer``, ``unparseable`` or ``timeout``, and whose reason says
+    where the answer was found.
 
-    >>> verify_math("2^{100}", "\\\\boxed{1267650600228229401496703205376}").correct
-    True
+    >>> verify_math("2^{100}", "\\\\boxed{1267650600228229401496703205376}").reason
+    'equivalent (boxed)'
     >>> verify_math("x<3", "The answer is $3>x$.").correct
     True
+    >>> verify_math("2/3", "Therefore, the probability is 2/3.", extraction="lenient").reason
+    'same answer (concluding sentence)'
     """
     budget = Budget(timeout_s)
     if isinstance(gold, (int, float)) and not isinstance(gold, bool):
         gold = str(gold)
     if not isinstance(gold, str):
         return Verdict("unparseable", f"gold is {type(gold).__name__}, not str")
-    answer, where = answer_of(completion, extract)
+    answer, where = answer_of(completion, extract, extraction)
     if answer is None:
         return Verdict("no_answer", where)
     try:
-        return _judge(gold, answer, budget)
+        verdict = _judge(gold_answer(gold), answer, budget)
+        return verdict if not extract else Verdict(verdict.status, f"{verdict.reason} ({where})", answer)
     except OutOfTime:
         return Verdict("timeout", f"over the {timeout_s:g} s budget", answer)
     except RecursionError:
@@ -68,7 +78,7 @@ def verify_math(gold: str | int | float, completion: str, *, timeout_s: float = 
 def _judge(gold: str, answer: str, budget: Budget) -> Verdict:
     if len(answer) > MAX_ANSWER_CHARS and answer.strip() != gold.strip():
         return Verdict("incorrect", f"a {len(answer):,}-character answer is not a final answer", answer[:200])
-    gold_norm, answer_norm = normalize(_unbox(gold)), normalize(answer)
+    gold_norm, answer_norm = normalize(gold), normalize(answer)
     budget.check()
     if gold_norm == answer_norm:
         return Verdict("correct", "same answer", answer)
@@ -101,32 +111,29 @@ def _judge(gold: str, answer: str, budget: Budget) -> Verdict:
     # "(158,157)" may be a pair or a number: when either side is spelled that way, try the other reading
     for g2, a2 in _other_readings(gold_norm, answer_norm, g, a, budget):
         if judge.same(g2, a2):
-            return Verdict("correct", "equivalent (commas read as separators)", answer)
+            return Verdict("correct", "equivalent (another reading of a comma)", answer)
     return Verdict("incorrect", note or "not equivalent", answer)
 
 
 def _other_readings(gold: str, answer: str, g: tuple, a: tuple, budget: Budget) -> list[tuple[tuple, tuple]]:
-    def alt(text: str, tree: tuple) -> tuple | None:
-        if not AMBIGUOUS_COMMA.search(text):
-            return None
-        try:
-            return parse(text, budget, thousands=False)
-        except ParseError:
-            return None
+    """Other readings of a comma: ``158,157`` as two numbers, ``2,74`` as a decimal comma."""
+    def alts(text: str) -> list[tuple]:
+        out = []
+        if AMBIGUOUS_COMMA.search(text):
+            try:
+                out.append(parse(text, budget, thousands=False))
+            except ParseError:
+                pass
+        m = _DECIMAL_COMMA.match(text)
+        if m and (len(m.group(3)) != 3 or m.group(2) == "0"):  # never a thousands separator
+            try:
+                out.append(parse(f"{m.group(1)}{m.group(2)}.{m.group(3)}{m.group(4)}", budget))
+            except ParseError:
+                pass
+        return out
 
-    g2, a2 = alt(gold, g), alt(answer, a)
-    pairs = [(g, a2), (g2, a), (g2, a2)]
-    return [(x, y) for x, y in pairs if x is not None and y is not None and (x, y) != (g, a)]
-
-
-def _unbox(gold: str) -> str:
-    """A gold written as ``\\boxed{42}`` (or ``$\\boxed{42}$``) means 42."""
-    stripped = gold.strip().strip("$").strip()
-    if stripped.startswith(("\\boxed", "\\fbox")):
-        boxes = boxed_contents(stripped)
-        if len(boxes) == 1:
-            return boxes[0]
-    return gold
+    golds, answers = [g, *alts(gold)], [a, *alts(answer)]
+    return [(x, y) for x in golds for y in answers if (x, y) != (g, a)]
 
 
 def _unwrap(text: str) -> str:
@@ -153,21 +160,24 @@ def _pair(item: Any) -> tuple[Any, Any]:
     return gold, completion
 
 
-def _verify_one(args: tuple[Any, Any, float]) -> Verdict:
-    gold, completion, timeout_s = args
-    return verify_math(gold, completion, timeout_s=timeout_s)
+def _verify_one(args: tuple[Any, Any, float, str]) -> Verdict:
+    gold, completion, timeout_s, extraction = args
+    return verify_math(gold, completion, timeout_s=timeout_s, extraction=extraction)
 
 
 def verify_math_batch(pairs: Iterable[Any], workers: int = 1, *, timeout_s: float = 1.0,
-                      progress: bool = False, chunksize: int = 64) -> list[Verdict]:
+                      progress: bool = False, chunksize: int = 64, extraction: str = "strict") -> list[Verdict]:
     """Verify many ``(gold, completion)`` pairs (or dicts with those keys), results in input order.
 
-    ``workers > 1`` spreads the work over a process pool; ``progress`` shows a progress bar.
+    ``workers > 1`` spreads the work over a process pool; ``progress`` shows a progress bar;
+    ``extraction`` is passed to :func:`verify_math`.
 
     >>> [v.status for v in verify_math_batch([("2", "x = 2"), ("3", "\\\\boxed{4}")])]
     ['correct', 'incorrect']
     """
-    jobs = [(*_pair(item), timeout_s) for item in pairs]
+    if extraction not in EXTRACTIONS:
+        raise ValueError(f"extraction must be one of {EXTRACTIONS}, not {extraction!r}")
+    jobs = [(*_pair(item), timeout_s, extraction) for item in pairs]
     return list(_iterate(jobs, workers, progress, chunksize))
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from verifiers.registry import VERIFIERS, verifier_names
 
-__all__ = ["FIELDS", "InputError", "Problem", "encode_meta", "load_problems", "make_id", "read_jsonl",
-           "read_problem_rows", "stored_meta", "write_jsonl"]
+__all__ = ["FIELDS", "InputError", "Problem", "encode_meta", "load_problems", "located_rows", "make_id",
+           "read_jsonl", "read_problem_rows", "stored_meta", "write_jsonl"]
 
 FIELDS = ("id", "task", "prompt", "answer", "solution", "verifier", "tests", "difficulty", "meta")
 
@@ -136,8 +136,9 @@ def write_jsonl(rows: Iterable[dict], path: str | Path) -> None:
         raise
 
 
-def _located_rows(path: Path) -> list[tuple[str, dict]]:
-    """``(where, row)`` for every row of a JSONL file, a Parquet file or a saved dataset folder."""
+def located_rows(path: Path) -> list[tuple[str, dict]]:
+    """``(where, row)`` for every row of a JSONL file, a Parquet file or a saved dataset folder; ``where``
+    names the file and line (or row) for messages about it."""
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     if path.is_dir() or path.suffix == ".parquet":
@@ -158,7 +159,7 @@ def load_problems(path: str | Path) -> dict[str, dict]:
     """
     path = Path(path)
     problems: dict[str, dict] = {}
-    for where, row in _located_rows(path):
+    for where, row in located_rows(path):
         if "id" not in row:
             raise InputError(f"{where}: problem has no 'id'")
         key = str(row["id"])

@@ -27,6 +27,7 @@ Lengths are in characters unless the caller passes token counts (``lengths=``) o
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -37,7 +38,8 @@ from verifiers.format import check_format, tag_count
 from verifiers.registry import VERIFIERS, judge, register_verifier
 from verifiers.verdict import Verdict
 
-__all__ = ["REWARDS", "VERIFIERS", "Judged", "Reward", "Rubric", "Score", "judge", "register_verifier", "score"]
+__all__ = ["REWARDS", "VERIFIERS", "Judged", "Reward", "Rubric", "Score", "judge", "parsed_rubric", "register_verifier",
+           "score"]
 
 Problem = Mapping[str, Any]  # a row of the record (verifiers.problem.Problem.to_row()), or any mapping like it
 
@@ -82,7 +84,8 @@ def accuracy(completion: str, problem: Problem, ctx: dict) -> float | None:
 def follows_format(completion: str, problem: Problem, ctx: dict, strict: bool = True,
                    think_in_prompt: bool = False) -> float:
     """1 when the completion follows the think/answer template (strict by default)."""
-    if strict and not think_in_prompt:
+    think_in_prompt = think_in_prompt or ctx["think_in_prompt"]
+    if strict and think_in_prompt == ctx["think_in_prompt"]:
         return float(ctx["well_formed"])  # the rubric's own check, made once
     return float(check_format(completion, strict, think_in_prompt=think_in_prompt).ok)
 
@@ -90,7 +93,7 @@ def follows_format(completion: str, problem: Problem, ctx: dict, strict: bool = 
 @_register("tag_count", 0.0, 1.0)
 def tag_count_reward(completion: str, problem: Problem, ctx: dict, think_in_prompt: bool = False) -> float:
     """0.25 for each of the four template tags present exactly once."""
-    return tag_count(completion, think_in_prompt=think_in_prompt)
+    return tag_count(completion, think_in_prompt=think_in_prompt or ctx["think_in_prompt"])
 
 
 @_register("length", -0.5, 0.5, group=True)
@@ -169,7 +172,7 @@ class Judged:
     >>> j = Rubric({"accuracy": 1.0, "format": 0.5}).score("<think>2+2</think>\\n<answer>4</answer>",
     ...                                                     {"answer": "4", "verifier": "math"})
     >>> j.total, j.correct, j.well_formed, j.status, j.reason
-    (1.5, True, True, 'correct', 'same answer')
+    (1.5, True, True, 'correct', 'same answer (answer block)')
     """
 
     total: float | None
@@ -198,6 +201,9 @@ Score = Judged  # the name before Judged; kept for callers of ``score(...)``
 class Rubric:
     """A weighted set of named rewards with their options.
 
+    ``think_in_prompt``: the prompt ends with ``<think>`` (a chat template that prefills it), so the
+    template check (``well_formed``, ``format``, ``tag_count``) expects no ``<think>`` in the completion.
+
     >>> rubric = Rubric({"accuracy": 1.0, "format": 0.5, "length": 0.2})
     >>> group = ["<answer>4</answer>", "<answer>4.0</answer>", "<answer>5</answer>"]
     >>> [s.total for s in rubric.score_group(group, {"answer": "4", "verifier": "math"})]
@@ -206,7 +212,8 @@ class Rubric:
 
     def __init__(self, weights: Mapping[str, float] | Sequence[str] = ("accuracy", "format"),
                  options: Mapping[str, Mapping[str, Any]] | None = None,
-                 length_fn: Callable[[str], int] = len, punish_no_answer: bool = False):
+                 length_fn: Callable[[str], int] = len, punish_no_answer: bool = False,
+                 think_in_prompt: bool = False):
         if isinstance(weights, str):
             weights = [weights]
         self.weights = dict(weights) if isinstance(weights, Mapping) else {name: 1.0 for name in weights}
@@ -219,6 +226,7 @@ class Rubric:
             raise ValueError(f"options given for reward(s) not in the rubric: {', '.join(stray)}")
         self.length_fn = length_fn
         self.punish_no_answer = punish_no_answer
+        self.think_in_prompt = think_in_prompt
         self._needs_verdict = any(n in self.weights for n in ("accuracy", "length", "cosine_scaled"))
 
     @classmethod
@@ -247,12 +255,13 @@ class Rubric:
         well-formed answer the verifier cannot read, or a timeout, stays could-not-judge.
         """
         verdict = judge(completion, problem) if self._needs_verdict else None
-        well_formed = check_format(completion).ok
+        well_formed = check_format(completion, think_in_prompt=self.think_in_prompt).ok
         correct = None if verdict is None or not verdict.judged else verdict.correct
         if (self.punish_no_answer and verdict is not None and correct is None
                 and (verdict.status == "no_answer" or not well_formed)):
             correct = False
         return {"verdict": verdict, "correct": correct, "well_formed": well_formed,
+                "think_in_prompt": self.think_in_prompt,
                 "length": self.length_fn(completion) if length is None else length}
 
     def score_group(self, completions: Sequence[str], problems: Problem | Sequence[Problem],
@@ -285,6 +294,13 @@ class Rubric:
         return Judged(total, parts, ctx["correct"], ctx["well_formed"],
                       verdict.status if verdict else None, verdict.reason if verdict else None,
                       verdict.extracted if verdict else None)
+
+
+@functools.lru_cache(maxsize=64)
+def parsed_rubric(spec: str, think_in_prompt: bool = False) -> Rubric:
+    """``Rubric.parse(spec)``, made once per spec: for adapters that get the rewards as text on every call
+    (verl's ``reward_kwargs``, the reward server's requests). Raises ValueError for a bad spec."""
+    return Rubric.parse(spec, think_in_prompt=think_in_prompt)
 
 
 def score(completion: str, problem: Problem, rewards: Sequence[str] | Mapping[str, float] | None = None,

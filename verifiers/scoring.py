@@ -151,8 +151,13 @@ def _done_lines(out: Path) -> dict[int, dict]:
 
 
 def score_files(problems_path: str | Path, completions_path: str | Path, out_path: str | Path,
-                rubric: Rubric, *, workers: int = 1, ks: tuple[int, ...] = (1,), progress: bool = False) -> Summary:
-    """Score every completion, appending to ``out_path`` as groups finish; resume from what is there."""
+                rubric: Rubric, *, workers: int = 1, ks: tuple[int, ...] = (1,), progress: bool = False,
+                backend: str = "local", address: str | None = None) -> Summary:
+    """Score every completion, appending to ``out_path`` as groups finish; resume from what is there.
+
+    ``backend="ray"`` scores on the Ray cluster at ``address`` instead of ``workers`` local processes
+    (``verifiers.pool.pool_map``); the rows are the same.
+    """
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
@@ -172,7 +177,8 @@ def score_files(problems_path: str | Path, completions_path: str | Path, out_pat
     with out.open("a", encoding="utf-8") as sink:
         # chunks of groups go to the workers and come back as each is done, so an interrupted run keeps them
         chunksize = max(1, min(64, len(jobs) // (8 * workers)))
-        for results in pool_map(_score_group, jobs, workers, ordered=False, chunksize=chunksize):
+        for results in pool_map(_score_group, jobs, workers, ordered=False, chunksize=chunksize, backend=backend,
+                                address=address):
             for r in results:
                 sink.write(json.dumps(r, ensure_ascii=False) + "\n")
             sink.flush()

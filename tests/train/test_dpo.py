@@ -17,10 +17,10 @@ from typing import ClassVar
 import pytest
 import torch
 
-import train.engine
+import train.dpo
 from train.cli import main as rlvr
 from train.dpo import DPOConfig, dpo
-from train.dpo_loss import collate_pairs, encode_pairs, pair_logps
+from train.dpo_loss import collate_pairs, encode_pairs, pair_logprobs
 from train.engine import Generation
 from train.load import load_policy
 
@@ -99,17 +99,17 @@ def same_weights(a: Path, b: Path, atol: float = 1e-6) -> bool:
 
 
 @torch.no_grad()
-def logps(folder: Path, pairs: list[dict]):
+def logprobs(folder: Path, pairs: list[dict]):
     """Chosen and rejected log-probs of ``pairs`` under the model in ``folder``, measured outside the trainer."""
     model, tokenizer = load_policy(folder)
     model.eval()
     examples, skipped = encode_pairs(tokenizer, pairs, "plain", 128)
     assert skipped == 0
-    return pair_logps(model, collate_pairs(examples, tokenizer.pad_id))
+    return pair_logprobs(model, collate_pairs(examples, tokenizer.pad_id))
 
 
 def margin(folder: Path, pairs: list[dict]) -> float:
-    out = logps(folder, pairs)
+    out = logprobs(folder, pairs)
     return (out.chosen - out.rejected).mean().item()
 
 
@@ -160,7 +160,7 @@ def test_a_tiny_model_learns_to_prefer_the_chosen_answers(policy, data, tmp_path
     assert mean(r["rewards/accuracies"] for r in metrics[-8:]) >= 0.85, [r["rewards/accuracies"] for r in metrics]
     assert mean(r["loss"] for r in metrics[-4:]) < first["loss"]
     for pairs in (TRAIN_PAIRS, HELD_OUT_PAIRS):
-        before, after = logps(policy, pairs), logps(out / "final", pairs)
+        before, after = logprobs(policy, pairs), logprobs(out / "final", pairs)
         implicit = (after.chosen - before.chosen) - (after.rejected - before.rejected)
         assert (implicit > 0).float().mean() >= 0.8, (loss_type, implicit)
         assert margin(out / "final", pairs) > margin(policy, pairs) + 2, loss_type
@@ -174,7 +174,7 @@ def test_a_tiny_model_learns_to_prefer_the_chosen_answers(policy, data, tmp_path
         assert not (folder / "ref_logps.pt").exists()
     else:
         ref = torch.load(folder / "ref_logps.pt")
-        initial = logps(policy, TRAIN_PAIRS)
+        initial = logprobs(policy, TRAIN_PAIRS)
         assert ref.shape == (40, 2)
         assert torch.allclose(ref, torch.stack([initial.chosen, initial.rejected], 1), atol=1e-4)
     assert (out / "final" / "model.safetensors").is_file() and (out / "step_00000016").is_dir()
@@ -190,7 +190,7 @@ def test_rpo_lowers_the_chosen_nll_more_than_dpo_alone(policy, data, tmp_path):
     assert rpo[0]["loss"] == pytest.approx(plain[0]["loss"] + rpo[0]["nll"], abs=1e-4)  # DPO + alpha * NLL
     assert mean(r["nll"] for r in rpo[-4:]) < mean(r["nll"] for r in plain[-4:]) - 0.5, (plain, rpo)
     for pairs in (TRAIN_PAIRS, HELD_OUT_PAIRS):
-        assert logps(runs[1.0] / "final", pairs).chosen_nll < logps(runs[0.0] / "final", pairs).chosen_nll - 0.5
+        assert logprobs(runs[1.0] / "final", pairs).chosen_nll < logprobs(runs[0.0] / "final", pairs).chosen_nll - 0.5
     assert mean(r["rewards/accuracies"] for r in rpo[-8:]) >= 0.85  # still learns the preference
 
 
@@ -257,8 +257,6 @@ def test_resume_continues_exactly(policy, data, tmp_path):
 def test_a_non_finite_loss_stops_the_run_before_its_step_is_saved(policy, data, tmp_path, monkeypatch):
     """A step's metrics are read one step late (the GPU is kept busy), yet a NaN loss at step 3 still stops the run
     with a clear error before step 3 is checkpointed or logged."""
-    import train.dpo
-
     calls = []
 
     def poisoned(*args, **kwargs):
@@ -279,7 +277,7 @@ def test_a_non_finite_loss_stops_the_run_before_its_step_is_saved(policy, data, 
 
 
 class ScriptedEngine:
-    """Stands in for ``train.engine.Engine``: answers "What is A + B?" right (half the samples), wrong, or right
+    """Stands in for ``train.engine.Engine`` (as DPO samples with it): answers "What is A + B?" right (half the samples), wrong, or right
     but without the <think>/<answer> format, drawing on torch's global RNG as sampling does."""
 
     calls: ClassVar[list[int]] = []  # prompts per generate() call
@@ -316,7 +314,7 @@ def scripted(cfg: DPOConfig, *, crash: bool = False, on_step=None, crash_on_call
     """Run ``dpo(cfg)`` with the scripted engine (expecting a ``Crash`` if ``crash``); return the prompts of each
     sampling call it made."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(train.engine, "Engine", ScriptedEngine)
+        mp.setattr(train.dpo, "Engine", ScriptedEngine)
         mp.setattr(ScriptedEngine, "calls", [])
         mp.setattr(ScriptedEngine, "crash_on_call", crash_on_call)
         mp.setattr(ScriptedEngine, "all_wrong_from_call", all_wrong_from_call)
@@ -378,7 +376,7 @@ def test_rounds_sample_pair_and_train_with_the_rounds_starting_model_as_referenc
         assert {key: first[f"round/{key}"] for key in stats} == stats
         # each round's reference is the model it started from: the initial policy, then the model after step 4
         start_model = policy if k == 0 else out / "step_00000004"
-        expected = logps(start_model, pairs)
+        expected = logprobs(start_model, pairs)
         ref = torch.load(folder / "ref_logps.pt")
         assert torch.allclose(ref, torch.stack([expected.chosen, expected.rejected], 1), atol=1e-4)
         # so at the first step of each round the policy is its reference: no implicit reward, loss log 2
@@ -428,7 +426,7 @@ def test_a_round_without_pairs_is_skipped(policy, data, tmp_path, capsys):
     out = tmp_path / "run"
     seen = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(train.engine, "Engine", ScriptedEngine)
+        mp.setattr(train.dpo, "Engine", ScriptedEngine)
         mp.setattr(ScriptedEngine, "calls", [])
         mp.setattr(ScriptedEngine, "all_wrong_from_call", 2)
         last = dpo(iterative(policy, data, out, max_steps=4, save_every=0), on_step=seen.append)

@@ -18,7 +18,7 @@ from train.dpo_loss import (
     collate_pairs,
     encode_pairs,
     packed_attention_mask,
-    pair_logps,
+    pair_logprobs,
     preference_loss,
 )
 from train.hf import export_hf
@@ -247,12 +247,12 @@ def row_logp(model, prompt: list[int], completion: list[int]) -> float:
     return sum(logp[pos, targets[pos]].item() for pos in range(len(prompt) - 1, ids.shape[1] - 1))
 
 
-def test_pair_logps_equal_one_row_at_a_time(tiny_config):
+def test_pair_logprobs_equal_one_row_at_a_time(tiny_config):
     torch.manual_seed(0)
     model = Transformer(tiny_config)
     with torch.no_grad():
         model.lm_head.weight.mul_(30)  # peaked distributions: log-probs far from uniform
-    out = pair_logps(model, collate_pairs(PAIRS, pad_id=2))
+    out = pair_logprobs(model, collate_pairs(PAIRS, pad_id=2))
     close(out.chosen, [row_logp(model, p.prompt_ids, p.chosen_ids) for p in PAIRS], tol=1e-5)
     close(out.rejected, [row_logp(model, p.prompt_ids, p.rejected_ids) for p in PAIRS], tol=1e-5)
     assert out.chosen_tokens.tolist() == [3, 2, 5] and out.rejected_tokens.tolist() == [2, 5, 2]
@@ -261,7 +261,7 @@ def test_pair_logps_equal_one_row_at_a_time(tiny_config):
     out.chosen_nll.backward()
     assert model.lm_head.weight.grad.abs().sum() > 0
     # a transformers-style output with .logits (the logits path) gives the same as our model's fused NLL path
-    wrapped = pair_logps(lambda ids: SimpleNamespace(logits=model(ids)), collate_pairs(PAIRS, pad_id=2))
+    wrapped = pair_logprobs(lambda ids: SimpleNamespace(logits=model(ids)), collate_pairs(PAIRS, pad_id=2))
     for a, b in zip(out, wrapped):
         assert torch.allclose(a.detach().double(), b.detach().double(), rtol=1e-6, atol=1e-5)
 
@@ -283,7 +283,7 @@ def test_packed_pairs_give_each_completions_log_probs_and_gradients_as_unpacked_
     results = []
     for batch in (collate_pairs(pairs, pad_id=2), collate_packed_pairs(pairs, pad_id=2, multiple=multiple)):
         model.zero_grad()
-        out = pair_logps(model, batch)
+        out = pair_logprobs(model, batch)
         (out.chosen.sum() - 2 * out.rejected.sum() + out.chosen_nll).backward()
         results.append((out, [p.grad.clone() for p in model.parameters()]))
     (unpacked, grads), (packed, packed_grads) = results
@@ -330,7 +330,7 @@ def test_the_flex_block_mask_gives_the_dense_masks_forward(tiny_config, compiled
 def test_packed_pairs_need_our_model():
     batch = collate_packed_pairs(PAIRS, pad_id=2)
     with pytest.raises(ValueError, match="packed pairs need rlvr's own model"):
-        pair_logps(lambda ids: torch.zeros(*ids.shape, 10), batch)
+        pair_logprobs(lambda ids: torch.zeros(*ids.shape, 10), batch)
 
 
 # ---------------------------------------------------------------- the same loss as TRL's DPOTrainer
@@ -385,15 +385,15 @@ def test_loss_equals_trl_dpo_trainer(exported, tokenizer, tmp_path, loss_type, l
     assert encode_pairs(tokenizer, templated, PLAIN, max_len=1024) == (pairs, 0)
 
     batch = collate_pairs(pairs, tokenizer.pad_id)
-    logps = pair_logps(policy, batch)
+    logprobs = pair_logprobs(policy, batch)
     with torch.no_grad():
-        ref_logps = pair_logps(ref, batch)
-    out = preference_loss(logps.chosen, logps.rejected, ref_logps.chosen, ref_logps.rejected,
-                          loss_type=loss_type[0], beta=beta, chosen_tokens=logps.chosen_tokens,
-                          rejected_tokens=logps.rejected_tokens)
+        ref_logprobs = pair_logprobs(ref, batch)
+    out = preference_loss(logprobs.chosen, logprobs.rejected, ref_logprobs.chosen, ref_logprobs.rejected,
+                          loss_type=loss_type[0], beta=beta, chosen_tokens=logprobs.chosen_tokens,
+                          rejected_tokens=logprobs.rejected_tokens)
     ours = out.losses.mean()
     if loss_weights:  # RPO: the NLL of the chosen completions, weighted by rpo_alpha
-        ours = ours + loss_weights[1] * logps.chosen_nll
+        ours = ours + loss_weights[1] * logprobs.chosen_nll
     assert abs(ours.item() - theirs) < 1e-5 * max(1.0, abs(theirs)), (ours.item(), theirs)
     assert theirs > 0.05  # a loss that is not trivially zero, so the comparison means something
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from train.engine import Engine, sample_tokens
-from train.model import ModelConfig, Transformer
+from train.model import Transformer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -85,26 +85,7 @@ def test_greedy_does_not_depend_on_batching_or_reuse(tokenizer, tiny_config):
         engine.generate([[tokenizer.bos_id, *tokenizer.encode(text)]], max_new_tokens=6, temperature=0)[0].token_ids
 
 
-def bigram_model(tokenizer, successor: dict[int, int]) -> Transformer:
-    """A model whose greedy next token is ``successor[last token]``: blocks write nothing to the
-    residual stream (zero output projections) and the head maps each embedding to its successor's row."""
-    vocab = tokenizer.vocab_size
-    config = ModelConfig(vocab_size=vocab, hidden_size=64, num_hidden_layers=1, num_attention_heads=2,
-                         num_key_value_heads=1, intermediate_size=32, max_position_embeddings=128,
-                         tie_word_embeddings=False)
-    torch.manual_seed(0)
-    model = Transformer(config)
-    with torch.no_grad():
-        model.embed_tokens.weight.normal_()
-        model.layers[0].self_attn.o_proj.weight.zero_()
-        model.layers[0].mlp.down_proj.weight.zero_()
-        model.lm_head.weight.zero_()
-        for token, nxt in successor.items():
-            model.lm_head.weight[nxt] += model.embed_tokens.weight[token]
-    return model
-
-
-def test_each_sequence_stops_at_eos_or_answer_end(tokenizer):
+def test_each_sequence_stops_at_eos_or_answer_end(tokenizer, bigram_model):
     eos, end = tokenizer.eos_id, tokenizer.answer_end_id
     digits = [tokenizer.encode(str(d))[0] for d in range(10)]
     loop = tokenizer.encode("x")[0]

@@ -16,6 +16,8 @@ from train.engine import Generation
 from train.grpo import Group, GRPOConfig, RewardScorer, _train_on, build_batch, grpo, main
 from train.load import load_policy, make_problem_rows
 from train.model import ModelConfig, Transformer
+from verifiers.rewards import Judged
+from verifiers.verdict import Verdict
 
 # timings differ from run to run; everything else in a row must repeat exactly
 TIMINGS = ("step_time", "generation_time", "tokens_per_s")
@@ -93,12 +95,14 @@ def completions_for(problems):
     return out, group_problems
 
 
-def score(scorer: RewardScorer, completions, group_problems):
-    try:
+def score(scorer: RewardScorer, completions, group_problems) -> list[Judged]:
+    with scorer:
         pending = scorer.submit(completions, group_problems, [len(c) for c in completions], group=4)
         return scorer.result(pending, [p["prompt"] for p in group_problems], completions, group_problems)
-    finally:
-        scorer.close()
+
+
+def totals(judged: list[Judged]) -> list[float | None]:
+    return [j.total for j in judged]
 
 
 def test_rubric_rewards_in_a_process_pool_equal_those_in_process(problems):
@@ -106,15 +110,15 @@ def test_rubric_rewards_in_a_process_pool_equal_those_in_process(problems):
     pooled = score(RewardScorer("accuracy,format=0.5", workers=1), completions, group_problems)
     local = score(RewardScorer("accuracy,format=0.5", workers=0), completions, group_problems)
     assert pooled == local
-    totals, parts, correct, formats = local
-    assert totals == [1.5, 0.5, 0.0, None] * 2  # no answer: 0 (the model's failure); unparseable: excluded
-    assert [p["accuracy"] for p in parts] == [1.0, 0.0, 0.0, None] * 2
-    assert correct == [True, False, False, None] * 2
-    assert formats == [True, True, False, True] * 2
+    assert totals(local) == [1.5, 0.5, 0.0, None] * 2  # no answer: 0 (the model's failure); unparseable: excluded
+    assert [j.parts["accuracy"] for j in local] == [1.0, 0.0, 0.0, None] * 2
+    assert [j.correct for j in local] == [True, False, False, None] * 2
+    assert [j.well_formed for j in local] == [True, True, False, True] * 2
 
     lenient = score(RewardScorer("accuracy,format=0.5", workers=0, punish_no_answer=False), completions,
                     group_problems)
-    assert lenient[0] == [1.5, 0.5, None, None] * 2 and lenient[2] == [True, False, None, None] * 2
+    assert totals(lenient) == [1.5, 0.5, None, None] * 2
+    assert [j.correct for j in lenient] == [True, False, None, None] * 2
 
 
 def test_an_unreadable_answer_outside_the_template_is_the_models_failure(problems):
@@ -123,9 +127,9 @@ def test_an_unreadable_answer_outside_the_template_is_the_models_failure(problem
     p = problems[0]
     completions = ["<answer>x + </answer>", "<think>so</think> <answer>x + </answer> more", "+-*/ x +",
                    "<think>so</think> <answer>x + </answer>"]
-    totals, _, correct, formats = score(RewardScorer("accuracy,format=0.5", workers=0), completions, [p] * 4)
-    assert formats == [False, False, False, True]
-    assert totals == [0.0, 0.0, 0.0, None] and correct == [False, False, False, None]
+    judged = score(RewardScorer("accuracy,format=0.5", workers=0), completions, [p] * 4)
+    assert [j.well_formed for j in judged] == [False, False, False, True]
+    assert totals(judged) == [0.0, 0.0, 0.0, None] and [j.correct for j in judged] == [False, False, False, None]
 
 
 def test_reward_callables_are_added_to_the_rubric_and_checked(problems):
@@ -136,14 +140,14 @@ def test_reward_callables_are_added_to_the_rubric_and_checked(problems):
         seen.update(columns, prompts=prompts)
         return [0.25] * (len(completions) - 1) + [None]
 
-    totals, parts, _, _ = score(RewardScorer("accuracy", workers=0, funcs=[bonus]), completions, group_problems)
-    assert totals == [1.25, 0.25, 0.25, None, 1.25, 0.25, 0.25, None]  # a None from any reward: excluded
-    assert parts[0] == {"accuracy": 1.0, "bonus": 0.25} and parts[-1]["bonus"] is None
+    judged = score(RewardScorer("accuracy", workers=0, funcs=[bonus]), completions, group_problems)
+    assert totals(judged) == [1.25, 0.25, 0.25, None, 1.25, 0.25, 0.25, None]  # a None from any reward: excluded
+    assert judged[0].parts == {"accuracy": 1.0, "bonus": 0.25} and judged[-1].parts["bonus"] is None
     assert seen["answer"] == [p["answer"] for p in group_problems]  # dataset columns, as TRL passes them
     assert seen["prompts"] == [p["prompt"] for p in group_problems]
 
     only = score(RewardScorer("", workers=0, funcs=[sevens]), ["77", "a7", "ab"], [problems[0]] * 3)
-    assert only[0] == [1.0, 0.5, 0.0] and only[2] == [None] * 3 and only[3] == [False] * 3
+    assert totals(only) == [1.0, 0.5, 0.0] and [(j.correct, j.well_formed) for j in only] == [(None, False)] * 3
 
     def short(prompts, completions, **columns):
         return [1.0]
@@ -160,16 +164,16 @@ def generation(prompt_index: int, token_ids: list[int], finish_reason: str = "st
 
 
 def test_build_batch_masks_exactly_the_completion_targets():
-    prompts = [[1, 2, 3], [4, 5]]
-    generations = [generation(0, [10, 11]), generation(0, [12]), generation(1, [13, 14, 15]), generation(1, [16])]
-    inputs, targets, mask = build_batch(prompts, generations, pad_id=0)
+    prompts = [[1, 2, 3], [1, 2, 3], [4, 5], [4, 5]]
+    completions = [[10, 11], [12], [13, 14, 15], [16]]
+    inputs, targets, mask = build_batch(prompts, completions, pad_id=0)
     assert inputs.shape == targets.shape == mask.shape == (4, 64)
-    for i, g in enumerate(generations):
-        row = prompts[g.prompt_index] + g.token_ids
+    for i, (prompt, completion) in enumerate(zip(prompts, completions)):
+        row = prompt + completion
         assert inputs[i, :len(row) - 1].tolist() == row[:-1] and targets[i, :len(row) - 1].tolist() == row[1:]
-        assert targets[i][mask[i].bool()].tolist() == g.token_ids  # the completion, and nothing else
+        assert targets[i][mask[i].bool()].tolist() == completion  # the completion, and nothing else
         assert (inputs[i, len(row):] == 0).all() and (targets[i, len(row) - 1:] == 0).all()
-    long = build_batch([[1] * 40], [generation(0, [2] * 25)], pad_id=0)  # 65 tokens: the next multiple
+    long = build_batch([[1] * 40], [[2] * 25], pad_id=0)  # 65 tokens: the next multiple
     assert long[0].shape == (1, 128) and long[2].sum() == 25 and long[2][0, 39:64].all()
 
 
@@ -184,14 +188,12 @@ def train_on(kept, tokenizer, info=None, **settings) -> dict:
                      autocast=contextlib.nullcontext(), info=info or DistInfo(), device=torch.device("cpu"))
 
 
-def group(rewards: list[float | None], truncated: int | None = None) -> Group:
-    """One group of completions as the sampling loop keeps it: prompt, generations, rewards, valid, parts, ..."""
-    generations = [generation(0, list(range(10, 12 + i % 2)), "length" if i == truncated else "stop")
+def group(rewards: list[float | None], truncated: int | None = None, prompt_index: int = 0) -> Group:
+    """One group of completions as the sampling loop keeps them: prompt, generations, their judgements, ..."""
+    generations = [generation(prompt_index, list(range(10, 12 + i % 2)), "length" if i == truncated else "stop")
                    for i in range(len(rewards))]
-    values = torch.tensor([float("nan") if r is None else r for r in rewards])
-    return Group([1, 2, 3], generations, values, ~torch.isnan(values), [{"accuracy": r} for r in rewards],
-                 [None if r is None else r == 1.0 for r in rewards], [True] * len(rewards), [None] * len(rewards),
-                 [None] * len(rewards))
+    judged = [Judged(r, {"accuracy": r}, None if r is None else r == 1.0, True) for r in rewards]
+    return Group([1, 2, 3], generations, judged, [None] * len(rewards), [None] * len(rewards))
 
 
 def test_excluded_and_masked_truncated_rows_get_no_loss(tokenizer, monkeypatch):
@@ -215,6 +217,14 @@ def test_excluded_and_masked_truncated_rows_get_no_loss(tokenizer, monkeypatch):
         assert advantages[2] == 0 and advantages[0] > advantages[3] > 0 > advantages[1]
         assert row["reward"] == 0.6 and row["accuracy"] == pytest.approx(1 / 3, abs=1e-5) and row["unjudged"] == 0.25
         assert row["truncated"] == 0.25 and row["completion_length"] == 2.5
+
+
+def test_train_on_leaves_the_kept_groups_as_they_were(tokenizer):
+    """Groups from two sampling rounds keep their rounds' prompt indices: the batch pairs each completion with its
+    group's prompt, renumbering nothing."""
+    kept = [group([1.0, 0.0], prompt_index=3), group([0.0, 1.0], prompt_index=0)]
+    train_on(kept, tokenizer)
+    assert [[g.prompt_index for g in k.generations] for k in kept] == [[3, 3], [0, 0]]
 
 
 def test_ddp_every_rank_joins_the_same_reductions(tokenizer, monkeypatch):
@@ -280,6 +290,33 @@ def test_main_trains_with_the_rubric_in_a_process_pool(policy, tmp_path, capsys)
     # (not "unjudged"); every reward in every group is then 0, so advantages and the gradient are 0
     assert last["format"] == 0 and last["eval_accuracy"] == 0
     assert last["unjudged"] == 0 and last["reward"] == 0 and last["grad_norm"] == 0
+
+
+def always_right(completion: str, problem: dict) -> Verdict:
+    """A user's verifier (at module level, so a spawned reward worker can import it): every answer is right."""
+    return Verdict("correct", f"{problem['id']}: the test's own verifier")
+
+
+def test_a_registered_verifier_scores_in_spawned_reward_workers(policy, tmp_path):
+    """``register_verifier`` in this process reaches GRPO's reward workers, which are started with spawn (nothing
+    inherited): the problems name the new verifier, and every completion of the random policy, which the math
+    verifier would score 0, is judged right."""
+    from verifiers import register_verifier, registry
+    from verifiers.problem import Problem, write_jsonl
+
+    register_verifier("always_right", always_right)
+    try:
+        problems = [Problem(f"user/{k}", "user", f"What is {k} + {k}?", str(2 * k), f"{k} + {k} = {2 * k}",
+                            "always_right", 1).to_row() for k in range(8)]
+        write_jsonl(problems, tmp_path / "problems.jsonl")
+        out = tmp_path / "run"
+        grpo(config(policy, out, problems=str(tmp_path / "problems.jsonl"), rewards="accuracy", reward_workers=1,
+                    max_steps=2, prompts_per_step=2, num_generations=2, max_completion_length=6, eval_problems=0))
+    finally:
+        registry.VERIFIERS.pop("always_right"), registry._USER.pop("always_right")
+    metrics = rows(out)
+    assert [r["step"] for r in metrics] == [1, 2]
+    assert all(r["accuracy"] == r["reward/accuracy"] == r["reward"] == 1.0 and r["unjudged"] == 0 for r in metrics)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,10 +440,7 @@ def test_ddp_ranks_with_and_without_groups_to_train_on_stay_in_step(policy, tmp_
 def test_length_rewards_are_sized_to_the_generation_budget(problems):
     """DAPO's overlong punishment over the last quarter of --max-completion-length, in tokens."""
     completions = ["<think>so</think> <answer>3</answer>"] * 4
-    scorer = RewardScorer("overlong", workers=0, options=train.grpo.length_options(64))
-    try:
+    with RewardScorer("overlong", workers=0, options=train.grpo.length_options(64)) as scorer:
         pending = scorer.submit(completions, [problems[0]] * 4, [10, 48, 56, 64], group=4)
-        totals, *_ = scorer.result(pending, ["p"] * 4, completions, [problems[0]] * 4)
-    finally:
-        scorer.close()
-    assert totals == [0.0, 0.0, -0.5, -1.0]
+        judged = scorer.result(pending, ["p"] * 4, completions, [problems[0]] * 4)
+    assert totals(judged) == [0.0, 0.0, -0.5, -1.0]

@@ -58,8 +58,8 @@ def test_held_out_problems_are_distinct_and_never_trained_on(run):
     rl_prompts = {r["prompt"] for r in rl}
     assert PIPELINES["tiny"].rl_size == 0 and rl == train  # tiny: GRPO/DPO on the SFT questions
     assert not rl_prompts & set(prompts)
-    corpus = (out / "data" / "corpus.jsonl").read_text()
-    assert all(f"Problem: {p}\n" not in corpus for p in prompts)  # not even in the pretraining text
+    corpus = "\n".join(json.loads(line)["text"] for line in (out / "data" / "corpus.jsonl").read_text().splitlines())
+    assert corpus and all(f"{p}\n" not in corpus for p in prompts)  # not even in the pretraining text
 
 
 def test_grpo_questions_kept_out_of_pretraining_and_sft(tmp_path, monkeypatch):
@@ -69,7 +69,8 @@ def test_grpo_questions_kept_out_of_pretraining_and_sft(tmp_path, monkeypatch):
 
     import train.pipeline as pipeline_module
 
-    budget = dataclasses.replace(PIPELINES["tiny"], difficulty="3-4", n_problems=600, rl_size=0.25)
+    budget = dataclasses.replace(PIPELINES["tiny"], difficulty="3-4", n_problems=600, rl_size=0.25, tagged_share=0.2,
+                                 chat_share=0.2)  # the dialogues hold no GRPO question either
     monkeypatch.setitem(PIPELINES, "tiny", budget)
 
     class Stop(Exception):
@@ -87,8 +88,8 @@ def test_grpo_questions_kept_out_of_pretraining_and_sft(tmp_path, monkeypatch):
     train_prompts, rl_prompts = {r["prompt"] for r in train}, {r["prompt"] for r in rl}
     assert train and rl and test and not train_prompts & rl_prompts
     assert not rl_prompts & {r["prompt"] for r in test}
-    corpus = (out / "data" / "corpus.jsonl").read_text()
-    assert all(f"Problem: {p}\n" not in corpus for p in rl_prompts)
+    corpus = "\n".join(json.loads(line)["text"] for line in (out / "data" / "corpus.jsonl").read_text().splitlines())
+    assert corpus and all(f"{p}\n" not in corpus for p in rl_prompts)
     assert 0.15 < len(rl) / (len(rl) + len(train)) < 0.35
 
 
@@ -111,7 +112,7 @@ def test_report_has_the_table_and_the_plots(run):
 def test_bad_options_exit_2(capsys):
     with pytest.raises(SystemExit) as exit_info:  # argparse rejects an unknown preset, naming the choices
         rlvr(["pipeline", "--preset", "huge"])
-    assert exit_info.value.code == 2 and "choose from 'tiny', 'small', 'base'" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "choose from 'tiny', 'small', 'code', 'base'" in capsys.readouterr().err
     assert rlvr(["pipeline", "--scale", "0"]) == 2
     assert "--scale must be positive" in capsys.readouterr().err
     for item, words in (("grpo.max_step=3", "GRPOConfig has no field 'max_step'"), ("grpo.max_steps=x", "expected int"),
@@ -165,7 +166,7 @@ def test_resume_keeps_finished_stages_and_reruns_the_rest(run, tmp_path, capsys,
     assert list(json.loads((out / "results.json").read_text())["stages"]) == list(STAGE_NAMES)
     assert "50% of its problems show the worked solution" in (out / "report.md").read_text()
     # a preset whose values changed (a new version of rlvr) counts as changed settings too
-    sft_budget = {**PIPELINES["tiny"].sft, "lr": PIPELINES["tiny"].sft["lr"] / 2}
+    sft_budget = dataclasses.replace(PIPELINES["tiny"].sft, lr=PIPELINES["tiny"].sft.lr / 2)
     monkeypatch.setitem(PIPELINES, "tiny", dataclasses.replace(PIPELINES["tiny"], sft=sft_budget))
     assert rlvr([*args, "--overrides", "grpo.max_steps=2", "grpo.log_every=1", "sft.worked_share=0.5", "--resume"]) == 0
     printed = capsys.readouterr().out

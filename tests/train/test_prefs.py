@@ -19,7 +19,7 @@ from train.model import Transformer
 from train.prefs import (
     COLUMNS,
     STRATEGIES,
-    Scored,
+    Sample,
     build_pairs,
     load_preferences,
     main,
@@ -27,6 +27,7 @@ from train.prefs import (
     write_preferences,
 )
 from train.template import PLAIN, render_prompt
+from verifiers.rewards import Judged
 
 
 @pytest.fixture(autouse=True)
@@ -38,19 +39,26 @@ def _threads(one_thread):
 # build_pairs
 
 
-def valid_pair(strategy: str, chosen: Scored, rejected: Scored) -> bool:
+def sample(text: str, correct: bool | None, well_formed: bool, tokens: int) -> Sample:
+    """A sampled completion judged ``correct`` (None: not judged) and ``well_formed``."""
+    return Sample(text, tokens, Judged(None if correct is None else float(correct), correct=correct,
+                                       well_formed=well_formed))
+
+
+def valid_pair(strategy: str, chosen: Sample, rejected: Sample) -> bool:
     """The rules of each strategy, written out independently of the implementation."""
-    if chosen.correct is not True or not chosen.well_formed or chosen.text == rejected.text:
+    c, r = chosen.judged, rejected.judged
+    if c.correct is not True or not c.well_formed or chosen.text == rejected.text:
         return False
     if strategy == "correct_vs_incorrect":
-        return rejected.correct is False
+        return r.correct is False
     if strategy == "shorter_correct":
-        return rejected.correct is True and rejected.well_formed and chosen.tokens < rejected.tokens
-    return not rejected.well_formed
+        return r.correct is True and r.well_formed and chosen.tokens < rejected.tokens
+    return not r.well_formed
 
 
 # few texts, so that duplicates (as from low-temperature sampling) are common
-scored = st.builds(Scored, text=st.sampled_from("abcdefg"), correct=st.sampled_from([True, False, None]),
+scored = st.builds(sample, text=st.sampled_from("abcdefg"), correct=st.sampled_from([True, False, None]),
                    well_formed=st.booleans(), tokens=st.integers(0, 4))
 strategy_lists = st.lists(st.sampled_from(STRATEGIES), min_size=1, max_size=3, unique=True)
 
@@ -63,10 +71,10 @@ def test_every_pair_follows_its_strategy_and_as_many_as_exist_are_found(samples,
     assert len(pairs) <= k
     for c, r, reason in pairs:
         assert c != r and samples[c].text != samples[r].text  # never against itself, nor a copy of itself
-        assert samples[c].correct is True and samples[c].well_formed  # an unjudged completion is never chosen
+        assert samples[c].judged.correct is True and samples[c].judged.well_formed  # an unjudged one: never chosen
         assert reason in strategies and valid_pair(reason, samples[c], samples[r])
         if reason != "format_broken":  # the correctness strategies never reject what they could not judge
-            assert samples[r].correct is not None
+            assert samples[r].judged.correct is not None
     texts = [(samples[c].text, samples[r].text) for c, r, _ in pairs]
     assert len(set(texts)) == len(texts)  # distinct pairs
     possible = {(a.text, b.text) for a in samples for b in samples for s in strategies if valid_pair(s, a, b)}
@@ -76,11 +84,11 @@ def test_every_pair_follows_its_strategy_and_as_many_as_exist_are_found(samples,
 @settings(max_examples=200, deadline=None)
 @given(st.lists(scored, max_size=10), strategy_lists, st.integers(1, 6), st.integers(0, 2**32))
 def test_prompts_with_all_correct_or_all_wrong_samples(samples, strategies, k, seed):
-    all_wrong = [Scored(s.text, s.correct and None, s.well_formed, s.tokens) for s in samples]  # False or None
-    assert build_pairs(all_wrong, strategies=strategies, pairs_per_prompt=k, seed=seed) == []
-    all_correct = [Scored(s.text, True, s.well_formed, s.tokens) for s in samples]
+    all_wrong = [sample(s.text, s.judged.correct and None, s.judged.well_formed, s.tokens) for s in samples]
+    assert build_pairs(all_wrong, strategies=strategies, pairs_per_prompt=k, seed=seed) == []  # False or None
+    all_correct = [sample(s.text, True, s.judged.well_formed, s.tokens) for s in samples]
     assert build_pairs(all_correct, strategies=["correct_vs_incorrect"], pairs_per_prompt=k, seed=seed) == []
-    perfect = [Scored(s.text, True, True, s.tokens) for s in samples]
+    perfect = [sample(s.text, True, True, s.tokens) for s in samples]
     assert build_pairs(perfect, strategies=["correct_vs_incorrect", "format_broken"], pairs_per_prompt=k,
                        seed=seed) == []
     for c, r, _ in build_pairs(perfect, strategies=["shorter_correct"], pairs_per_prompt=k, seed=seed):
@@ -88,9 +96,9 @@ def test_prompts_with_all_correct_or_all_wrong_samples(samples, strategies, k, s
 
 
 def test_pairs_spread_over_strategies_and_completions():
-    right = [Scored(f"<answer>4</answer>{'.' * n}", True, True, 5 + n) for n in range(2)]
-    wrong = [Scored(f"<answer>{n}</answer>", False, True, 5) for n in (5, 6)]
-    broken = Scored("4", True, False, 1)
+    right = [sample(f"<answer>4</answer>{'.' * n}", True, True, 5 + n) for n in range(2)]
+    wrong = [sample(f"<answer>{n}</answer>", False, True, 5) for n in (5, 6)]
+    broken = sample("4", True, False, 1)
     pairs = build_pairs(right + wrong, pairs_per_prompt=2)
     assert {c for c, _, _ in pairs} == {0, 1} and {r for _, r, _ in pairs} == {2, 3}  # four texts, not two
     pairs = build_pairs(right + wrong + [broken], strategies=["correct_vs_incorrect", "format_broken"],
@@ -101,10 +109,10 @@ def test_pairs_spread_over_strategies_and_completions():
 
 
 def test_copies_and_unjudged_completions_make_no_pairs():
-    same = Scored("<answer>4</answer>", True, True, 5)
-    assert build_pairs([same, same, Scored("<answer>4</answer>", False, False, 5)],
+    same = sample("<answer>4</answer>", True, True, 5)
+    assert build_pairs([same, same, sample("<answer>4</answer>", False, False, 5)],
                        strategies=STRATEGIES, pairs_per_prompt=5) == []  # one text: nothing to compare
-    unjudged = Scored("<think>hmm</think> <answer>?</answer>", None, True, 9)
+    unjudged = sample("<think>hmm</think> <answer>?</answer>", None, True, 9)
     assert build_pairs([same, unjudged], strategies=STRATEGIES, pairs_per_prompt=5) == []
 
 

@@ -61,3 +61,25 @@ def test_rlvr_console_entry_dispatches(tmp_path):
     assert helped.returncode == 0 and "score" in helped.stdout and "demo" in helped.stdout
     module = subprocess.run([sys.executable, "-m", "verifiers", "score", "--help"], capture_output=True, text=True)
     assert module.returncode == 0 and "--math" in module.stdout
+
+
+def test_outputs_in_the_wild_are_read_leniently_unless_asked_strict(tmp_path, capsys):
+    src = tmp_path / "wild.jsonl"
+    write_jsonl(src, [
+        {"gold": "42", "completion": "Final Answer: The final answer is 42. I hope it is correct."},
+        {"gold": "12", "completion": "So there are 12 sequences in all.<|im_end|>"},
+    ])
+    assert main(["score", "--math", str(src), "-o", "-"]) == 0
+    lenient = [json.loads(line)["verdict"] for line in capsys.readouterr().out.splitlines()]
+    assert [v["status"] for v in lenient] == ["correct", "correct"]
+    assert lenient[0]["reason"] == "same answer (final answer sentence)" and lenient[0]["extracted"] == "42"
+    assert main(["score", "--math", str(src), "-o", "-", "--extraction", "strict"]) == 0
+    strict = [json.loads(line)["verdict"] for line in capsys.readouterr().out.splitlines()]
+    assert [v["status"] for v in strict] == ["correct", "no_answer"]
+
+
+def test_extraction_is_refused_in_problems_mode(tmp_path, capsys):
+    src = tmp_path / "p.jsonl"
+    write_jsonl(src, [{"id": "a", "answer": "1", "verifier": "math", "prompt": "?"}])
+    code = main(["score", "--problems", str(src), "--completions", str(src), "--extraction", "lenient"])
+    assert code == 2 and "rlvr eval --completions" in capsys.readouterr().err

@@ -6,6 +6,8 @@ import string
 
 import pytest
 
+import verifiers.trl
+from verifiers.rewards import REWARDS
 from verifiers.trl import completion_text, reward_funcs
 
 PROBLEMS = [
@@ -82,3 +84,74 @@ def test_grpo_trainer_calls_and_logs_our_rewards(tmp_path):
     assert calls["accuracy"] >= 8 and calls["format"] >= 8  # two steps of 4 completions each
     logged = {k for entry in trainer.state.log_history for k in entry}
     assert any("accuracy" in k for k in logged) and any("format" in k for k in logged), logged
+    # the verdicts through TRL's per-sample and metric hooks (the installed TRL passes log_extra / log_metric)
+    assert {"rewards/accuracy/unjudged_ratio", "rewards/accuracy/timeout_ratio"} <= logged, logged
+    extra = trainer._logs["extra"]
+    assert len(extra["accuracy/status"]) == len(extra["accuracy/reason"]) == len(trainer._logs["completion"])
+    assert "format/status" not in extra  # the format reward does not ask the verifier
+
+
+def test_every_reward_is_a_module_level_callable_by_its_name():
+    for name in REWARDS:
+        f = getattr(verifiers.trl, name)
+        assert f.__name__ == name and f.__module__ == "verifiers.trl"
+    assert verifiers.trl.accuracy(prompts=["p"], completions=["<answer>5</answer>"], answer=["5"]) == [1.0]
+
+
+def test_hooks_receive_status_reason_and_rates():
+    extra, metrics = {}, {}
+    completions = ["<think>a</think><answer>4</answer>", "<answer>5</answer>", "no answer here at all, sorry"]
+    out = verifiers.trl.accuracy(prompts=["p"] * 3, completions=completions, answer=["4"] * 3,
+                                 verifier=["math"] * 3, log_extra=extra.__setitem__,
+                                 log_metric=metrics.__setitem__, trainer_state=object())
+    assert out == [1.0, 0.0, None]
+    assert extra["accuracy/status"] == ["correct", "incorrect", "no_answer"]
+    assert all(isinstance(r, str) and r for r in extra["accuracy/reason"])
+    assert metrics == {"rewards/accuracy/unjudged_ratio": 1 / 3, "rewards/accuracy/timeout_ratio": 0.0}
+    calls = []
+    verifiers.trl.format(prompts=["p"], completions=["x"], log_extra=lambda *a: calls.append(a),
+                         log_metric=lambda *a: calls.append(a))
+    assert calls == []  # nothing to say about verdicts: the format reward asks no verifier
+
+
+@pytest.mark.parametrize("prompt", ["User: 2+2?\nAssistant: <think>\n",
+                                    [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "<think>"}]])
+def test_a_prompt_that_opens_think_is_detected(prompt):
+    inside = "2 and 2 make 4</think>\n<answer>4</answer>"
+    whole = "<think>2 and 2 make 4</think>\n<answer>4</answer>"
+    for f in (verifiers.trl.format, verifiers.trl.tag_count):
+        assert f(prompts=[prompt, prompt], completions=[inside, whole]) == [1.0, 0.0 if f is verifiers.trl.format
+                                                                            else 0.75]
+    # plain prompts keep the usual template; an explicit choice overrides the detection
+    assert verifiers.trl.format(prompts=["2+2?"], completions=[inside]) == [0.0]
+    fmt, = reward_funcs("format", think_in_prompt=False)
+    assert fmt(prompts=[prompt], completions=[inside]) == [0.0]
+
+
+def test_trl_command_line_loads_our_rewards_by_dotted_path(tmp_path):
+    """``trl grpo --reward_funcs verifiers.trl.accuracy verifiers.trl.format``: TRL's own CLI, one step."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("trl")
+    model, tokenizer = _tiny_model_and_tokenizer(tmp_path)
+    model.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.jsonl").write_text("".join(json.dumps(p) + "\n" for p in PROBLEMS))
+    trl_cli = Path(sys.executable).with_name("trl")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run(
+        [str(trl_cli), "grpo", "--model_name_or_path", str(tmp_path / "model"), "--dataset_name", str(tmp_path / "data"),
+         "--reward_funcs", "verifiers.trl.accuracy", "verifiers.trl.format", "--output_dir", str(tmp_path / "out"),
+         "--per_device_train_batch_size", "4", "--num_generations", "4", "--max_completion_length", "8",
+         "--max_steps", "1", "--logging_steps", "1", "--report_to", "none", "--use_cpu", "--save_strategy", "no",
+         "--bf16", "false"], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = done.stdout + done.stderr
+    for key in ("rewards/accuracy/mean", "rewards/format/mean", "rewards/accuracy/unjudged_ratio"):
+        assert f"'{key}'" in log, log[-3000:]

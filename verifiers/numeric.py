@@ -22,7 +22,7 @@ import mpmath
 
 from verifiers.budget import Budget
 
-__all__ = ["Evaluator", "NotANumber", "TooLarge", "free_symbols", "points"]
+__all__ = ["Evaluator", "NotANumber", "TooLarge", "free_symbols", "points", "wide_points"]
 
 MAX_EXACT_BITS = 1 << 18  # exact powers and products stay under ~79,000 digits (fast to add, gcd)
 MAX_MAGNITUDE_BITS = 1 << 40  # |log2 value| above this is "too large to compare"
@@ -80,6 +80,23 @@ def points(names: set[str], count: int) -> list[dict[str, float]]:
     return out
 
 
+# Negative, mixed-sign and large values: two expressions that agree on the positive ranges but not here
+# differ on their real domain (sqrt(x^2) vs x; floor((2n-1)/5) vs floor((2n-1)/6), equal for small n).
+_WIDE_RANGES = ((-9.6, -0.3), (11.0, 97.0), (-3.9, 3.9), (-97.0, -11.0))
+
+
+def wide_points(names: set[str]) -> list[dict[str, float]]:
+    """Fixed assignments beyond the positive ranges of :func:`points`, one per wide range.
+
+    Used only to refute: a point where either side leaves the reals is skipped (``real_only``).
+
+    >>> [round(v, 2) for p in wide_points({"x"}) for v in p.values()]
+    [-4.73, 80.99, 2.32, -87.29]
+    """
+    return [{n: random.Random(f"wide{k}:{n}").uniform(lo, hi) for n in sorted(names)}
+            for k, (lo, hi) in enumerate(_WIDE_RANGES)]
+
+
 def literal_digits(node: object) -> int:
     """The most digits of any literal in a tree (sets the working precision)."""
     if isinstance(node, tuple) and node:
@@ -100,6 +117,7 @@ class Evaluator:
         self.budget = budget
         self.ctx = _context(dps)
         self.dps = dps
+        self.real_only = False  # raise NotANumber as soon as a subexpression leaves the reals
 
     # -- public
     def value(self, node: tuple, env: dict[str, object]) -> Fraction | object:
@@ -144,7 +162,10 @@ class Evaluator:
         method = getattr(self, "_ev_" + kind, None)
         if method is None:
             raise NotANumber(f"{kind} has no numeric value")
-        return method(node)
+        value = method(node)
+        if self.real_only and isinstance(value, self.ctx.mpc) and value.imag:
+            raise NotANumber("not real")
+        return value
 
     def _ev_num(self, node):
         return node[1]

@@ -6,8 +6,8 @@ from fractions import Fraction
 import pytest
 
 from verifiers.budget import Budget
-from verifiers.evaluate import Evaluator, NotANumber, TooLarge, free_symbols, points
 from verifiers.latex import parse
+from verifiers.numeric import Evaluator, NotANumber, TooLarge, free_symbols, points
 
 
 def value(text, env=None, dps=40):
