@@ -205,3 +205,40 @@ def test_corpus_shares_write_the_template_dialogues():
     assert all(d.startswith("Problem: ") for d in corpus_documents(rows, "plain", seed=3))
     with pytest.raises(ValueError, match="add up to at most 1"):
         corpus_documents(rows, "plain", seed=3, tagged_share=0.6, chat_share=0.6)
+
+
+def test_code_preset_runs_end_to_end_with_sandboxed_rewards(tmp_path, monkeypatch):
+    """The code preset at a tiny scale on CPU (the tiny model, a few steps): every stage runs and is evaluated
+    on held-out code questions (pass@1 per task), and every GRPO completion gets a reward (one with no program
+    scores 0; test_grpo runs programs on their tests in the reward workers)."""
+    import dataclasses
+
+    import torch
+
+    code = PIPELINES["code"]
+    budget = dataclasses.replace(
+        code, n_problems=400, eval_problems=6, tagged_share=0.1, chat_share=0.2,
+        pretrain=dataclasses.replace(code.pretrain, preset="tiny", batch_size=4, seq_len=256),
+        sft=dataclasses.replace(code.sft, batch_size=4, max_len=1024),
+        grpo=dataclasses.replace(code.grpo, prompts_per_step=2, num_generations=2, max_completion_length=24,
+                                 reward_workers=2),
+        dpo=dataclasses.replace(code.dpo, prompts_per_round=4, num_generations=2, batch_size=2,
+                                max_completion_length=24))
+    monkeypatch.setitem(PIPELINES, "code", budget)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = tmp_path / "code"
+    try:
+        assert rlvr(["pipeline", "--preset", "code", "--scale", "0.01", "--no-progress", "--device", "cpu",
+                     "--overrides", "grpo.max_steps=2", "--out-dir", str(out)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["stages"]) == ["pretrain", "sft", "grpo", "dpo", "r1_zero"]
+    for stage in results["stages"].values():
+        assert set(stage["per_task"]) <= {"code_function", "code_stdio"} and 0 <= stage["accuracy"] <= 1
+    for name in ("grpo", "r1_zero"):
+        rows = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in rows if "reward" in r] == [1, 2]
+        assert all(r["unjudged"] == 0 and r["reward/accuracy"] is not None for r in rows if "reward" in r)
+    assert "| SFT + GRPO |" in (out / "report.md").read_text()
