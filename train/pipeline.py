@@ -1,14 +1,31 @@
 """``rlvr pipeline``: the whole recipe in one command, with a report.
 
-generate problems -> train the tokenizer and pretrain -> SFT on worked solutions (the small preset: a cold
-start, worked for 30% of the problems, the answer alone for the rest) -> GRPO with
-verifiable rewards on questions kept out of pretraining and SFT, and beside it the R1-Zero path (GRPO
-straight from the pretrained model, template and rule-based rewards only). Every stage's model is evaluated on the same held-out problems; the
-report folder gets ``report.md`` (accuracy and format per stage and task, time per stage),
-``results.json`` and PNG plots (loss curves; reward, accuracy and completion length over GRPO steps).
+generate problems -> train the tokenizer and pretrain -> SFT on worked solutions (a cold start: worked for
+30% of the problems, the answer alone for the rest) -> GRPO with verifiable rewards on questions kept out of
+pretraining and SFT, beside it iterative DPO from the same SFT model (the comparison) and the R1-Zero path
+(GRPO straight from the pretrained model, template and rule-based rewards only). Every stage's model is
+evaluated on the same held-out problems; the report folder gets ``report.md`` (accuracy and format per stage
+and task, time per stage), ``results.json`` and PNG plots (loss curves; reward, accuracy and completion length
+over GRPO steps).
 
-    rlvr pipeline --preset tiny                 # CPU, a few minutes: what `make demo` runs
-    rlvr pipeline --preset small --out-dir runs/small   # one GPU
+What lets R1-Zero start. A model pretrained from scratch on plain "Problem: ... Solution: ..." text has never
+seen the template or the tags: no sample earns a reward and GRPO has nothing to reinforce (the small preset
+stayed at 4% with 0% format). Real base models start because their pretraining text already holds chat
+transcripts, some of them reasoning step by step in tagged blocks. The presets' corpora do the same
+(``corpus_documents``): a share of the training problems (``tagged_share``) is written as the template's
+dialogue whose reply reasons in ``<think>`` and answers in ``<answer>``, and another share (``chat_share``)
+as a dialogue whose reply gives the answer alone. Nothing else changes: no demonstrations in the RL stage,
+the RL and held-out questions are in no document, the rewards are the same accuracy and format rules, and
+the pretrained model is evaluated as it is. GRPO then has both behaviours to choose from, and the reward
+picks the tagged, reasoned one.
+
+Code: the ``code`` preset (its comment in ``PIPELINES`` says why a preset of its own): GRPO rewarded by the
+problems' tests, run in the sandbox by the reward workers; the report's accuracy is held-out pass@1 (every
+test passes).
+
+    rlvr pipeline --preset tiny                 # CPU, 2 cores, minutes: what `make demo` runs
+    rlvr pipeline --preset small --out-dir runs/small   # one GPU, about a quarter of an hour
+    rlvr pipeline --preset code --out-dir runs/code     # one GPU: code, rewarded by sandboxed tests
 """
 
 from __future__ import annotations
@@ -456,8 +473,8 @@ def results_table(summary: dict) -> str:
 def report_markdown(summary: dict, plots: list[str]) -> str:
     text = [f"# rlvr pipeline: preset {summary['preset']}", "",
             f"Tasks `{summary['tasks']}`, difficulty {summary['difficulty']}; every stage evaluated on the same "
-            f"{summary['eval_problems']} held-out problems: accuracy greedy (by each problem's verifier), then of "
-            f"{EVAL_SAMPLES} samples per problem at temperature 1 and pass@{EVAL_SAMPLES}; format by the strict "
+            f"{summary['eval_problems']} held-out problems: accuracy greedy (by each problem's verifier; for code, "
+            f"pass@1: every test passes in the sandbox), then of {EVAL_SAMPLES} samples per problem at temperature 1 and pass@{EVAL_SAMPLES}; format by the strict "
             "R1-Zero check of the greedy completions.", ""]
     if summary.get("sft_worked_share", 1.0) < 1.0:
         text += [f"SFT is a cold start: {summary['sft_worked_share']:.0%} of its problems show the worked solution in "
