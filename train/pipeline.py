@@ -474,8 +474,8 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
     text = [f"# rlvr pipeline: preset {summary['preset']}", "",
             f"Tasks `{summary['tasks']}`, difficulty {summary['difficulty']}; every stage evaluated on the same "
             f"{summary['eval_problems']} held-out problems: accuracy greedy (by each problem's verifier; for code, "
-            f"pass@1: every test passes in the sandbox), then of {EVAL_SAMPLES} samples per problem at temperature 1 and pass@{EVAL_SAMPLES}; format by the strict "
-            "R1-Zero check of the greedy completions.", ""]
+            f"pass@1: every test passes in the sandbox), then of {EVAL_SAMPLES} samples per problem at temperature 1 "
+            f"and pass@{EVAL_SAMPLES}; format by the strict R1-Zero check of the greedy completions.", ""]
     if summary.get("sft_worked_share", 1.0) < 1.0:
         text += [f"SFT is a cold start: {summary['sft_worked_share']:.0%} of its problems show the worked solution in "
                  "`<think>`, the others only `The answer is X.` (`sft.worked_share`).", ""]
