@@ -150,6 +150,11 @@ class PipelineConfig:
                 "as the stage's own flags; grpo.* applies to the R1-Zero run too), e.g. grpo.max_steps=500 "
                 "grpo.temperature=1.2"})
     eval_problems: int | None = field(default=None, metadata={"help": "held-out questions (default: the preset's)"})
+    tagged_share: float | None = field(default=None, metadata={
+        "help": "share of the pretraining problems written as the template's dialogue, reasoning in <think> and "
+                "answering in <answer> (default: the preset's)"})
+    chat_share: float | None = field(default=None, metadata={
+        "help": "share written as the template's dialogue with the answer alone (default: the preset's)"})
     progress: bool = field(default=True, metadata={"help": "progress bars"})
     resume: bool = field(default=False, metadata={
         "help": "keep the stages an earlier run of this out-dir finished (model and evaluation) and run the rest; "
@@ -164,6 +169,9 @@ class PipelineConfig:
         if self.eval_problems is not None and self.eval_problems < 1:
             raise ValueError(f"--eval-problems must be at least 1, got {self.eval_problems}")
         stage_overrides(self.overrides)  # checked now, not after the earlier stages have trained
+        budget = PIPELINES[self.preset]
+        _check_shares(budget.tagged_share if self.tagged_share is None else self.tagged_share,
+                      budget.chat_share if self.chat_share is None else self.chat_share)
 
 
 # what the pipeline itself sets for every stage: not open to --overrides
@@ -233,6 +241,12 @@ def _stale_stages(recorded: dict, current: dict) -> list[str]:
     return stale
 
 
+def _check_shares(tagged_share: float, chat_share: float) -> None:
+    if tagged_share < 0 or chat_share < 0 or tagged_share + chat_share > 1:
+        raise ValueError(f"--tagged-share {tagged_share} and --chat-share {chat_share}: shares between 0 and 1 "
+                         "that add up to at most 1")
+
+
 def corpus_documents(rows: list[dict], template: str, seed: int, tagged_share: float = 0.0,
                      chat_share: float = 0.0) -> list[str]:
     """The pretraining text: each problem with its worked solution as a plain document (``Problem: ...
@@ -254,9 +268,7 @@ def corpus_documents(rows: list[dict], template: str, seed: int, tagged_share: f
     from datagen.api import to_corpus
     from train.template import TEMPLATES, render_completion, render_prompt, worked_reasoning
 
-    if tagged_share < 0 or chat_share < 0 or tagged_share + chat_share > 1:
-        raise ValueError(f"tagged_share {tagged_share} and chat_share {chat_share}: shares between 0 and 1 "
-                         "that add up to at most 1")
+    _check_shares(tagged_share, chat_share)
     docs = []
     for row, plain in zip(rows, to_corpus(rows)):
         draw = random.Random(f"corpus:{seed}:{row['prompt']}").random()
@@ -328,7 +340,9 @@ def pipeline(cfg: PipelineConfig) -> dict:
     stage_settings = {name: {k: v for k, v in config_to_dict(c).items() if k not in _UNRECORDED}
                       for name, c in configs.items()}
     # the pretraining text is the pretraining stage's too (corpus_documents)
-    stage_settings["pretrain"].update(tagged_share=budget.tagged_share, chat_share=budget.chat_share)
+    shares = {"tagged_share": budget.tagged_share if cfg.tagged_share is None else cfg.tagged_share,
+              "chat_share": budget.chat_share if cfg.chat_share is None else cfg.chat_share}
+    stage_settings["pretrain"].update(shares)
     state_path = out / "stages.json"  # stages finished by an earlier run of this folder: seconds and evaluation
     done: dict = json.loads(state_path.read_text()) if cfg.resume and state_path.exists() else {}
     stale: list[str] = []
@@ -380,7 +394,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
         write_jsonl(test_rows, data / "test.jsonl")
         record("data", time.perf_counter() - started)
     # written again by every run (it is quick): --resume retrains pretraining when the corpus shares changed
-    corpus = corpus_documents(train_rows, budget.template, cfg.seed, budget.tagged_share, budget.chat_share)
+    corpus = corpus_documents(train_rows, budget.template, cfg.seed, **shares)
     write_jsonl([{"text": t} for t in corpus], data / "corpus.jsonl")
     rl_text = "the same" if budget.rl_size == 0 else f"{len(rl_rows):,} others"
     print(f"pipeline {cfg.preset}: {len(train_rows):,} problems for pretraining and SFT, {rl_text} for GRPO and "

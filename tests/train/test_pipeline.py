@@ -115,6 +115,8 @@ def test_bad_options_exit_2(capsys):
     assert exit_info.value.code == 2 and "choose from 'tiny', 'small', 'code', 'base'" in capsys.readouterr().err
     assert rlvr(["pipeline", "--scale", "0"]) == 2
     assert "--scale must be positive" in capsys.readouterr().err
+    assert rlvr(["pipeline", "--tagged-share", "0.7", "--chat-share", "0.5"]) == 2
+    assert "add up to at most 1" in capsys.readouterr().err
     for item, words in (("grpo.max_step=3", "GRPOConfig has no field 'max_step'"), ("grpo.max_steps=x", "expected int"),
                         ("rl.lr=1", "unknown stage 'rl'; choose from pretrain, sft, grpo, dpo"),
                         ("sft.out_dir=/tmp", "the pipeline sets out_dir itself"), ("grpo.lr", "STAGE.FIELD=VALUE")):
