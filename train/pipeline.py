@@ -100,6 +100,10 @@ PIPELINES: dict[str, Budget] = {
         sft=SFTConfig(max_steps=600, batch_size=64, lr=5e-4, warmup_steps=30, worked_share=0.3),
         grpo=GRPOConfig(max_steps=300, prompts_per_step=32, lr=5e-5, reward_workers=8),
         dpo=DPOConfig(rounds=3, max_steps=150, prompts_per_round=1024, batch_size=32, lr=2e-5, rpo_alpha=1.0),
+        # R1-Zero's start: 10% of the problems as tagged, reasoned dialogues and 20% as answer-only ones, so the
+        # pretrained model mostly answers directly in the template and now and then reasons in the tags (the
+        # mix of the SFT cold start, in the pretraining text instead of a stage of its own)
+        tagged_share=0.1, chat_share=0.2,
     ),
     # One GPU: code, GRPO rewarded by the problems' tests run in the sandbox (the reward workers run it, and
     # the evaluations judge in as many processes). A preset of its own rather than code tasks in "small": a
@@ -116,6 +120,7 @@ PIPELINES: dict[str, Budget] = {
         sft=SFTConfig(max_steps=300, batch_size=64, lr=5e-4, warmup_steps=30),
         grpo=GRPOConfig(max_steps=300, prompts_per_step=32, lr=5e-5, reward_workers=8),
         dpo=DPOConfig(rounds=3, max_steps=150, prompts_per_round=256, batch_size=32, lr=2e-5, rpo_alpha=1.0),
+        tagged_share=0.1, chat_share=0.2,  # as small's: R1-Zero's start
     ),
     "base": Budget(
         tasks="math", difficulty="1-5", n_problems=400000, eval_problems=1000, template="r1_zero", test_size=0.01, rl_size=0.25,
