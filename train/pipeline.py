@@ -77,16 +77,22 @@ class Budget:
 
 
 PIPELINES: dict[str, Budget] = {
-    # CPU, 2 cores: a few minutes in all. Easy arithmetic; the short template keeps sequences short.
+    # CPU, 2 cores, one thread: minutes. Arithmetic facts (difficulty 1) and chains of two of them
+    # (difficulty 2: three single-digit operands, about 4,000 distinct questions), so 200 distinct questions are
+    # held out and a quarter of the rest kept for GRPO and DPO. The cold start of "small": SFT shows the worked
+    # steps for 30% of its problems and only the answer for the rest, so its greedy completions answer at once
+    # (about 15-30% right) although its worked samples are right about half the time; GRPO learns from the
+    # reward that working the steps pays. The model must have learnt the steps for that gap to exist: with 400
+    # to 500 pretraining steps its worked samples were no better than its answers (docs/BENCHMARKS.md 5.6).
     "tiny": Budget(
-        tasks="arithmetic", difficulty="1-2", n_problems=12000, eval_problems=100, template="plain", test_size=0.2, rl_size=0.0,
-        # about 400 steps are needed: the loss drops a second time near step 250-350, when the model
-        # learns to copy the operands from the question (an induction head) instead of guessing
-        pretrain=PretrainConfig(max_steps=400, batch_size=16, seq_len=256, lr=3e-3, warmup_steps=20),
-        sft=SFTConfig(max_steps=120, warmup_steps=10, max_len=256),
-        grpo=GRPOConfig(max_steps=30, max_completion_length=64, lr=2e-5, reward_workers=1),
-        dpo=DPOConfig(rounds=2, max_steps=30, prompts_per_round=96, lr=2e-5, rpo_alpha=1.0, max_completion_length=64,
+        tasks="arithmetic", difficulty="1-2", n_problems=12000, eval_problems=200, template="plain", test_size=0.1,
+        rl_size=0.25,
+        pretrain=PretrainConfig(max_steps=800, batch_size=16, seq_len=256, lr=3e-3, warmup_steps=20),
+        sft=SFTConfig(max_steps=600, warmup_steps=10, max_len=256, worked_share=0.3),
+        grpo=GRPOConfig(max_steps=40, prompts_per_step=16, max_completion_length=96, lr=5e-5, reward_workers=1),
+        dpo=DPOConfig(rounds=2, max_steps=30, prompts_per_round=96, lr=2e-5, rpo_alpha=1.0, max_completion_length=96,
                       warmup_steps=3),
+        cpu_threads=1,
     ),
     # One GPU, about a quarter of an hour: the math mix at low difficulty, the R1-Zero template.
     "small": Budget(
