@@ -5,7 +5,8 @@ engine, score them with the reward rubric in a process pool (while the GPU compu
 log-probabilities), turn rewards into group-relative advantages, and take one optimizer step per
 ``num_iterations`` pass over the batch with the clipped surrogate of ``train.grpo_loss``. Completions
 that no verifier could judge (a reward of None) are excluded from the loss, not punished. Names follow
-TRL's ``GRPOConfig`` where they exist.
+TRL's ``GRPOConfig`` where they exist, and the metrics TRL's ``GRPOTrainer`` logs (:func:`reward_metrics`,
+:func:`completion_metrics`, ``train.grpo_loss``'s clip ratios and KL, entropy), over the whole batch.
 
     rlvr grpo --init-from runs/tiny/sft --tasks arithmetic --difficulty 1-2 --out-dir runs/tiny/grpo
 """
@@ -27,14 +28,14 @@ import torch
 
 from train.config import run_stage
 from train.data import BatchOrder
-from train.dist import DistInfo, all_reduce_sum
+from train.dist import DistInfo, all_gather_objects, all_reduce_sum
 from train.engine import Engine, Generation
 from train.grpo_loss import filter_groups, group_advantages, grpo_loss, token_entropy, token_logprobs
 from train.run import RLConfig, Run, open_policy
 from train.template import TEMPLATES, render_prompt
 from verifiers.rewards import Judged
 
-__all__ = ["GRPOConfig", "RewardScorer", "grpo", "main"]
+__all__ = ["GRPOConfig", "RewardScorer", "completion_metrics", "grpo", "main", "reward_metrics"]
 
 RewardFunc = Callable[..., list]  # TRL's signature: f(prompts, completions, **columns) -> list[float | None]
 
@@ -66,7 +67,7 @@ class GRPOConfig(RLConfig):
     reward_workers: int = field(default=2, metadata={"help": "processes scoring rewards (0: in this process)"})
     reward_model: str | None = field(default=None, metadata={
         "help": "a learned reward beside --rewards, PATH[=WEIGHT]: an rlvr rm run or a Hugging Face sequence "
-                "classifier; logged unweighted as reward/rm (R1's mixed stage: --rewards accuracy,format=0.5 "
+                "classifier; logged unweighted as rewards/rm/mean (R1's mixed stage: --rewards accuracy,format=0.5 "
                 "--reward-model RM=0.5; the reward model alone: --rewards accuracy=0, which only judges)"})
     eval_samples: int = field(default=0, metadata={"help": "also sample k per problem for pass@k (0: off)"})
     lr: float = field(default=1e-5, metadata={"help": "peak learning rate"})
@@ -291,11 +292,6 @@ def _groups(rollout: Rollout, scorer: RewardScorer, cfg: GRPOConfig, *, model, r
 # ---------------------------------------------------------------------------------------------
 
 
-def _mean(values) -> float | None:
-    values = [v for v in values if v is not None]
-    return round(sum(values) / len(values), 5) if values else None
-
-
 def grpo(cfg: GRPOConfig, reward_funcs: Sequence[RewardFunc] = ()) -> dict:
     """Run GRPO; returns the last metrics row. ``reward_funcs``: extra TRL-style callables (weighted by their
     ``weight`` attribute, default 1)."""
@@ -407,7 +403,7 @@ def _train_on(kept: list[Group], cfg: GRPOConfig, *, model, forward, optimizer, 
     old = placed([r for k in kept for r in k.old_logprobs])
     ref = placed([r for k in kept for r in k.ref_logprobs])
     stats: dict[str, list[float]] = {}
-    grad_norm = torch.zeros(())
+    grad_norm, loss_sum = torch.zeros(()), 0.0
     for _ in range(cfg.num_iterations):
         for c, old_lp, ref_lp in zip(chunks, old, ref):
             last_chunk = c is chunks[-1]
@@ -422,6 +418,7 @@ def _train_on(kept: list[Group], cfg: GRPOConfig, *, model, forward, optimizer, 
                 if cfg.loss_type != "dapo":  # per-micro-batch means: average them over the batch
                     loss = loss / len(chunks)
             loss.backward()
+            loss_sum += float(loss.detach())  # the micro-batch losses add up to the batch's
             weight = float(mask[c].sum())
             for key, value in metrics.items():
                 stats.setdefault(key, []).append(float(value) * weight)
@@ -431,31 +428,92 @@ def _train_on(kept: list[Group], cfg: GRPOConfig, *, model, forward, optimizer, 
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    tokens = sum(stats.pop("_tokens")) or 1.0
-    lengths = [len(g.token_ids) for g in generations]
-    correct = [j.correct for j in judged if j.correct is not None]
-    parts = [j.parts for j in judged]
-    row = {
-        "reward": _mean([None if not v else float(r) for r, v in zip(rewards.tolist(), valid.tolist())]),
-        "accuracy": round(sum(correct) / len(correct), 5) if correct else None,
-        "format": round(sum(j.well_formed for j in judged) / n, 5),
-        "unjudged": round(1 - len(correct) / n, 5) if "accuracy" in parts[0] else None,
-        "completion_length": round(sum(lengths) / n, 2),
-        "completion_length_max": max(lengths),
-        "truncated": round(float(truncated.float().mean()), 5),
-        "grad_norm": round(float(grad_norm), 4),
-    }
-    for name in parts[0]:
-        row[f"reward/{name}"] = _mean([p.get(name) for p in parts])
-    for key, values in stats.items():
-        row[key] = round(sum(values) / tokens, 6)
-    if info.is_distributed:  # every rank joins each reduction, also where its own value is None
-        for key in ("reward", "accuracy", "format", "completion_length"):
-            value = row.get(key)
-            pair = torch.tensor([value or 0.0, float(value is not None)], device=device)
-            total, count = all_reduce_sum(pair).tolist()
-            row[key] = round(total / count, 5) if count else None
+    # the whole batch's metrics: every rank's completions, token sums and loss (each rank joins the same
+    # collectives, also one whose completions were all unjudged)
+    local = [(j, len(g.token_ids), g.finish_reason == "length") for j, g in zip(judged, generations)]
+    batch = [item for part in all_gather_objects(local) for item in part] if info.is_distributed else local
+    keys = list(stats)
+    sums = torch.tensor([sum(stats[k]) for k in keys] + [loss_sum], dtype=torch.float64)
+    if info.is_distributed:
+        sums = all_reduce_sum(sums.to(device)).cpu() / torch.tensor([1.0] * len(keys) + [info.world_size])
+    tokens = float(sums[keys.index("_tokens")]) or 1.0
+    all_judged = [j for j, _, _ in batch]
+    correct = [j.correct for j in all_judged if j.correct is not None]
+    row = {"loss": round(float(sums[-1]) / cfg.num_iterations, 6), "grad_norm": round(float(grad_norm), 4),
+           **reward_metrics(all_judged, cfg.num_generations, cfg.scale_rewards),
+           **completion_metrics([n for _, n, _ in batch], [t for _, _, t in batch]),
+           "accuracy": round(sum(correct) / len(correct), 5) if correct else None,
+           "unjudged": round(1 - len(correct) / len(batch), 5) if "accuracy" in all_judged[0].parts else None,
+           "format": round(sum(j.well_formed for j in all_judged) / len(batch), 5)}
+    for key in keys:
+        if key != "_tokens":
+            row[key] = round(float(sums[keys.index(key)]) / tokens, 6)
     return row
+
+
+def _number(value: torch.Tensor) -> float | None:
+    """A metric's value, None where it is undefined (NaN: no values, or one value's std): JSON has no NaN."""
+    value = float(value)
+    return None if math.isnan(value) else round(value, 6)
+
+
+def _nanstd(x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """TRL's ``nanstd``: the Bessel-corrected std of the non-NaN values, NaN where there are fewer than two."""
+    mean = torch.nanmean(x, dim=dim, keepdim=True)
+    variance = torch.nanmean((x - mean) ** 2, dim=dim, keepdim=True)
+    count = (~torch.isnan(x)).sum(dim=dim, keepdim=True)
+    variance = variance * torch.where(count > 1, count / (count - 1).clamp(min=1), torch.nan)
+    return variance.sqrt().squeeze() if dim is None else variance.sqrt().squeeze(dim)
+
+
+def reward_metrics(judged: Sequence[Judged], group_size: int, scale_rewards: str = "group") -> dict:
+    """TRL's reward metrics of a batch of groups (``GRPOTrainer``, TRL 1.16): ``rewards/{name}/mean`` and
+    ``rewards/{name}/std`` of each reward's unweighted values, ``reward`` and ``reward_std`` of the weighted
+    totals, all over the completions where they are defined (TRL's nanmean and Bessel-corrected nanstd); and
+    ``frac_reward_zero_std``, the share of completions whose advantage had a std of 0 to divide by: their
+    group's (``scale_rewards`` group or none), or the batch's (batch). A total is undefined (excluded from the
+    loss) where any reward is; a group with fewer than two defined totals has no std (not 0), as in TRL.
+
+    >>> from verifiers.rewards import Judged
+    >>> batch = [Judged(t, {"accuracy": t}) for t in (1.0, 0.0, 1.0, 1.0)]
+    >>> m = reward_metrics(batch, group_size=2)
+    >>> m["rewards/accuracy/mean"], m["reward"], m["reward_std"], m["frac_reward_zero_std"]
+    (0.75, 0.75, 0.5, 0.5)
+    """
+    nan = math.nan
+    totals = torch.tensor([nan if j.total is None else float(j.total) for j in judged], dtype=torch.float64)
+    row: dict = {}
+    for name in judged[0].parts:
+        values = torch.tensor([nan if j.parts.get(name) is None else float(j.parts[name]) for j in judged],
+                              dtype=torch.float64)
+        row[f"rewards/{name}/mean"] = _number(torch.nanmean(values))
+        row[f"rewards/{name}/std"] = _number(_nanstd(values))
+    row["reward"], row["reward_std"] = _number(torch.nanmean(totals)), _number(_nanstd(totals))
+    if scale_rewards == "batch":
+        std = _nanstd(totals).expand(len(totals))
+    else:
+        std = _nanstd(totals.view(-1, group_size), dim=1).repeat_interleave(group_size)
+    row["frac_reward_zero_std"] = _number(torch.isclose(std, torch.zeros_like(std)).double().mean())
+    return row
+
+
+def completion_metrics(lengths: Sequence[int], truncated: Sequence[bool]) -> dict:
+    """TRL's ``completions/*`` metrics: lengths in tokens (mean, min, max) of all completions and of those that
+    ended by themselves, and ``clipped_ratio``, the share cut at ``max_completion_length``. No completion
+    ended by itself: the terminated lengths are 0, as in TRL.
+
+    >>> completion_metrics([4, 8, 2], [False, True, False])["completions/mean_terminated_length"]
+    3.0
+    """
+    lengths_t = torch.tensor(lengths, dtype=torch.float64)
+    clipped = torch.tensor(truncated, dtype=torch.bool)
+    ended = lengths_t[~clipped] if (~clipped).any() else torch.zeros(1, dtype=torch.float64)
+    return {"completions/mean_length": _number(lengths_t.mean()), "completions/min_length": _number(lengths_t.min()),
+            "completions/max_length": _number(lengths_t.max()),
+            "completions/clipped_ratio": _number(clipped.double().mean()),
+            "completions/mean_terminated_length": _number(ended.mean()),
+            "completions/min_terminated_length": _number(ended.min()),
+            "completions/max_terminated_length": _number(ended.max())}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from train.model import ModelConfig, RewardModel, Transformer
 
 __all__ = ["GenericCausalLM", "config_from_hf", "config_to_hf", "export_hf", "is_reward_model", "load_hf",
-           "load_hf_reward_model"]
+           "load_hf_reward_model", "model_card", "write_model_card"]
 
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}
 # reward models: transformers' sequence classifiers with one label (Qwen3's since transformers 4.51)
@@ -215,19 +215,27 @@ def _load_native(folder: Path, cls: type[Transformer], config: ModelConfig, dtyp
     return model.to(dtype) if dtype is not None else model
 
 
-def export_hf(model: Transformer, folder: str | Path, tokenizer=None, *, dtype: torch.dtype | None = None) -> Path:
+def export_hf(model: Transformer, folder: str | Path, tokenizer=None, *, dtype: torch.dtype | None = None,
+              template: str | None = "r1_zero") -> Path:
     """Write ``model`` (and a ``train.tokenizer.Tokenizer``) as a folder ``from_pretrained`` loads: a causal LM,
-    or for a ``RewardModel`` a sequence classifier (``AutoModelForSequenceClassification``)."""
+    or for a ``RewardModel`` a sequence classifier (``AutoModelForSequenceClassification``). The tokenizer
+    carries the chat template of the prompt ``template`` (a name or a text with ``{prompt}``; see
+    ``train.template.chat_template``; None: no chat template)."""
     from safetensors.torch import save_file
+
+    from train.template import chat_template
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model = getattr(model, "_orig_mod", getattr(model, "module", model))
+    chat = None
+    if tokenizer is not None and template is not None:
+        chat = chat_template(template, bos=tokenizer.bos_id is not None)
     if isinstance(model, GenericCausalLM):  # the generic path keeps its own architecture and format
         state = None if dtype is None else {k: v.to(dtype) for k, v in model.hf.state_dict().items()}
         model.hf.save_pretrained(folder, state_dict=state)
         if tokenizer is not None:
-            tokenizer.save_pretrained(folder)
+            tokenizer.save_pretrained(folder, chat_template=chat)
         return folder
     config = model.config
     ours = {name: t.detach().to("cpu", dtype or t.dtype) for name, t in model.state_dict().items()
@@ -240,13 +248,94 @@ def export_hf(model: Transformer, folder: str | Path, tokenizer=None, *, dtype: 
         hf_config["torch_dtype"] = str(dtype).removeprefix("torch.")
     (folder / "config.json").write_text(json.dumps(hf_config, indent=2) + "\n")
     if tokenizer is not None:
-        tokenizer.save_pretrained(folder)
+        tokenizer.save_pretrained(folder, chat_template=chat)
     if tokenizer is not None and not reward:  # a reward model does not generate
         ids = tokenizer.special_ids()
         generation = {"bos_token_id": ids["bos"], "eos_token_id": [ids["eos"], ids["</answer>"]],
                       "pad_token_id": ids["pad"]}
         (folder / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
     return folder
+
+
+def _value(value) -> str:
+    """A setting or metric as a Markdown table cell."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return text.replace("|", "\\|").replace("\n", " ") or "-"
+
+
+def _table(head: tuple[str, str], rows: dict) -> list[str]:
+    return [f"| {head[0]} | {head[1]} |", "|---|---|", *(f"| `{k}` | {_value(v)} |" for k, v in rows.items())]
+
+
+def _flat(row: dict, prefix: str = "") -> dict:
+    """Nested dicts (``per_task``) as ``key/name`` entries; None left out."""
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}/"))
+        elif value is not None:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def model_card(folder: str | Path, *, stage: str, settings: dict, metrics: dict, evaluation: dict | None = None
+               ) -> str:
+    """The ``README.md`` of an exported model: what it is, how to prompt it, the run's settings and results.
+
+    ``settings`` are the stage's config (``config_to_dict``), ``metrics`` its last metrics row, ``evaluation``
+    a held-out evaluation of the exported model (``rlvr pipeline``'s).
+    """
+    from train.template import resolve_template
+
+    folder = Path(folder)
+    config = json.loads((folder / "config.json").read_text())
+    template_name, template = resolve_template(settings.get("template", "r1_zero"))
+    reward = is_reward_model(config)
+    kind = "reward model (a sequence classifier: one score)" if reward else "causal language model"
+    tags = ["rlvr", stage, "reinforcement-learning" if stage in ("grpo", "dpo", "r1_zero") else
+            "reward-model" if reward else "text-generation"]
+    start = settings.get("init_from") or "random initialisation"
+    lines = ["---", "library_name: transformers", f"pipeline_tag: {'text-classification' if reward else 'text-generation'}",
+             "tags:", *(f"- {t}" for t in dict.fromkeys(tags)), "---", "",
+             f"# {folder.resolve().parent.name}: `rlvr {stage}`", "",
+             f"A {config.get('model_type', '?')} {kind} ({config.get('num_hidden_layers', '?')} layers, "
+             f"hidden size {config.get('hidden_size', '?')}, vocabulary {config.get('vocab_size', '?')}) trained by "
+             f"the `{stage}` stage of rlvr (training with verifiable rewards) from {start}, "
+             f"{settings.get('max_steps', '?')} steps.", "",
+             "## Prompt", "",
+             f"Trained on the `{template_name}` template; the tokenizer's chat template renders it, so "
+             "`apply_chat_template` gives the model the sequences it was trained on:", "",
+             "```python", f"from transformers import {'AutoModelForSequenceClassification' if reward else 'AutoModelForCausalLM'}"
+             ", AutoTokenizer", "",
+             f'tokenizer = AutoTokenizer.from_pretrained("{folder}")']
+    if reward:
+        lines += [f'model = AutoModelForSequenceClassification.from_pretrained("{folder}")',
+                  'messages = [{"role": "user", "content": "What is 2 + 3?"},',
+                  '            {"role": "assistant", "content": "<think>2 + 3 = 5</think> <answer>5</answer>"}]',
+                  'inputs = tokenizer.apply_chat_template(messages, return_dict=True, return_tensors="pt")',
+                  "print(model(**inputs).logits[0, 0].item())  # the answer's score"]
+    else:
+        lines += [f'model = AutoModelForCausalLM.from_pretrained("{folder}")',
+                  'messages = [{"role": "user", "content": "What is 2 + 3?"}]',
+                  "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,",
+                  '                                       return_tensors="pt")',
+                  "out = model.generate(**inputs, max_new_tokens=256)",
+                  'print(tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))']
+    lines += ["```", "", "The prompt (`{prompt}` is the question):", "", "```text", template, "```", ""]
+    if evaluation:
+        lines += ["## Held-out evaluation", "", *_table(("metric", "value"), _flat(evaluation)), ""]
+    lines += ["## Last training step", "", *_table(("metric", "value"), _flat(metrics)), "",
+              "## Settings", "", *_table(("setting", "value"), settings), ""]
+    return "\n".join(lines)
+
+
+def write_model_card(folder: str | Path, **kwargs) -> Path:
+    """Write :func:`model_card` (same arguments) to ``folder/README.md``."""
+    path = Path(folder) / "README.md"
+    path.write_text(model_card(folder, **kwargs))
+    return path
 
 
 class GenericCausalLM(nn.Module):

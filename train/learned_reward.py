@@ -51,7 +51,7 @@ def parse_reward_model(spec: str) -> tuple[str, float]:
 class LearnedReward:
     """``reward(prompts, completions) -> list[float]``: the reward model at ``path`` (see ``train.load.
     load_reward_model``) scoring each prompt (the text the policy saw) with its completion. ``weight`` is its
-    weight among other rewards (GRPO's total), ``__name__`` its name in the logs (``reward/rm``)."""
+    weight among other rewards (GRPO's total), ``__name__`` its name in the logs (``rewards/rm/mean``)."""
 
     def __init__(self, path: str | Path, *, device: str | torch.device, batch_size: int = 64, name: str = "rm",
                  weight: float = 1.0):

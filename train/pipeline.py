@@ -42,6 +42,7 @@ from train.config import check_values, config_to_dict
 from train.dpo import DPOConfig
 from train.grpo import GRPOConfig
 from train.pretrain import PretrainConfig
+from train.report import ReportTo, check_report_to
 from train.rlhf import UPSTREAM as RLHF_UPSTREAM
 from train.sft import SFTConfig
 
@@ -167,12 +168,15 @@ class PipelineConfig:
     chat_share: float | None = field(default=None, metadata={
         "help": "share written as the template's dialogue with the answer alone (default: the preset's)"})
     progress: bool = field(default=True, metadata={"help": "progress bars"})
+    report_to: ReportTo = field(default="none", metadata={
+        "help": "every stage also logs to tensorboard, trackio or wandb (offline), as the stages' --report-to"})
     resume: bool = field(default=False, metadata={
         "help": "keep the stages an earlier run of this out-dir finished (model and evaluation) and run the rest; "
                 "a stage cut short continues from its latest checkpoint; a stage whose --overrides (or --rewards) "
                 "changed trains again, with every stage that starts from its model"})
 
     def __post_init__(self) -> None:
+        check_report_to(self.report_to)
         if not self.out_dir:
             self.out_dir = f"runs/pipeline-{self.preset}"
         if self.scale <= 0:
@@ -188,10 +192,10 @@ class PipelineConfig:
 # what the pipeline itself sets for every stage: not open to --overrides
 _PIPELINE_FIELDS = {"out_dir", "init_from", "problems", "tasks", "n_problems", "difficulty", "pairs", "corpus",
                     "template", "seed", "device", "progress", "overwrite", "resume", "eval_problems", "preset",
-                    "max_new_tokens", "rewards"}
+                    "max_new_tokens", "rewards", "report_to"}
 # settings that do not change what a stage learns (paths: the folder may have moved): a resumed pipeline does not
 # retrain a stage for them
-_UNRECORDED = ("out_dir", "init_from", "problems", "corpus", "device", "progress", "overwrite", "resume")
+_UNRECORDED = ("out_dir", "init_from", "problems", "corpus", "device", "progress", "overwrite", "resume", "report_to")
 _CONFIGS = {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig, "dpo": DPOConfig}
 
 
@@ -303,8 +307,9 @@ def pipeline(cfg: PipelineConfig) -> dict:
     import torch
 
     from train.dpo import dpo
-    from train.evaluate import evaluate_with_samples
+    from train.evaluate import held_out_evaluation, write_completions
     from train.grpo import grpo
+    from train.hf import write_model_card
     from train.load import load_policy, make_problem_rows
     from train.pretrain import pretrain
     from train.sft import sft
@@ -320,14 +325,13 @@ def pipeline(cfg: PipelineConfig) -> dict:
     overrides = stage_overrides(cfg.overrides)
     # completions are sampled and evaluated to GRPO's length in every stage
     max_completion = overrides.get("grpo", {}).get("max_completion_length", budget.grpo.max_completion_length)
-    common = dict(seed=cfg.seed, device=cfg.device, progress=cfg.progress, overwrite=True, template=budget.template,
-                  eval_problems=0)  # the pipeline evaluates every stage on its own held-out set
+    run = dict(seed=cfg.seed, device=cfg.device, progress=cfg.progress, overwrite=True, report_to=cfg.report_to)
+    common = dict(template=budget.template, eval_problems=0, **run)  # the pipeline evaluates every stage itself
     rl_problems = dict(problems=str(data / "rl.jsonl"), **common)
     # each stage's settings: the preset's, its steps scaled, then the overrides, then the pipeline's
     configs = {
         "pretrain": _stage(budget.pretrain, cfg.scale, overrides.get("pretrain", {}), out_dir=str(out / "pretrain"),
-                           corpus=str(data / "corpus.jsonl"), seed=cfg.seed, device=cfg.device,
-                           progress=cfg.progress, overwrite=True),
+                           corpus=str(data / "corpus.jsonl"), **run),
         "sft": _stage(budget.sft, cfg.scale, overrides.get("sft", {}), out_dir=str(out / "sft"),
                       init_from=str(out / "pretrain" / "final"), problems=str(data / "train.jsonl"),
                       max_new_tokens=max_completion, **common),
@@ -342,7 +346,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
         from train.rlhf import rlhf_configs
 
         configs.update(rlhf_configs(cfg.preset, configs["grpo"], out=out, rewards=cfg.rewards, scale=cfg.scale,
-                                    seed=cfg.seed, device=cfg.device, progress=cfg.progress))
+                                    seed=cfg.seed, device=cfg.device, progress=cfg.progress, report_to=cfg.report_to))
     settings = {"preset": cfg.preset, "seed": cfg.seed, "scale": cfg.scale, "eval_problems": cfg.eval_problems,
                 "max_completion_length": max_completion}
     # what each stage trains with: a stage whose settings changed since the earlier run (an override, or a
@@ -414,12 +418,15 @@ def pipeline(cfg: PipelineConfig) -> dict:
     template = TEMPLATES[budget.template]
 
     def evaluate(folder: Path) -> dict:
+        """The stage's held-out results; its judged completions go to ``folder/completions.jsonl``."""
         model, tokenizer = load_policy(folder / "final")
         model = model.to(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         # beside greedy pass@1: accuracy of samples at temperature 1 (what GRPO and DPO train on) and pass@k
-        return evaluate_with_samples(model, tokenizer, test_rows, template=template, max_new_tokens=max_completion,
+        result = held_out_evaluation(model, tokenizer, test_rows, template=template, max_new_tokens=max_completion,
                                      samples=EVAL_SAMPLES, seed=cfg.seed,
                                      workers=configs["grpo"].reward_workers)  # code runs tests: in parallel
+        write_completions(folder / "completions.jsonl", result.completions)
+        return result.metrics
 
     stages = {"pretrain": pretrain, "sft": sft, "grpo": grpo, **({"dpo": dpo} if cfg.dpo else {}),
               **({"r1_zero": grpo} if cfg.r1_zero else {})}
@@ -432,9 +439,11 @@ def pipeline(cfg: PipelineConfig) -> dict:
             # a stage cut short continues from its latest checkpoint, unless that was made with other settings
             config.resume = cfg.resume and name not in stale
             began = time.perf_counter()
-            fn(config)
+            last = fn(config)
             record(name, time.perf_counter() - began, evaluate(folder))
             results[name] = done[name]["result"]
+            write_model_card(folder / "final", stage=name, settings=config_to_dict(config), metrics=last,
+                             evaluation={"eval_problems": len(test_rows), **results[name]})
         r = results[name]
         print(f"  {name:<13} accuracy {r['accuracy']:.1%}  format {r['format']:.1%}  ({times[name]:.0f} s)")
     rlhf_text: list[str] = []
@@ -530,6 +539,10 @@ def running_mean(values: list[float], window: int) -> list[float]:
     return out
 
 
+# the GRPO metrics plotted (TRL's names, and our accuracy) and their titles
+GRPO_PLOTS = {"reward": "reward", "accuracy": "accuracy", "completions/mean_length": "completion length (tokens)"}
+
+
 def _plots(out: Path, r1_zero: bool) -> list[str]:
     """Loss curves of pretraining and SFT; reward, accuracy and completion length over GRPO steps."""
     try:
@@ -558,12 +571,12 @@ def _plots(out: Path, r1_zero: bool) -> list[str]:
     for stage in paths:
         rows = [r for r in _read_metrics(out / stage) if "reward" in r]
         label = STAGE_NAMES[stage]
-        for ax, key in zip(axes, ("reward", "accuracy", "completion_length")):
+        for ax, (key, title) in zip(axes, GRPO_PLOTS.items()):
             points = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
             steps, values = [p[0] for p in points], [p[1] for p in points]
             line, = ax.plot(steps, values, alpha=0.3, lw=0.8)
             ax.plot(steps, running_mean(values, 10), color=line.get_color(), label=label)  # the trend
-            ax.set(title=f"GRPO {key.replace('_', ' ')}", xlabel="step")
+            ax.set(title=f"GRPO {title}", xlabel="step")
     axes[0].legend()
     fig.tight_layout()
     fig.savefig(out / "grpo.png", dpi=110)

@@ -95,10 +95,10 @@ def prefs_problems(preset: str, rl_rows: list[dict], out: Path, seed: int) -> No
 
 
 def rlhf_configs(preset: str, grpo, *, out: Path, rewards: str, scale: float, seed: int, device: str | None,
-                 progress: bool) -> dict:
+                 progress: bool, report_to: str = "none") -> dict:
     """Each stage's config, in order (``prefs``, ``rm``, then the arms), from the preset's budget and the pipeline's
-    ``grpo`` config (its steps already scaled and overridden); other steps are scaled by ``scale`` as the
-    pipeline's own."""
+    ``grpo`` config (its steps already scaled and overridden, its ``report_to`` set); other steps are scaled by
+    ``scale`` as the pipeline's own, and the reward model's metrics go to ``report_to`` too."""
     budget = RLHF[preset]
     sft = str(out / "sft" / "final")
     rm_folder = out / "rm" / "final"
@@ -116,7 +116,7 @@ def rlhf_configs(preset: str, grpo, *, out: Path, rewards: str, scale: float, se
                                      progress=progress, overwrite=True),
         "rm": dataclasses.replace(budget.rm, init_from=sft, pairs=str(out / "data" / "prefs.jsonl"),
                                   out_dir=str(out / "rm"), template=grpo.template, max_steps=steps(budget.rm.max_steps),
-                                  **fixed),
+                                  report_to=report_to, **fixed),
         "grpo_rm": dataclasses.replace(grpo, out_dir=str(out / "grpo_rm"), rewards="accuracy=0",
                                        reward_model=str(rm_folder)),
         "grpo_mixed": dataclasses.replace(grpo, out_dir=str(out / "grpo_mixed"), rewards=rewards,
@@ -238,9 +238,9 @@ def _plot(out: Path) -> list[str]:
 
     series = {}
     for name in ("grpo_rm", "grpo_mixed"):
-        rows = [r for r in _metrics(out / name) if r.get("reward/rm") is not None]
+        rows = [r for r in _metrics(out / name) if r.get("rewards/rm/mean") is not None]
         if rows:
-            series[name] = ([r["step"] for r in rows], [r["reward/rm"] for r in rows],
+            series[name] = ([r["step"] for r in rows], [r["rewards/rm/mean"] for r in rows],
                             [r.get("accuracy") for r in rows], "step")
     rows = _metrics(out / "bon_rm")
     if rows:

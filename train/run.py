@@ -7,9 +7,12 @@ opens its policy with :func:`open_policy` (or builds a model), makes its data, a
 - starts the run folder, or resumes it from its latest checkpoint (weights, optimizer, schedule, RNG
   states and the stage's own ``state``), refusing to mix a fresh run into an earlier one's checkpoints;
 - saves the tokenizer, and sets up the optimizer, schedule, compilation, DDP and autocast;
-- after each step (:meth:`Run.end_step`) appends the metrics row to ``metrics.jsonl``, moves the progress
-  bar and writes crash-safe checkpoints; evaluates the policy on held-out problems (:meth:`Run.evaluate`);
-- exports the model as a Hugging Face folder ``final/`` and leaves the process group.
+- after each step (:meth:`Run.end_step`) appends the metrics row to ``metrics.jsonl`` (and to ``--report-to``'s
+  TensorBoard, Trackio or W&B), moves the progress bar and writes crash-safe checkpoints;
+- evaluates the policy on held-out problems (:meth:`Run.evaluate`), saving the judged completions to
+  ``completions.jsonl``;
+- exports the model as a Hugging Face folder ``final/`` (with the chat template of the stage's prompt template
+  and a model card) and leaves the process group.
 
 A stage's file keeps only what is its own: its config, its data, and one step.
 
@@ -38,6 +41,7 @@ from train.config import config_to_dict
 from train.dist import DistInfo, barrier, init_distributed, shutdown
 from train.load import ProblemSource, load_policy
 from train.optim import build_optimizer, build_scheduler
+from train.report import ReportTo, check_report_to, open_reporter
 
 __all__ = ["RLConfig", "Run", "StageConfig", "compiles", "open_policy", "setup_training", "start_run",
            "use_cuda_graphs"]
@@ -66,8 +70,12 @@ class StageConfig:
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1 (default: cuda if available)"})
     compile: bool | None = field(default=None, metadata={"help": "torch.compile the model (default: on GPU)"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    report_to: ReportTo = field(default="none", metadata={
+        "help": "also log the metrics to tensorboard (OUT/tensorboard), trackio (its local store) or wandb "
+                "(offline unless WANDB_MODE is set): optional extras, pip install 'rlvr[NAME]'"})
 
     def __post_init__(self) -> None:
+        check_report_to(self.report_to)  # a missing package is named now, not after the data and model load
         for name in ("max_steps", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -191,7 +199,8 @@ class Run:
     state saved with it (empty when fresh), ``resumed`` whether there was one. ``postfix`` names the
     metrics shown beside the progress bar. ``model_config`` is recorded in each checkpoint's config
     (default: ``model.config.to_dict()``). ``scratch`` names what else in the run folder belongs to one run
-    of the stage (DPO's ``rounds``): a fresh run starts without it.
+    of the stage (DPO's ``rounds``): a fresh run starts without it. ``last_row`` is the last metrics row
+    logged (the model card's results).
     """
 
     def __init__(self, cfg: StageConfig, stage: str, model: torch.nn.Module, tokenizer, info: DistInfo, *,
@@ -219,6 +228,9 @@ class Run:
         self.record = {"stage": stage, "model": model.config.to_dict() if model_config is None else model_config,
                        "train": config_to_dict(cfg)}
         self.postfix = tuple(postfix)
+        self.last_row: dict = {}
+        self.reporter = open_reporter(cfg.report_to, self.out_dir, name=str(self.out_dir), config=self.record,
+                                      step=self.step) if info.is_main else None
         self.bar = None
         if info.is_main and cfg.progress:
             from tqdm.auto import tqdm
@@ -244,9 +256,11 @@ class Run:
         holding ``state`` every ``save_every`` steps, at the last step, and when ``save`` is set."""
         cfg = self.cfg
         if row is not None:
+            self.last_row = row
             if self.metrics_path is not None and (self.step % cfg.log_every == 0 or self.evaluating):
                 with self.metrics_path.open("a") as f:
                     f.write(json.dumps(row) + "\n")
+                self.reporter.log(row, self.step)
             if self.bar is not None:
                 self.bar.set_postfix({k: row[k] for k in self.postfix if row.get(k) is not None})
         if self.bar is not None:
@@ -258,31 +272,40 @@ class Run:
 
     def evaluate(self, problems: Sequence[dict], *, template: str, max_new_tokens: int, samples: int = 0,
                  temperature: float = 1.0, prefix: str = "") -> dict:
-        """The policy's held-out metrics (``train.evaluate.evaluate_with_samples``: greedy accuracy, format, ...;
+        """The policy's held-out metrics (``train.evaluate.held_out_evaluation``: greedy accuracy, format, ...;
         with ``samples`` > 1 also of completions sampled at ``temperature``, leaving the RNG as it was), their
-        keys prefixed with ``prefix``; ``{}`` without problems."""
+        keys prefixed with ``prefix``; ``{}`` without problems. The judged completions replace
+        ``completions.jsonl`` in the run folder."""
         from train.engine import Engine
-        from train.evaluate import evaluate_with_samples
+        from train.evaluate import held_out_evaluation, write_completions
 
         if not problems:
             return {}
         # an occasional evaluation does not repay compiling the decode step; one engine keeps its graphs
         self._engine = self._engine or Engine(self.model, self.tokenizer, compile=False)
-        result = evaluate_with_samples(self.model, self.tokenizer, problems, template=template, samples=samples,
-                                       max_new_tokens=max_new_tokens, temperature=temperature, engine=self._engine)
-        return {prefix + key: value for key, value in result.items()}
+        result = held_out_evaluation(self.model, self.tokenizer, problems, template=template, samples=samples,
+                                     max_new_tokens=max_new_tokens, temperature=temperature, engine=self._engine)
+        write_completions(self.out_dir / "completions.jsonl", result.completions)
+        return {prefix + key: value for key, value in result.metrics.items()}
 
     def export(self) -> None:
-        """Write the model as a Hugging Face folder ``final/`` (rank 0)."""
+        """Write the model as a Hugging Face folder ``final/`` (rank 0), its tokenizer with the chat template of
+        the stage's prompt template (pretraining's: R1-Zero, the template a base model is prompted with), and a
+        model card of the run's settings and last metrics."""
         if self.info.is_main:
-            from train.hf import export_hf
+            from train.hf import export_hf, write_model_card
 
-            export_hf(self.model, self.out_dir / "final", self.tokenizer)
+            folder = export_hf(self.model, self.out_dir / "final", self.tokenizer,
+                               template=getattr(self.cfg, "template", "r1_zero"))
+            write_model_card(folder, stage=self.record["stage"], settings=self.record["train"], metrics=self.last_row)
 
     def close(self) -> None:
         """Close the progress bar and leave the process group (``with Run(...)`` does this at the end)."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        if self.reporter is not None:
+            self.reporter.close()
+            self.reporter = None
         self.forward = None  # DDP's destructor still talks to the process group: free it before leaving the group
         shutdown()

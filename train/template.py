@@ -1,4 +1,5 @@
-"""The R1-Zero prompt template, in one place, and the SFT target built from a worked solution.
+"""The prompt templates, in one place, the chat template that renders them, and the SFT target built from
+a worked solution.
 
 >>> render_prompt("What is 2 + 3?").endswith("User: What is 2 + 3?\\nAssistant:")
 True
@@ -8,20 +9,18 @@ True
 
 from __future__ import annotations
 
-__all__ = ["PLAIN", "R1_ZERO", "TEMPLATES", "render_completion", "render_prompt", "resolve_template", "worked_reasoning"]
+import json
 
-# DeepSeek-R1 paper, Table 1 (the template used to train R1-Zero), with "{prompt}" for the question.
-R1_ZERO = (
-    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
-    "The assistant first thinks about the reasoning process in the mind and then provides the user with "
-    "the answer. The reasoning process and answer are enclosed within <think> </think> and <answer> "
-    "</answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answer here "
-    "</answer>.\nUser: {prompt}\nAssistant:"
-)
+from verifiers.format import SYSTEM_PROMPT
 
-# The same question/answer turn without the instructions: for tiny models on a CPU budget, where the
-# 90-token preamble would dominate every sequence. The format is then learnt from SFT alone.
+__all__ = ["PLAIN", "R1_ZERO", "TEMPLATES", "chat_template", "render_completion", "render_prompt",
+           "resolve_template", "worked_reasoning"]
+
+# The question/answer turn, with "{prompt}" for the question. Alone it is the template for tiny models on a
+# CPU budget, where the 90-token preamble would dominate every sequence: the format is then learnt from SFT.
 PLAIN = "User: {prompt}\nAssistant:"
+# DeepSeek-R1 paper, Table 1 (the template used to train R1-Zero): the instructions, then the turn.
+R1_ZERO = f"{SYSTEM_PROMPT}\n{PLAIN}"
 TEMPLATES = {"r1_zero": R1_ZERO, "plain": PLAIN}
 
 
@@ -67,3 +66,49 @@ def worked_reasoning(row: dict) -> str:
     if row.get("verifier") == "code" and answer and solution.endswith(answer):
         return solution[: -len(answer)].rstrip()
     return solution
+
+
+def chat_template(template: str = R1_ZERO, *, bos: bool = True) -> str:
+    """The Jinja chat template (``tokenizer_config.json``'s ``chat_template``) under which a user message
+    renders as ``render_prompt(message, template)``, so ``apply_chat_template`` in transformers, TRL or
+    vLLM gives a model trained here the prompt it was trained on; ``bos``: after the tokenizer's BOS token,
+    as the trainer encodes prompts (chat templates carry it: their text is tokenized without special tokens).
+
+    ``template`` is a name (``r1_zero``) or a text with ``{prompt}``. A system message replaces the R1-Zero
+    instructions (the same text gives the same prompt: ``rlvr gen --format verl`` data renders exactly) and
+    stands before the turn of other templates. An assistant message renders as the trainer's completions
+    follow the prompt: after a space, then EOS (SFT on chat data sees the SFT stage's own sequences).
+
+    >>> from jinja2 import Template
+    >>> text = Template(chat_template("plain", bos=False)).render(
+    ...     messages=[{"role": "user", "content": "What is 2 + 3?"}], add_generation_prompt=True)
+    >>> text == render_prompt("What is 2 + 3?", PLAIN)
+    True
+    """
+    _, text = resolve_template(template)
+    system = None
+    if text.startswith(SYSTEM_PROMPT + "\n"):  # the instructions, then the turn: a system message's place
+        system, text = SYSTEM_PROMPT, text[len(SYSTEM_PROMPT) + 1:]
+    *pieces, tail = text.split("{prompt}")  # a user message renders as its pieces around it; the tail asks
+    lit = json.dumps  # a JSON string is a Jinja string literal (escapes and all)
+    return (
+        f"{{%- set system = {lit(system) if system is not None else 'none'} -%}}"
+        f"{{%- set pieces = [{', '.join(map(lit, pieces))}] -%}}"
+        f"{{%- set tail = {lit(tail)} -%}}"
+        + ("{{- bos_token -}}" if bos else "")
+        + "{%- if messages and messages[0]['role'] == 'system' -%}"
+          "{%- set system = messages[0]['content'] -%}{%- set turns = messages[1:] -%}"
+          "{%- else -%}{%- set turns = messages -%}{%- endif -%}"
+          "{%- if system is not none -%}{{- system + '\\n' -}}{%- endif -%}"
+          "{%- for message in turns -%}"
+          "{%- if message['role'] == 'user' -%}"
+          "{%- if not loop.first -%}{{- '\\n' -}}{%- endif -%}"
+          "{%- for piece in pieces -%}{{- piece + message['content'] -}}{%- endfor -%}"
+          "{%- elif message['role'] == 'assistant' -%}"
+          "{{- tail + ' ' + message['content'] | trim + eos_token -}}"
+          "{%- else -%}"
+          "{{- raise_exception('only system, user and assistant messages, not ' + message['role']) -}}"
+          "{%- endif -%}"
+          "{%- endfor -%}"
+          "{%- if add_generation_prompt -%}{{- tail -}}{%- endif -%}"
+    )

@@ -128,8 +128,12 @@ class Tokenizer:
         return PreTrainedTokenizerFast(tokenizer_object=self.hf, bos_token=names["bos"], eos_token=names["eos"],
                                        pad_token=names["pad"])
 
-    def save_pretrained(self, folder: str | Path) -> None:
-        self.to_transformers().save_pretrained(str(folder))
+    def save_pretrained(self, folder: str | Path, *, chat_template: str | None = None) -> None:
+        """Save as ``transformers`` reads it, with ``chat_template`` in ``tokenizer_config.json`` (where every
+        version of transformers, TRL and vLLM finds it)."""
+        hf = self.to_transformers()
+        hf.chat_template = chat_template
+        hf.save_pretrained(str(folder), save_jinja_files=False)
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, *, min_frequency: int = 2) -> Tokenizer:

@@ -29,8 +29,9 @@ TAGS = (THINK, END_THINK, ANSWER, END_ANSWER)
 LENIENT_OUTSIDE_CHARS = 200  # text tolerated before and between the blocks when strict=False
 MAX_ANSWER_CHARS = 10_000  # a final answer, or a program; not the reasoning
 
-# The template's instructions as a chat system message (DeepSeek-R1's Table 1 wording), for the data
-# rlvr exports to chat-based trainers (``rlvr gen --format verl|openrlhf``).
+# The R1-Zero template's instructions (DeepSeek-R1 paper, Table 1), in one place: the preamble of
+# ``train.template.R1_ZERO``, and the chat system message of the data rlvr exports to chat-based trainers
+# (``rlvr gen --format verl|openrlhf``).
 SYSTEM_PROMPT = (
     "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
     "The assistant first thinks about the reasoning process in the mind and then provides the user with "

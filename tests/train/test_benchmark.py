@@ -107,13 +107,17 @@ def test_prompts_use_our_templates_or_the_checkpoints_chat_template(tmp_path, po
     items = [Item("0", "What is 2+2?", "math", "4")]
     assert render_prompts(items, "plain") == ["User: What is 2+2?\nAssistant:"]
     assert render_prompts(items, "r1_zero")[0].endswith("User: What is 2+2?\nAssistant:")
-    with pytest.raises(ValueError, match="chat template"):
-        render_prompts(items, "chat", policy)
+    # our exports carry a chat template that renders our own prompt (issue 21)
+    assert "What is 2+2?" in render_prompts(items, "chat", policy)[0]
     folder = tmp_path / "chat"
     folder.mkdir()
     for f in policy.iterdir():
         (folder / f.name).write_bytes(f.read_bytes())
     config = json.loads((folder / "tokenizer_config.json").read_text())
+    bare = {k: v for k, v in config.items() if k != "chat_template"}
+    (folder / "tokenizer_config.json").write_text(json.dumps(bare))
+    with pytest.raises(ValueError, match="chat template"):
+        render_prompts(items, "chat", folder)
     config["chat_template"] = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}<|assistant|>"
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
     (prompt,) = render_prompts(items, "chat", folder)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import train.grpo
 from train.dist import DistInfo
@@ -21,6 +23,12 @@ from verifiers.verdict import Verdict
 
 # timings differ from run to run; everything else in a row must repeat exactly
 TIMINGS = ("step_time", "generation_time", "tokens_per_s")
+# TRL's GRPOTrainer metrics (TRL 1.16) in every training row (kl only with beta > 0)
+TRL_NAMES = ("loss", "reward", "reward_std", "frac_reward_zero_std", "completions/mean_length",
+             "completions/min_length", "completions/max_length", "completions/clipped_ratio",
+             "completions/mean_terminated_length", "completions/min_terminated_length",
+             "completions/max_terminated_length", "entropy", "clip_ratio/low_mean", "clip_ratio/high_mean",
+             "clip_ratio/region_mean")
 
 
 @pytest.fixture(autouse=True)
@@ -62,15 +70,24 @@ def test_a_tiny_model_learns_a_contrived_reward(policy, tmp_path):
     rewards = [r["reward"] for r in metrics]
     first, final = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
     assert first < 0.05 and final > 0.5, rewards
-    assert metrics[-1]["reward/sevens"] == metrics[-1]["reward"]
+    assert metrics[-1]["rewards/sevens/mean"] == metrics[-1]["reward"]
     assert last == metrics[-1] and "eval_accuracy" in last and last["eval_per_task"].keys() == {"arithmetic"}
-    for key in ("format", "completion_length", "completion_length_max", "truncated", "grad_norm", "entropy",
-                "clip_ratio/region_mean", "ratio/mean", "lr", "tokens_per_s", "step_time"):
+    for key in (*TRL_NAMES, "rewards/sevens/mean", "rewards/sevens/std", "format", "grad_norm", "ratio/mean", "lr",
+                "tokens_per_s", "step_time"):
         assert key in last, key
+    assert not {"completion_length", "truncated", "reward/sevens"} & last.keys()  # the names before TRL's
+    assert 0 < last["completions/min_length"] <= last["completions/mean_length"] <= last["completions/max_length"]
+    assert last["completions/max_length"] <= 12 and 0 <= last["completions/clipped_ratio"] <= 1
     assert last["accuracy"] is None and last["unjudged"] is None  # no rubric: no verifier ran
     assert "kl" not in last  # beta 0: no reference model
     assert all(r["ratio/mean"] == 1.0 for r in metrics)  # mu = 1 is on-policy
     assert latest_step(out) == 30 and (out / "final" / "model.safetensors").is_file()
+    # the held-out completions of the last evaluation, judged, and the model card with the last step's results
+    lines = [json.loads(line) for line in (out / "completions.jsonl").read_text().splitlines()]
+    assert len(lines) == 4 and {r["sample"] for r in lines} == {0} and lines[0]["task"] == "arithmetic"
+    assert sum(r["correct"] is True for r in lines) / 4 == last["eval_accuracy"]
+    card = (out / "final" / "README.md").read_text()
+    assert f"| `reward` | {last['reward']:.4g} |" in card and "| `max_steps` | 30 |" in card
     model, _ = load_policy(out / "final")
     initial, _ = load_policy(policy)
     assert not torch.equal(model.lm_head.weight, initial.lm_head.weight)
@@ -216,7 +233,8 @@ def test_excluded_and_masked_truncated_rows_get_no_loss(tokenizer, monkeypatch):
         assert mask.sum(1).tolist() == expected_rows
         assert advantages[2] == 0 and advantages[0] > advantages[3] > 0 > advantages[1]
         assert row["reward"] == 0.6 and row["accuracy"] == pytest.approx(1 / 3, abs=1e-5) and row["unjudged"] == 0.25
-        assert row["truncated"] == 0.25 and row["completion_length"] == 2.5
+        assert row["completions/clipped_ratio"] == 0.25 and row["completions/mean_length"] == 2.5
+        assert row["completions/mean_terminated_length"] == pytest.approx(7 / 3, abs=1e-5)  # lengths 2, 2, 3
 
 
 def test_train_on_leaves_the_kept_groups_as_they_were(tokenizer):
@@ -227,23 +245,89 @@ def test_train_on_leaves_the_kept_groups_as_they_were(tokenizer):
     assert [[g.prompt_index for g in k.generations] for k in kept] == [[3, 3], [0, 0]]
 
 
-def test_ddp_every_rank_joins_the_same_reductions(tokenizer, monkeypatch):
-    """A rank whose completions were all unjudged (reward and accuracy None) still joins every all-reduce of the
-    step's metrics, which the other ranks wait in; the mean is over the ranks that have a value."""
-    calls = []
+def test_ddp_metrics_are_the_whole_batchs(tokenizer, monkeypatch):
+    """Under DDP every rank joins one gather of its judged completions and one sum of its token statistics, also a
+    rank whose completions were all unjudged; the reward and completion metrics are those of every rank's
+    completions together, as one process holding them all would log them."""
+    other = group([1.0, 1.0])  # the second rank's group: flat
+    cases = ([1.0, 0.0], [None, None])
+    alone = [train_on([group(mine), other], tokenizer) for mine in cases]  # one process holding both groups
+    gathered, reduced = [], []
 
-    def all_reduce_sum(tensor):  # adds a second rank's numbers: the same token count, and 0.5 for each metric
-        calls.append(tensor.numel())
-        return tensor.add_(tensor.clone() if tensor.numel() == 1 else torch.tensor([0.5, 1.0]))
+    def all_gather_objects(local):
+        gathered.append(len(local))
+        them = [(j, len(g.token_ids), g.finish_reason == "length") for j, g in zip(other.judged, other.generations)]
+        return [local, them]
 
+    def all_reduce_sum(tensor):
+        reduced.append(tensor.numel())
+        return tensor * 2  # the other rank's statistics equal this one's
+
+    monkeypatch.setattr(train.grpo, "all_gather_objects", all_gather_objects)
     monkeypatch.setattr(train.grpo, "all_reduce_sum", all_reduce_sum)
     two_ranks = DistInfo(rank=0, world_size=2)
-    judged = train_on([group([1.0, 0.0])], tokenizer, two_ranks)
-    judged_calls, calls[:] = len(calls), []
-    unjudged = train_on([group([None, None])], tokenizer, two_ranks)
-    assert len(calls) == judged_calls == 5  # the token count, then reward, accuracy, format, completion length
-    assert (judged["reward"], judged["accuracy"], judged["format"], judged["completion_length"]) == (0.5, 0.5, 0.75, 1.5)
-    assert (unjudged["reward"], unjudged["accuracy"], unjudged["format"]) == (0.5, 0.5, 0.75)  # the other rank's
+    for mine, expected in zip(cases, alone):
+        gathered[:], reduced[:] = [], []
+        row = train_on([group(mine)], tokenizer, two_ranks)
+        assert gathered == [2] and len(reduced) == 2  # the DAPO token count, then the statistics
+        for key in ("reward", "reward_std", "frac_reward_zero_std", "rewards/accuracy/mean", "rewards/accuracy/std",
+                    "accuracy", "unjudged", "format", "completions/mean_length", "completions/clipped_ratio"):
+            assert row[key] == expected[key], (mine, key)
+    assert row["reward"] == 1.0 and row["frac_reward_zero_std"] == 0.5  # the unjudged group has no std
+
+
+# ---------------------------------------------------------------------------------------------
+# TRL's metrics
+
+
+def trl_reward_metrics(totals: list[float | None], parts: list[float | None], group_size: int, scale_rewards: str):
+    """What TRL 1.16's ``GRPOTrainer._generate_and_score_completions`` logs for these rewards, by its own code."""
+    from trl.trainer.utils import nanstd
+
+    nan = float("nan")
+    rewards = torch.tensor([nan if t is None else t for t in totals])
+    per_func = torch.tensor([nan if v is None else v for v in parts])
+    if scale_rewards == "batch":
+        std = nanstd(rewards).expand_as(rewards)
+    else:
+        std = nanstd(rewards.view(-1, group_size), dim=1).repeat_interleave(group_size, dim=0)
+    is_std_zero = torch.isclose(std, torch.zeros_like(std))
+    return {"rewards/accuracy/mean": torch.nanmean(per_func).item(), "rewards/accuracy/std": nanstd(per_func).item(),
+            "reward": torch.nanmean(rewards).item(), "reward_std": nanstd(rewards).item(),
+            "frac_reward_zero_std": is_std_zero.float().mean().item()}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 4).flatmap(lambda size: st.tuples(
+    st.just(size), st.lists(st.lists(st.one_of(st.none(), st.sampled_from([0.0, 0.5, 1.0]), st.floats(-2, 2)),
+                                     min_size=size, max_size=size), min_size=1, max_size=4))),
+       st.sampled_from(["group", "batch", "none"]))
+def test_reward_metrics_are_trls(case, scale_rewards):
+    """Each reward metric equals TRL's own computation on the same rewards (None: a verifier could not judge)."""
+    size, groups = case
+    values = [v for g in groups for v in g]
+    judged = [Judged(v, {"accuracy": v}) for v in values]
+    ours = train.grpo.reward_metrics(judged, size, scale_rewards)
+    theirs = trl_reward_metrics(values, values, size, scale_rewards)
+    for key, value in theirs.items():
+        if value != value:  # NaN in TRL: nothing to average, or a single value's std
+            assert ours[key] is None, (key, ours)
+        else:
+            assert ours[key] == pytest.approx(value, abs=2e-6), (key, ours[key], value)
+
+
+def test_completion_metrics_are_trls():
+    """TRL's completions/* on lengths where one completion was cut: the terminated ones are the others; none
+    terminated gives zeros, as TRL logs."""
+    m = train.grpo.completion_metrics([5, 12, 3, 12], [False, True, False, True])
+    assert (m["completions/mean_length"], m["completions/min_length"], m["completions/max_length"]) == (8.0, 3.0, 12.0)
+    assert m["completions/clipped_ratio"] == 0.5
+    assert (m["completions/mean_terminated_length"], m["completions/min_terminated_length"],
+            m["completions/max_terminated_length"]) == (4.0, 3.0, 5.0)
+    cut = train.grpo.completion_metrics([12, 12], [True, True])
+    assert cut["completions/clipped_ratio"] == 1.0 and cut["completions/mean_terminated_length"] == 0.0
+
+
 # ---------------------------------------------------------------------------------------------
 # The command line
 
@@ -283,8 +367,8 @@ def test_main_trains_with_the_rubric_in_a_process_pool(policy, tmp_path, capsys)
     assert code == 0
     last = json.loads(stdout.splitlines()[-1])
     assert last == rows(out)[-1] and last["step"] == 2
-    for key in ("reward", "accuracy", "format", "unjudged", "reward/accuracy", "reward/format", "eval_accuracy",
-                "eval_format"):
+    for key in ("reward", "accuracy", "format", "unjudged", "rewards/accuracy/mean", "rewards/format/mean",
+                "eval_accuracy", "eval_format"):
         assert key in last, key
     # a random model writes bytes outside the template with no readable answer: the model's failure, scored 0
     # (not "unjudged"); every reward in every group is then 0, so advantages and the gradient are 0
@@ -316,7 +400,8 @@ def test_a_registered_verifier_scores_in_spawned_reward_workers(policy, tmp_path
         registry.VERIFIERS.pop("always_right"), registry._USER.pop("always_right")
     metrics = rows(out)
     assert [r["step"] for r in metrics] == [1, 2]
-    assert all(r["accuracy"] == r["reward/accuracy"] == r["reward"] == 1.0 and r["unjudged"] == 0 for r in metrics)
+    assert all(r["accuracy"] == r["rewards/accuracy/mean"] == r["reward"] == 1.0 and r["unjudged"] == 0
+               for r in metrics)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -308,3 +308,101 @@ def test_generic_path_trains_in_the_loop_and_exports(tokenizer, tmp_path):
     with torch.no_grad():
         assert torch.allclose(exported(ids).logits, model.eval()(ids), atol=1e-5)
     assert AutoTokenizer.from_pretrained(out / "final").pad_token_id == tokenizer.pad_id
+
+
+# ---------------------------------------------------------------------------------------------
+# The chat template and the model card of an export
+
+QUESTIONS = ["What is 2 + 3?", 'Solve "x" in {x + 1 = 2}: {{ not jinja }} {% raw %}\n\tand é, 中, 🙂', ""]
+
+
+def chat(auto, messages, **kwargs):
+    return auto.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **kwargs)
+
+
+@pytest.mark.parametrize("template", ["r1_zero", "plain", "Question: {prompt}\nThink, then answer ({prompt}).\nA:"])
+def test_the_exported_chat_template_renders_our_prompt_exactly(template, tokenizer, tmp_path):
+    """``apply_chat_template`` on the exported folder gives the prompt the trainer feeds the model, text and
+    tokens: BOS, then ``render_prompt`` (chat-template text is tokenized without special tokens, so the
+    template carries the BOS the trainer prepends); with the R1-Zero instructions as the system message
+    (how ``rlvr gen --format verl`` writes rows) too; and SFT's sequence for an assistant turn."""
+    from trl.data_utils import apply_chat_template
+
+    from train.template import render_completion, render_prompt, resolve_template
+    from verifiers.format import SYSTEM_PROMPT
+
+    export_hf(Transformer(ModelConfig(**{**COMMON, "vocab_size": tokenizer.vocab_size})), tmp_path, tokenizer,
+              template=template)
+    assert "chat_template" in json.loads((tmp_path / "tokenizer_config.json").read_text())
+    auto = AutoTokenizer.from_pretrained(tmp_path, local_files_only=True)
+    text = resolve_template(template)[1]
+    for question in QUESTIONS:
+        ours = render_prompt(question, text)
+        user = [{"role": "user", "content": question}]
+        assert chat(auto, user) == auto.bos_token + ours
+        ids = auto.apply_chat_template(user, add_generation_prompt=True, return_dict=True)["input_ids"]
+        assert ids == tokenizer.encode(ours, bos=True)
+        # TRL renders conversational prompts through it
+        assert apply_chat_template({"prompt": user}, auto)["prompt"] == auto.bos_token + ours
+        if template == "r1_zero":
+            assert chat(auto, [{"role": "system", "content": SYSTEM_PROMPT}, *user]) == auto.bos_token + ours
+            other = chat(auto, [{"role": "system", "content": "Be brief."}, *user])
+            assert other == auto.bos_token + render_prompt(question, "Be brief.\nUser: {prompt}\nAssistant:")
+        answered = [*user, {"role": "assistant", "content": "<think>2 + 3 = 5</think> <answer>5</answer>"}]
+        sft = auto.apply_chat_template(answered, tokenize=False)
+        assert sft == auto.bos_token + ours + render_completion("2 + 3 = 5", "5") + auto.eos_token
+    with pytest.raises(Exception, match="only system, user and assistant messages"):
+        chat(auto, [{"role": "tool", "content": "x"}])
+
+
+def test_a_tokenizer_without_bos_gets_a_chat_template_without_it(tokenizer, tmp_path):
+    from train.template import R1_ZERO, render_prompt
+    from train.tokenizer import Tokenizer
+
+    no_bos = Tokenizer(tokenizer.hf, {"bos": None, "eos": "<|eos|>", "pad": "<|pad|>"})  # a Qwen-like checkpoint
+    export_hf(Transformer(ModelConfig(**{**COMMON, "vocab_size": tokenizer.vocab_size})), tmp_path, no_bos)
+    auto = AutoTokenizer.from_pretrained(tmp_path, local_files_only=True)
+    assert chat(auto, [{"role": "user", "content": "What is 2 + 3?"}]) == render_prompt("What is 2 + 3?", R1_ZERO)
+
+
+def test_the_model_card_tells_the_settings_and_results_and_its_code_runs(tokenizer, tmp_path):
+    from train.hf import write_model_card
+
+    torch.manual_seed(0)
+    folder = export_hf(Transformer(ModelConfig(**{**COMMON, "vocab_size": tokenizer.vocab_size})),
+                       tmp_path / "grpo" / "final", tokenizer, template="plain")
+    settings = {"init_from": "runs/x/sft/final", "template": "plain", "max_steps": 30, "lr": 2e-05,
+                "rewards": "accuracy,format=0.5"}
+    metrics = {"step": 30, "reward": 1.25, "rewards/accuracy/mean": 0.75, "eval_per_task": {"add": 0.5},
+               "kl": None}
+    card = write_model_card(folder, stage="grpo", settings=settings, metrics=metrics,
+                            evaluation={"accuracy": 0.625, "pass@4": 0.875}).read_text()
+    head, body = card.split("---\n")[1], card.split("---\n", 2)[2]
+    assert "library_name: transformers" in head and "- grpo" in head
+    assert "from runs/x/sft/final, 30 steps" in body and "User: {prompt}\nAssistant:" in body
+    for line in ("| `rewards/accuracy/mean` | 0.75 |", "| `eval_per_task/add` | 0.5 |", "| `lr` | 2e-05 |",
+                 "| `rewards` | accuracy,format=0.5 |", "| `pass@4` | 0.875 |"):
+        assert line in body, line
+    assert "`kl`" not in body  # an undefined metric is left out
+    code = body.split("```python\n")[1].split("```")[0].replace("max_new_tokens=256", "max_new_tokens=4")
+    exec(code, {})  # the card's own example loads the folder, prompts through the chat template, generates
+
+
+def test_a_reward_models_card_scores_through_the_chat_template_as_the_trainer_does(tokenizer, tmp_path, capsys):
+    """A reward model's card runs: its chat template renders prompt and answer as the reward trainer encodes a
+    pair's side (BOS, templated prompt, the completion after a space, EOS), so the printed score is ours."""
+    from train.hf import write_model_card
+    from train.model import RewardModel
+    from train.template import PLAIN, render_completion, render_prompt
+
+    torch.manual_seed(0)
+    model = perturb(RewardModel(ModelConfig(**{**COMMON, "vocab_size": tokenizer.vocab_size}))).eval()
+    folder = export_hf(model, tmp_path / "rm" / "final", tokenizer, template="plain")
+    card = write_model_card(folder, stage="rm", settings={"template": "plain", "max_steps": 5}, metrics={}).read_text()
+    assert "pipeline_tag: text-classification" in card and "reward model" in card
+    exec(card.split("```python\n")[1].split("```")[0], {})
+    printed = float(capsys.readouterr().out.strip())
+    ids = tokenizer.encode(render_prompt("What is 2 + 3?", PLAIN), bos=True) + tokenizer.encode(
+        render_completion("2 + 3 = 5", "5"), eos=True)
+    with torch.no_grad():
+        assert printed == pytest.approx(model(torch.tensor([ids])).item(), abs=1e-4)

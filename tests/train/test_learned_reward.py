@@ -1,5 +1,5 @@
 """A reward model as a reward: ``LearnedReward`` scores as the model does whatever the batching, and
-``rlvr grpo --reward-model PATH=WEIGHT`` adds it to the total at its weight and logs it as ``reward/rm``."""
+``rlvr grpo --reward-model PATH=WEIGHT`` adds it to the total at its weight and logs it as ``rewards/rm/mean``."""
 
 import json
 
@@ -56,8 +56,8 @@ def test_grpo_adds_the_learned_reward_at_its_weight_and_logs_it(policy, reward_m
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3]
     for row in rows:
-        assert isinstance(row["reward/rm"], float) and row["accuracy"] is not None  # accuracy=0 still judges
-        expected = 0.5 * row["reward/format"] + 2.0 * row["reward/rm"] + 0 * row["reward/accuracy"]
+        assert isinstance(row["rewards/rm/mean"], float) and row["accuracy"] is not None  # accuracy=0 still judges
+        expected = 0.5 * row["rewards/format/mean"] + 2.0 * row["rewards/rm/mean"] + 0 * row["rewards/accuracy/mean"]
         assert row["reward"] == pytest.approx(expected, abs=1e-4)
     model, _ = load_policy(out / "final")
     assert not torch.equal(model.lm_head.weight, load_policy(policy)[0].lm_head.weight)
@@ -71,7 +71,7 @@ def test_grpo_with_the_reward_model_alone_and_bad_flags(policy, reward_model, tm
     assert rlvr([*common, "--out-dir", str(tmp_path / "alone"), "--rewards", "", "--reward-model",
                  str(reward_model)]) == 0
     row = json.loads((tmp_path / "alone" / "metrics.jsonl").read_text())
-    assert row["reward"] == pytest.approx(row["reward/rm"], abs=1e-5)
+    assert row["reward"] == pytest.approx(row["rewards/rm/mean"], abs=1e-5)
     capsys.readouterr()
     assert rlvr([*common, "--out-dir", str(tmp_path / "x"), "--reward-model", str(tmp_path / "missing=0.5")]) == 2
     assert "--reward-model" in capsys.readouterr().err

@@ -8,9 +8,10 @@ import pytest
 from train.cli import main as rlvr
 from train.pipeline import PIPELINES, STAGE_NAMES
 
-# the tiny preset at 2% of its steps, except GRPO (both runs): 3 steps, as --overrides sets it
-ARGS = ["pipeline", "--preset", "tiny", "--scale", "0.02", "--no-progress", "--device", "cpu",
-        "--overrides", "grpo.max_steps=3", "grpo.log_every=1"]
+# the tiny preset at 2% of its steps, except GRPO (both runs): 3 steps, as --overrides sets it; every stage also
+# logs to TensorBoard
+ARGS = ["pipeline", "--preset", "tiny", "--scale", "0.02", "--no-progress", "--device", "cpu", "--report-to",
+        "tensorboard", "--overrides", "grpo.max_steps=3", "grpo.log_every=1"]
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,41 @@ def test_every_stage_runs_and_is_evaluated(run):
     assert len((out / "sft" / "metrics.jsonl").read_text().splitlines()) <= 3  # the others stay scaled
     assert results["overrides"] == {"grpo": {"max_steps": 3, "log_every": 1}}
     assert "`grpo.max_steps=3`" in (out / "report.md").read_text()
+
+
+def test_every_stage_saves_its_judged_completions_a_model_card_and_tensorboard_events(run):
+    """Each stage's ``completions.jsonl`` (the web app's format): the greedy completion of every held-out problem
+    in test.jsonl's order, then EVAL_SAMPLES samples of each, judged, the counts agreeing with the results; the
+    exported model's card holds the stage's evaluation; each stage's metrics went to TensorBoard."""
+    from train.pipeline import EVAL_SAMPLES
+    from train.web.runs import RunsDir
+
+    _, out = run
+    test = [json.loads(line) for line in (out / "data" / "test.jsonl").read_text().splitlines()]
+    results = json.loads((out / "results.json").read_text())["stages"]
+    keys = {"id", "task", "prompt", "answer", "completion", "sample", "temperature", "tokens", "thought_tokens",
+            "finish_reason", "status", "reason", "extracted", "well_formed", "correct"}
+    for name, result in results.items():
+        rows = [json.loads(line) for line in (out / name / "completions.jsonl").read_text().splitlines()]
+        assert len(rows) == len(test) * (1 + EVAL_SAMPLES) and all(keys <= r.keys() for r in rows), name
+        greedy, sampled = rows[:len(test)], rows[len(test):]
+        assert [(r["id"], r["prompt"], r["answer"]) for r in greedy] == [(t["id"], t["prompt"], t["answer"])
+                                                                         for t in test]
+        assert {(r["sample"], r["temperature"]) for r in greedy} == {(0, 0.0)}
+        assert [(r["id"], r["sample"]) for r in sampled] == [(t["id"], k) for t in test
+                                                              for k in range(1, EVAL_SAMPLES + 1)]
+        assert {r["temperature"] for r in sampled} == {1.0}
+        assert sum(r["correct"] is True for r in greedy) / len(test) == pytest.approx(result["accuracy"])
+        assert sum(r["correct"] is True for r in sampled) / len(sampled) == pytest.approx(result["sampled_accuracy"])
+        assert sum(r["well_formed"] for r in greedy) / len(test) == pytest.approx(result["format"])
+        assert all(0 < r["tokens"] <= 64 and r["finish_reason"] in ("stop", "length") for r in rows)
+        assert not (out / name / "completions.jsonl.tmp").exists()
+        card = (out / name / "final" / "README.md").read_text()
+        assert "## Held-out evaluation" in card and f"| `accuracy` | {result['accuracy']:.4g} |" in card, name
+        assert any((out / name / "tensorboard").glob("events.out.tfevents.*")), name
+    # the web app reads them
+    page = RunsDir(out.parent).completions(out.name, stage="grpo", limit=1000)
+    assert page["total"] == len(test) * (1 + EVAL_SAMPLES) and set(page["stages"]) == set(results)
 
 
 def test_held_out_problems_are_distinct_and_never_trained_on(run):

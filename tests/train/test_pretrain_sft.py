@@ -164,6 +164,11 @@ def test_sft_reports_held_out_accuracy_and_format(reference, sft_reference):
     assert 0 <= last["accuracy"] <= 1 and 0 <= last["format"] <= 1 and set(last["per_task"]) == {"add"}
     assert 0 < last["completion_tokens"] <= 10
     assert json.loads((sft_reference / "step_00000004" / "config.json").read_text())["stage"] == "sft"
+    # the last evaluation's judged completions, one greedy completion of each held-out problem, as counted
+    lines = [json.loads(line) for line in (sft_reference / "completions.jsonl").read_text().splitlines()]
+    assert lines and {r["sample"] for r in lines} == {0} and {r["task"] for r in lines} == {"add"}
+    assert sum(r["correct"] is True for r in lines) / len(lines) == pytest.approx(last["accuracy"])
+    assert sum(r["tokens"] for r in lines) / len(lines) == pytest.approx(last["completion_tokens"])
     model, tokenizer = load_policy(sft_reference / "final")
     assert model.config.vocab_size == 300 and tokenizer.vocab_size == load_policy(reference)[1].vocab_size
 

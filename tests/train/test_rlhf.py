@@ -52,11 +52,11 @@ def test_every_arm_runs_and_is_judged_beside_the_teachers_score(run):
         assert 0 <= arm["accuracy"] <= 1 and isinstance(arm["rm_score"], float), name
     # (b) the reward model alone: the verifiers judged for the log and weighed nothing
     rows = [json.loads(line) for line in (out / "grpo_rm" / "metrics.jsonl").read_text().splitlines()]
-    assert len(rows) == 2 and all(r["reward"] == pytest.approx(r["reward/rm"], abs=1e-4) for r in rows)
+    assert len(rows) == 2 and all(r["reward"] == pytest.approx(r["rewards/rm/mean"], abs=1e-4) for r in rows)
     assert all(r["accuracy"] is not None for r in rows)
     # (c) mixed: the pipeline's rewards plus the reward model at weight 0.5
     for r in (json.loads(line) for line in (out / "grpo_mixed" / "metrics.jsonl").read_text().splitlines()):
-        assert r["reward"] == pytest.approx(r["reward/accuracy"] + 0.5 * r["reward/format"] + 0.5 * r["reward/rm"],
+        assert r["reward"] == pytest.approx(r["rewards/accuracy/mean"] + 0.5 * r["rewards/format/mean"] + 0.5 * r["rewards/rm/mean"],
                                             abs=1e-4)
     # (d) best-of-n with the reward model: rounds of picks, each with the teacher's and the verifiers' view
     rounds = [json.loads(line) for line in (out / "bon_rm" / "metrics.jsonl").read_text().splitlines()]

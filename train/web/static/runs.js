@@ -3,7 +3,7 @@
 // the run writes them, and its judged held-out completions, filtered by stage, task and verdict.
 
 const PAGE = 20;
-const PREFERRED = ["loss", "val_loss", "reward", "accuracy", "completion_length", "rewards/margins",
+const PREFERRED = ["loss", "val_loss", "reward", "accuracy", "completions/mean_length", "rewards/margins",
   "rewards/accuracies", "lr"];
 let run = null;         // the run's detail from /api/run
 let metric = {stage: null, rows: [], offset: 0, keys: new Set()};
