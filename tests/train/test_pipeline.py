@@ -73,7 +73,8 @@ def test_every_stage_saves_its_judged_completions_a_model_card_and_tensorboard_e
         assert sum(r["correct"] is True for r in greedy) / len(test) == pytest.approx(result["accuracy"])
         assert sum(r["correct"] is True for r in sampled) / len(sampled) == pytest.approx(result["sampled_accuracy"])
         assert sum(r["well_formed"] for r in greedy) / len(test) == pytest.approx(result["format"])
-        assert all(0 < r["tokens"] <= 64 and r["finish_reason"] in ("stop", "length") for r in rows)
+        limit = PIPELINES["tiny"].grpo.max_completion_length
+        assert all(0 < r["tokens"] <= limit and r["finish_reason"] in ("stop", "length") for r in rows)
         assert not (out / name / "completions.jsonl.tmp").exists()
         card = (out / name / "final" / "README.md").read_text()
         assert "## Held-out evaluation" in card and f"| `accuracy` | {result['accuracy']:.4g} |" in card, name
