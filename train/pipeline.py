@@ -86,7 +86,7 @@ PIPELINES: dict[str, Budget] = {
     # reward that working the steps pays. The model must have learnt the steps for that gap to exist: with 400
     # to 500 pretraining steps its worked samples were no better than its answers (docs/BENCHMARKS.md 5.6).
     "tiny": Budget(
-        tasks="arithmetic", difficulty="1-2", n_problems=12000, eval_problems=200, template="plain", test_size=0.1,
+        tasks="arithmetic", difficulty="2", n_problems=12000, eval_problems=200, template="plain", test_size=0.1,
         rl_size=0.25,
         pretrain=PretrainConfig(max_steps=800, batch_size=16, seq_len=256, lr=3e-3, warmup_steps=20),
         sft=SFTConfig(max_steps=600, warmup_steps=10, max_len=256, worked_share=0.3),
