@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from train.varlen import Varlen, varlen_attention
+
 try:  # FlexAttention (torch 2.5+): block-sparse masks, used for packed preference pairs
     from torch.nn.attention.flex_attention import BlockMask, flex_attention
 except ImportError:
@@ -171,6 +173,10 @@ class Attention(nn.Module):
             k, v = k_cache[:, :, :length], v_cache[:, :, :length]
             if T == 1:
                 return self.o_proj(self._decode_attention(q, k, v, mask).reshape(B, 1, -1))
+        if isinstance(mask, Varlen):  # padding-free documents in one row (B is 1): flash-attention's varlen kernel
+            y = varlen_attention(q[0].transpose(0, 1), k[0].transpose(0, 1)[mask.kv_index],
+                                 v[0].transpose(0, 1)[mask.kv_index], mask)
+            return self.o_proj(y.reshape(B, T, -1))
         if BlockMask is not None and isinstance(mask, BlockMask):  # block-sparse (packed preference pairs)
             # contiguous inputs: compiled, the kernel otherwise misreads the layout the compiler picks for
             # the rotary kernels' output (seen on CPU with torch 2.13: wrong results, not an error)

@@ -26,6 +26,13 @@ test passes).
     rlvr pipeline --preset tiny                 # CPU, 2 cores, minutes: what `make demo` runs
     rlvr pipeline --preset small --out-dir runs/small   # one GPU, about a quarter of an hour
     rlvr pipeline --preset code --out-dir runs/code     # one GPU: code, rewarded by sandboxed tests
+    rlvr pipeline --preset small --rlhf --no-dpo --no-r1-zero --out-dir runs/rlhf   # the human-feedback experiment
+
+The report folder also holds every stage's run (checkpoints included). What ``docs/results/NAME/`` keeps of a
+run is its report, plots, results, settings and each stage's metrics:
+
+    mkdir -p docs/results/NAME/metrics && cp runs/small/{report.md,results.json,stages.json,*.png} docs/results/NAME/
+    for f in runs/small/*/metrics.jsonl; do cp "$f" docs/results/NAME/metrics/"$(basename "$(dirname "$f")")".jsonl; done
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from train.grpo import GRPOConfig
 from train.pretrain import PretrainConfig
 from train.report import ReportTo, check_report_to
 from train.rlhf import UPSTREAM as RLHF_UPSTREAM
+from train.rm import RMConfig
 from train.sft import SFTConfig
 
 __all__ = ["PIPELINES", "Budget", "PipelineConfig", "corpus_documents", "main", "pipeline", "results_table",
@@ -158,7 +166,7 @@ class PipelineConfig:
     rewards: str = field(default="accuracy,format=0.5", metadata={"help": "GRPO rewards by name with weights"})
     scale: float = field(default=1.0, metadata={"help": "multiply every stage's steps (e.g. 0.1 for a smoke run)"})
     overrides: list[str] = field(default_factory=list, metadata={
-        "help": "stage settings over the preset's, as STAGE.FIELD=VALUE (stages pretrain, sft, grpo, dpo; fields "
+        "help": "stage settings over the preset's, as STAGE.FIELD=VALUE (stages pretrain, sft, grpo, dpo, and rm under --rlhf; fields "
                 "as the stage's own flags; grpo.* applies to the R1-Zero run too), e.g. grpo.max_steps=500 "
                 "grpo.temperature=1.2"})
     eval_problems: int | None = field(default=None, metadata={"help": "held-out questions (default: the preset's)"})
@@ -196,7 +204,8 @@ _PIPELINE_FIELDS = {"out_dir", "init_from", "problems", "tasks", "n_problems", "
 # settings that do not change what a stage learns (paths: the folder may have moved): a resumed pipeline does not
 # retrain a stage for them
 _UNRECORDED = ("out_dir", "init_from", "problems", "corpus", "device", "progress", "overwrite", "resume", "report_to")
-_CONFIGS = {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig, "dpo": DPOConfig}
+_CONFIGS = {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig, "dpo": DPOConfig,
+            "rm": RMConfig}  # rm: the reward model of --rlhf
 
 
 def stage_overrides(items: list[str]) -> dict[str, dict]:
@@ -347,6 +356,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
 
         configs.update(rlhf_configs(cfg.preset, configs["grpo"], out=out, rewards=cfg.rewards, scale=cfg.scale,
                                     seed=cfg.seed, device=cfg.device, progress=cfg.progress, report_to=cfg.report_to))
+        configs["rm"] = dataclasses.replace(configs["rm"], **overrides.get("rm", {}))
     settings = {"preset": cfg.preset, "seed": cfg.seed, "scale": cfg.scale, "eval_problems": cfg.eval_problems,
                 "max_completion_length": max_completion}
     # what each stage trains with: a stage whose settings changed since the earlier run (an override, or a

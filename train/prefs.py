@@ -282,25 +282,12 @@ def write_preferences(rows: list[dict], out: str | Path) -> None:
 def read_preference_rows(path: str | Path) -> list[tuple[str, dict]]:
     """``(where, row)`` for every row of a pair file (JSONL, Parquet or a saved dataset, its ``train`` split if it
     has several), unchecked; ``where`` names the row in errors (``prefs.jsonl:3``, ``prefs.parquet: row 3``)."""
-    from verifiers.problem import read_jsonl
+    from verifiers.problem import located_rows
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
-    if path.is_dir():
-        import datasets
-
-        data = datasets.load_from_disk(str(path))
-        if isinstance(data, datasets.DatasetDict):
-            if "train" not in data:
-                raise ValueError(f"{path}: a dataset with splits {', '.join(data)} and no 'train' split")
-            data = data["train"]
-        return [(f"{path}: row {k + 1}", dict(r)) for k, r in enumerate(data)]
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return [(f"{path}: row {k + 1}", r) for k, r in enumerate(pq.read_table(path).to_pylist())]
-    return [(f"{path}:{number}", r) for number, r in read_jsonl(path)]
+    return located_rows(path)
 
 
 def load_preferences(path: str | Path) -> list[dict]:

@@ -64,12 +64,19 @@ RLHF: dict[str, RLHFBudget] = {
         bon=BonConfig(rounds=2, prompts_per_round=96, num_generations=8, max_completion_length=64,
                       sft_steps=20, batch_size=16, lr=2e-5, max_len=256),
     ),
+    # One H100 runs `pipeline --preset small --rlhf --no-dpo --no-r1-zero` in about 15 minutes of device time:
+    # pretraining, SFT and GRPO (a) with their evaluations take about 6 of them, the two GRPO arms as long as (a)
+    # (300 steps each, since the arms are compared with (a) at the same steps) about 6 more, which leaves about 3
+    # for the pairs, the reward model and best-of-n (at 4,096 problems, 400 steps and 3 x 1,024 prompts they took
+    # about 5: the whole ran 15-17 minutes). So they are halved, each keeping its proportions: 2,048 problems
+    # sampled (about 2,000 pairs), 200 reward-model steps of 32 (three epochs of them, as 400 were of twice the
+    # pairs), best-of-n's 3 rounds of 512 prompts x 8 with 50 SFT steps of 64 (the same epochs of the kept answers).
     "small": RLHFBudget(
-        prefs_problems=4096,
+        prefs_problems=2048,
         prefs=PrefsConfig(out=PAIRS, num_generations=8, pairs_per_prompt=2,
                           strategies="correct_vs_incorrect,format_broken"),
-        rm=RMConfig(max_steps=400, batch_size=32, lr=5e-5, eval_every=100),
-        bon=BonConfig(rounds=3, prompts_per_round=1024, num_generations=8, sft_steps=100,
+        rm=RMConfig(max_steps=200, batch_size=32, lr=5e-5, eval_every=50),
+        bon=BonConfig(rounds=3, prompts_per_round=512, num_generations=8, sft_steps=50,
                       batch_size=64, lr=2e-5),
     ),
     "base": RLHFBudget(
@@ -217,7 +224,7 @@ def rlhf_report(out: Path, stages: dict[str, dict], names: dict[str, str]) -> tu
         fooled = [names.get(n, n) for n in arms[1:] if (stages[n].get("rm_score") or 0) > (base.get("rm_score") or 0)
                   and stages[n]["accuracy"] <= base["accuracy"]]
         text += ["", "Against the SFT model: " + "; ".join(moves) + ".",
-                 ("Reward hacking: " + ", ".join(fooled) + " raised the teacher's score without raising verified "
+                 ("Reward hacking: " + "; ".join(fooled) + " raised the teacher's score without raising verified "
                   "accuracy.") if fooled else
                  "No arm raised the teacher's score while its verified accuracy stayed or fell."]
     plots = _plot(out)
@@ -251,18 +258,20 @@ def _plot(out: Path) -> list[str]:
     fig, axes = plt.subplots(1, len(series), figsize=(5 * len(series), 3.6), squeeze=False)
     for ax, (name, (x, score, accuracy, unit)) in zip(axes[0], series.items()):
         smooth = running_mean if unit == "step" else (lambda values, _: values)
-        ax.plot(x, smooth(score, 10), color="tab:red", label="teacher score (samples)")
+        ax.plot(x, smooth(score, 10), ".-", color="tab:red", label="teacher score (samples)")
         ax.set(title=ARMS[name], xlabel=unit)
         ax.set_ylabel("reward-model score", color="tab:red")
         right = ax.twinx()
         kept = [(a, b) for a, b in zip(x, accuracy) if b is not None]
-        right.plot([a for a, _ in kept], smooth([b for _, b in kept], 10), color="tab:blue",
+        right.plot([a for a, _ in kept], smooth([b for _, b in kept], 10), "x--", color="tab:blue",
                    label="verified accuracy (samples)")
         right.set_ylabel("verified accuracy", color="tab:blue")
         evals = [r for r in _metrics(out / name) if r.get("eval_accuracy") is not None and unit == "step"]
         if evals:
             right.plot([r["step"] for r in evals], [r["eval_accuracy"] for r in evals], "o", color="tab:blue",
                        label="held-out accuracy")
+        lines = ax.get_lines() + right.get_lines()  # one legend for both axes (their lines may coincide)
+        right.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="best")  # the top axes: drawn last
     fig.tight_layout()
     fig.savefig(out / "rlhf.png", dpi=110)
     plt.close(fig)

@@ -3,9 +3,9 @@
 The model is ``train.model.RewardModel``: our decoder with a scalar head read at a sequence's last token,
 started from a policy (its body, a fresh head: ``--init-from`` a run, a checkpoint or a Hugging Face causal LM)
 or from a reward model (an ``rlvr rm`` run, or a ``...ForSequenceClassification`` folder such as TRL saves).
-Each step: ``batch_size`` pairs per process (chosen and rejected in one forward, or one packed row per pair
-with ``--pack-pairs``), the Bradley-Terry loss of ``train.rm_loss`` with TRL's ``margin`` column and
-``center_rewards_coefficient``. The pairs come in TRL's columns (``rlvr prefs`` writes them); rows that cannot
+Each step: ``batch_size`` pairs per process in one forward (on a GPU padding-free, the pairs end to end in
+one row with each prompt computed once: ``--pack-pairs``; else chosen and rejected as padded rows), the
+Bradley-Terry loss of ``train.rm_loss`` with TRL's ``margin`` column and ``center_rewards_coefficient``. The pairs come in TRL's columns (``rlvr prefs`` writes them); rows that cannot
 train are skipped and counted by reason (``train.rm_data``). A share of the prompts (``--eval-fraction``) is
 held out, all pairs of a prompt on one side, and metrics report the held-out pairwise accuracy, margin and
 reward statistics under TRL's names (``eval_accuracy``, ``eval_margin``, ``eval_mean_reward``...). The model is
@@ -58,8 +58,10 @@ class RMConfig(StageConfig):
     grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
     center_rewards_coefficient: float | None = field(default=None, metadata={
         "help": "weight of the mean squared reward sum, pulling rewards to zero mean (TRL's; 0.01 is usual)"})
-    pack_pairs: bool = field(default=False, metadata={
-        "help": "one row per pair, [prompt | chosen | rejected]: the prompt is computed once; same rewards"})
+    pack_pairs: bool | None = field(default=None, metadata={
+        "help": "padding-free batches: the pairs end to end in one row, each [prompt | chosen | rejected], the "
+                "prompt computed once (flash-attention's varlen kernel); same rewards, fewer tokens (default: on "
+                "CUDA; on the CPU each side's attention runs on its own, slower than padded rows)"})
     cuda_graphs: bool | None = field(default=None, metadata={
         "help": "replay the compiled forward and backward as CUDA graphs, which saves the host's kernel launches "
                 "(default: on for one compiled GPU process; off on CPU and under torchrun)"})
@@ -100,6 +102,13 @@ def split_pairs(pairs: list[RewardPair], fraction: float, seed: int) -> tuple[li
     return ([p for p in pairs if tuple(p.prompt_ids) not in held], [p for p in pairs if tuple(p.prompt_ids) in held])
 
 
+def collate_pairs(pairs: list[RewardPair], pad_id: int, pack: bool) -> RewardBatch:
+    """A batch as the stage trains on it: padded rows of a width that is a multiple of 8, or one packed row whose
+    length is a multiple of 512 (about 2% of a 32-pair batch of 420-token pairs), so a compiled model sees few
+    shapes and CUDA graphs are recorded for few."""
+    return collate_reward_pairs(pairs, pad_id, multiple=512 if pack else 8, pack=pack)
+
+
 @torch.no_grad()
 def evaluate_pairs(model, pairs: list[RewardPair], *, pad_id: int, batch_size: int, autocast, device,
                    center_rewards_coefficient: float | None = None, pack: bool = False) -> dict:
@@ -109,7 +118,7 @@ def evaluate_pairs(model, pairs: list[RewardPair], *, pad_id: int, batch_size: i
     model.eval()
     chosen, rejected, margins = [], [], []
     for start in range(0, len(pairs), batch_size):
-        batch = collate_reward_pairs(pairs[start:start + batch_size], pad_id, multiple=8, pack=pack).to(device)
+        batch = collate_pairs(pairs[start:start + batch_size], pad_id, pack).to(device)
         with autocast:
             c, r = pair_rewards(model, batch)
         chosen.append(c.float().cpu())
@@ -135,6 +144,9 @@ def rm(cfg: RMConfig) -> dict:
     info = init_distributed(cfg.device)
     torch.manual_seed(cfg.seed + info.rank)
     graphs = use_cuda_graphs(cfg, info)
+    # flash-attention (the packed rows' kernel) needs an Ampere or newer GPU
+    pack = cfg.pack_pairs if cfg.pack_pairs is not None else (
+        info.device.type == "cuda" and torch.cuda.get_device_capability(info.device) >= (8, 0))
     model, tokenizer = load_reward_model(cfg.init_from, from_policy=True)
     limit = model.config.max_position_embeddings
     if (cfg.max_length or 0) > limit:
@@ -157,8 +169,7 @@ def rm(cfg: RMConfig) -> dict:
     pin = info.device.type == "cuda"  # page-locked, so the copies to the GPU are queued instead of waiting for it
 
     def make(indices: list[int]) -> RewardBatch:
-        batch = collate_reward_pairs([train_pairs[i] for i in indices], tokenizer.pad_id, multiple=8,
-                                     pack=cfg.pack_pairs)
+        batch = collate_pairs([train_pairs[i] for i in indices], tokenizer.pad_id, pack)
         return batch.pin_memory() if pin else batch
 
     with Run(cfg, "rm", model, tokenizer, info, compile_mode="reduce-overhead" if graphs else None,
@@ -172,7 +183,7 @@ def rm(cfg: RMConfig) -> dict:
                 return {}
             stats = evaluate_pairs(model, eval_pairs, pad_id=tokenizer.pad_id, batch_size=2 * cfg.batch_size,
                                    autocast=run.autocast, device=info.device,
-                                   center_rewards_coefficient=cfg.center_rewards_coefficient, pack=cfg.pack_pairs)
+                                   center_rewards_coefficient=cfg.center_rewards_coefficient, pack=pack)
             return {f"eval_{k}": round(v, 5) for k, v in stats.items()}
 
         if info.is_main:

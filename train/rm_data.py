@@ -38,8 +38,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from train.dpo_loss import CHOSEN, PADDING, REJECTED, SHARED, packed_attention_mask
 from train.template import render_prompt, resolve_template
+from train.varlen import Varlen
 
 __all__ = ["SKIP_REASONS", "RewardBatch", "RewardPair", "collate_reward_pairs", "collate_sequences",
            "encode_reward_pairs", "pair_rewards"]
@@ -136,21 +136,23 @@ class RewardBatch:
     """``B`` pairs for one forward of the reward model.
 
     Unpacked: ``2B`` rows, the chosen sequences then the rejected ones, right-padded; ``ends`` ``[2B]`` holds the
-    position each reward is read at. Packed: ``B`` rows ``[prompt | chosen | rejected]`` that hold the prompt
-    once; ``ends`` is ``[B, 2]`` (chosen, rejected), ``positions`` restart the rejected side where the chosen one
-    started and ``branch`` says which part a token is (``train.dpo_loss``'s ``SHARED``, ``CHOSEN``, ``REJECTED``,
-    ``PADDING``), so each side sees the prompt and itself only and scores as it would unpacked.
+    position each reward is read at. Packed (padding-free): one row ``[prompt | chosen | rejected]`` per pair, the
+    pairs end to end, then a little padding; ``ends`` is ``[B, 2]`` (chosen, rejected) positions in that row,
+    ``positions`` restart the rejected side where the chosen one started and ``docs`` (``train.varlen.Varlen``)
+    makes each side a document of its own whose keys are the prompt's and its own, so each side scores as it would
+    unpacked while the prompt is computed once and no padding is.
     """
 
     input_ids: Tensor
     ends: Tensor
     margin: Tensor | None = None  # [B] float32
     positions: Tensor | None = None
-    branch: Tensor | None = None
+    docs: Varlen | None = None
 
     def _map(self, fn) -> RewardBatch:
-        return RewardBatch(*(None if x is None else fn(x) for x in
-                             (self.input_ids, self.ends, self.margin, self.positions, self.branch)))
+        docs = None if self.docs is None else Varlen(*map(fn, self.docs[:3]), self.docs.max_len)
+        return RewardBatch(*(None if x is None else fn(x) for x in (self.input_ids, self.ends, self.margin,
+                                                                  self.positions)), docs)
 
     def to(self, device, non_blocking: bool = False) -> RewardBatch:
         return self._map(lambda x: x.to(device, non_blocking=non_blocking))
@@ -183,16 +185,23 @@ def collate_sequences(sequences: Sequence[list[int]], pad_id: int, *, multiple: 
 
 def collate_reward_pairs(pairs: Sequence[RewardPair], pad_id: int, *, multiple: int = 1,
                          pack: bool = False) -> RewardBatch:
-    """Pad ``pairs`` into one :class:`RewardBatch` (unpacked, or with ``pack`` one row per pair), the width
-    rounded up to a multiple of ``multiple`` tokens so a compiled model sees few shapes.
+    """Pad ``pairs`` into one :class:`RewardBatch`: unpacked, or with ``pack`` all in one padding-free row; the
+    width (packed: the row's length, by a padding document of at least one token) is rounded up to a multiple of
+    ``multiple`` tokens so a compiled model sees few shapes.
 
     >>> pair = RewardPair([0, 5], [6, 9], [7, 8, 9])
     >>> batch = collate_reward_pairs([pair], pad_id=1)
     >>> batch.input_ids.tolist(), batch.ends.tolist()
     ([[0, 5, 6, 9, 1], [0, 5, 7, 8, 9]], [3, 4])
-    >>> packed = collate_reward_pairs([pair], pad_id=1, pack=True)
-    >>> packed.input_ids.tolist(), packed.ends.tolist(), packed.positions.tolist()
-    ([[0, 5, 6, 9, 7, 8, 9]], [[3, 6]], [[0, 1, 2, 3, 2, 3, 4]])
+    >>> packed = collate_reward_pairs([pair, pair], pad_id=1, pack=True, multiple=8)
+    >>> packed.input_ids.tolist(), packed.ends.tolist()
+    ([[0, 5, 6, 9, 7, 8, 9, 0, 5, 6, 9, 7, 8, 9, 1, 1]], [[3, 6], [10, 13]])
+    >>> packed.positions.tolist()
+    [[0, 1, 2, 3, 2, 3, 4, 0, 1, 2, 3, 2, 3, 4, 0, 0]]
+    >>> packed.docs.cu_q.tolist(), packed.docs.cu_k.tolist()  # chosen, rejected, chosen, rejected, padding
+    ([0, 4, 7, 11, 14, 16], [0, 4, 9, 13, 18, 20])
+    >>> packed.docs.kv_index.tolist()[4:9]  # the rejected side reads the prompt's keys, then its own
+    [0, 1, 4, 5, 6]
     """
     if not pairs:
         raise ValueError("collate_reward_pairs needs at least one pair")
@@ -203,28 +212,38 @@ def collate_reward_pairs(pairs: Sequence[RewardPair], pad_id: int, *, multiple: 
     if not pack:
         rows = [p.prompt_ids + p.chosen_ids for p in pairs] + [p.prompt_ids + p.rejected_ids for p in pairs]
         return RewardBatch(*collate_sequences(rows, pad_id, multiple=multiple), margin)
-    width = -(-max(len(p.prompt_ids) + len(p.chosen_ids) + len(p.rejected_ids) for p in pairs) // multiple) * multiple
-    shape = (len(pairs), width)
-    x, pos = np.full(shape, pad_id, dtype=np.int64), np.zeros(shape, dtype=np.int64)
-    branch = np.full(shape, PADDING, dtype=np.int64)
-    ends = []
-    for row, p in enumerate(pairs):
+    ids, positions, kv_index, ends = [], [], [], []
+    q_lengths, k_lengths = [], []
+    start = 0
+    for p in pairs:
         n, k, m = len(p.prompt_ids), len(p.chosen_ids), len(p.rejected_ids)
-        x[row, :n + k + m] = p.prompt_ids + p.chosen_ids + p.rejected_ids
-        pos[row, :n + k] = np.arange(n + k)
-        pos[row, n + k:n + k + m] = np.arange(n, n + m)
-        branch[row, :n], branch[row, n:n + k], branch[row, n + k:n + k + m] = SHARED, CHOSEN, REJECTED
+        ids += p.prompt_ids + p.chosen_ids + p.rejected_ids
+        positions += [*range(n + k), *range(n, n + m)]
+        kv_index += [*range(start, start + n + k), *range(start, start + n), *range(start + n + k, start + n + k + m)]
+        q_lengths += [n + k, m]
+        k_lengths += [n + k, n + m]
         # the rejected side read as its own sequence: prompt + rejected, then placed after the chosen side
         rejected_end = _scored(p.prompt_ids + p.rejected_ids, pad_id)
-        ends.append([_scored(p.prompt_ids + p.chosen_ids, pad_id), rejected_end + (k if rejected_end >= n else 0)])
-    return RewardBatch(torch.from_numpy(x), torch.tensor(ends), margin, torch.from_numpy(pos),
-                       torch.from_numpy(branch))
+        ends.append([start + _scored(p.prompt_ids + p.chosen_ids, pad_id),
+                     start + rejected_end + (k if rejected_end >= n else 0)])
+        start += n + k + m
+    padding = -(-(start + 1) // multiple) * multiple - start  # its own document, so no side attends to it
+    ids += [pad_id] * padding
+    positions += [0] * padding  # any position will do: nothing reads the padding, and the row may be long
+    kv_index += range(start, start + padding)
+    q_lengths.append(padding)
+    k_lengths.append(padding)
+    longest = max(k_lengths)
+    docs = Varlen(torch.tensor([0, *np.cumsum(q_lengths)], dtype=torch.int32),
+                  torch.tensor([0, *np.cumsum(k_lengths)], dtype=torch.int32), torch.tensor(kv_index),
+                  max_len=1 << (longest - 1).bit_length())  # a power of two: few values for the compiler
+    return RewardBatch(torch.tensor([ids]), torch.tensor(ends), margin, torch.tensor([positions]), docs)
 
 
 def pair_rewards(model, batch: RewardBatch) -> tuple[Tensor, Tensor]:
     """``(chosen, rejected)`` float32 rewards ``[B]`` of a batch, in one forward of a ``RewardModel`` (maybe
     compiled or wrapped in DDP)."""
-    if batch.branch is None:
+    if batch.docs is None:
         return model(batch.input_ids, batch.ends).chunk(2)
-    rewards = model(batch.input_ids, batch.ends, positions=batch.positions, mask=packed_attention_mask(batch.branch))
+    rewards = model(batch.input_ids, batch.ends, positions=batch.positions, mask=batch.docs)
     return rewards[:, 0], rewards[:, 1]

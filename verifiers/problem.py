@@ -137,8 +137,8 @@ def write_jsonl(rows: Iterable[dict], path: str | Path) -> None:
 
 
 def located_rows(path: Path) -> list[tuple[str, dict]]:
-    """``(where, row)`` for every row of a JSONL file, a Parquet file or a saved dataset folder; ``where``
-    names the file and line (or row) for messages about it."""
+    """``(where, row)`` for every row of a JSONL file, a Parquet file or a saved dataset folder (its ``train``
+    split if it has several); ``where`` names the file and line (or row) for messages about it."""
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     if path.is_dir() or path.suffix == ".parquet":
@@ -148,6 +148,10 @@ def located_rows(path: Path) -> list[tuple[str, dict]]:
             data = datasets.load_from_disk(str(path)) if path.is_dir() else datasets.Dataset.from_parquet(str(path))
         except (FileNotFoundError, ValueError, OSError) as exc:
             raise InputError(f"{path}: not a saved dataset or Parquet file ({exc})") from None
+        if isinstance(data, datasets.DatasetDict):
+            if "train" not in data:
+                raise InputError(f"{path}: a dataset with splits {', '.join(data)} and no 'train' split")
+            data = data["train"]
         return [(f"{path}: row {k + 1}", dict(r)) for k, r in enumerate(data)]
     return [(f"{path}:{number}", row) for number, row in read_jsonl(path)]
 

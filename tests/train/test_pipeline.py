@@ -157,11 +157,19 @@ def test_bad_options_exit_2(capsys):
     assert rlvr(["pipeline", "--tagged-share", "0.7", "--chat-share", "0.5"]) == 2
     assert "add up to at most 1" in capsys.readouterr().err
     for item, words in (("grpo.max_step=3", "GRPOConfig has no field 'max_step'"), ("grpo.max_steps=x", "expected int"),
-                        ("rl.lr=1", "unknown stage 'rl'; choose from pretrain, sft, grpo, dpo"),
+                        ("rl.lr=1", "unknown stage 'rl'; choose from pretrain, sft, grpo, dpo, rm"),
                         ("sft.out_dir=/tmp", "the pipeline sets out_dir itself"), ("grpo.lr", "STAGE.FIELD=VALUE")):
         assert rlvr(["pipeline", "--overrides", item]) == 2, item
         err = capsys.readouterr().err
         assert words in err and "Traceback" not in err, (item, err)
+
+
+def test_overrides_reach_the_reward_model_of_rlhf():
+    from train.pipeline import stage_overrides
+
+    assert stage_overrides(["rm.pack_pairs=false", "rm.lr=1e-5"]) == {"rm": {"pack_pairs": False, "lr": 1e-5}}
+    with pytest.raises(ValueError, match="RMConfig has no field 'lrr'"):
+        stage_overrides(["rm.lrr=1"])
 
 
 def test_resume_keeps_finished_stages_and_reruns_the_rest(run, tmp_path, capsys, monkeypatch):

@@ -1,6 +1,6 @@
 """The reward model's loss, data and model: Bradley-Terry and its gradients by hand, TRL's RewardTrainer computing
 the same loss and gradients on the same model and pairs, bad pair rows counted or named, packed pairs scoring as
-unpacked ones."""
+unpacked ones (same loss and gradients)."""
 
 import math
 
@@ -139,13 +139,48 @@ def test_packed_pairs_score_as_unpacked(tokenizer, config):
     pairs, _ = encode_reward_pairs(tokenizer, rows(5, margin=True), "plain", max_length=128)
     pairs[0].rejected_ids = pairs[0].rejected_ids * 3  # sides of different lengths
     unpacked = pair_rewards(model, collate_reward_pairs(pairs, tokenizer.pad_id, multiple=8))
-    packed_batch = collate_reward_pairs(pairs, tokenizer.pad_id, pack=True, multiple=8)
+    packed_batch = collate_reward_pairs(pairs, tokenizer.pad_id, pack=True, multiple=64)
+    tokens = sum(len(p.prompt_ids) + len(p.chosen_ids) + len(p.rejected_ids) for p in pairs)
+    assert packed_batch.input_ids.shape == (1, -(-(tokens + 1) // 64) * 64)  # one row, rounded up by padding
     packed = pair_rewards(model, packed_batch)
     for a, b in zip(unpacked, packed):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     alone = torch.stack([model(torch.tensor([p.prompt_ids + p.chosen_ids]))[0] for p in pairs])
     torch.testing.assert_close(unpacked[0], alone, rtol=1e-5, atol=1e-5)
     assert packed_batch.margin.tolist() == [-0.5, -0.25, 0.0, 0.25, 0.5]
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(1, 9)), min_size=1, max_size=5),
+       st.sampled_from([None, 0.1]), st.booleans())
+def test_packed_pairs_give_the_unpacked_loss_and_gradients(lengths, coefficient, gqa):
+    """Prompt, chosen and rejected of any lengths, with or without grouped-query attention: the padding-free row
+    gives the padded rows' rewards, loss and every parameter's gradient."""
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=40, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2 if gqa else 4, intermediate_size=48, max_position_embeddings=64)
+    model = RewardModel(config).double()
+    g = torch.Generator().manual_seed(len(lengths))
+
+    def tokens(n):
+        return torch.randint(3, 40, (n,), generator=g).tolist()
+
+    pairs = [RewardPair([0, *tokens(n)], [*tokens(k), 2], [*tokens(m), 2]) for n, k, m in lengths]
+    grads = []
+    for pack in (False, True):
+        model.zero_grad()
+        batch = collate_reward_pairs(pairs, pad_id=1, multiple=8, pack=pack)
+        chosen, rejected = pair_rewards(model, batch)
+        loss = bradley_terry_loss(chosen, rejected, None, coefficient)
+        loss.backward()
+        grads.append((loss.detach(), chosen.detach(), rejected.detach(),
+                      {name: p.grad.clone() for name, p in model.named_parameters()}))
+    (loss0, c0, r0, g0), (loss1, c1, r1, g1) = grads
+    torch.testing.assert_close(loss1, loss0)
+    torch.testing.assert_close(c1, c0)
+    torch.testing.assert_close(r1, r0)
+    for name in g0:
+        torch.testing.assert_close(g1[name], g0[name], msg=name)
 
 
 def test_the_reward_is_read_at_the_last_token_that_is_not_padding():
