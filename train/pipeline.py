@@ -96,12 +96,12 @@ PIPELINES: dict[str, Budget] = {
     "tiny": Budget(
         tasks="arithmetic", difficulty="2", n_problems=12000, eval_problems=200, template="plain", test_size=0.1,
         rl_size=0.25,
-        pretrain=PretrainConfig(max_steps=800, batch_size=16, seq_len=256, lr=3e-3, warmup_steps=20),
-        sft=SFTConfig(max_steps=600, warmup_steps=10, max_len=256, worked_share=0.3),
+        pretrain=PretrainConfig(max_steps=700, batch_size=16, seq_len=256, lr=6e-3, warmup_steps=20),
+        sft=SFTConfig(max_steps=300, warmup_steps=10, max_len=256, worked_share=0.3),
         grpo=GRPOConfig(max_steps=40, prompts_per_step=16, max_completion_length=96, lr=5e-5, reward_workers=1),
         dpo=DPOConfig(rounds=2, max_steps=30, prompts_per_round=96, lr=2e-5, rpo_alpha=1.0, max_completion_length=96,
                       warmup_steps=3),
-        cpu_threads=1,
+        tagged_share=0.1, chat_share=0.2, cpu_threads=1,
     ),
     # One GPU, about a quarter of an hour: the math mix at low difficulty, the R1-Zero template.
     "small": Budget(
