@@ -63,12 +63,26 @@ class Evaluation:
     completions: list[Completion] = field(default_factory=list)
 
 
-def judge_completions(completions: Sequence[str], problems: Sequence[dict]) -> list[Judged]:
+def _judge_chunk(job: tuple[list[str], list[dict]]) -> list[Judged]:
+    return Rubric(["accuracy"]).score_group(*job)
+
+
+def judge_completions(completions: Sequence[str], problems: Sequence[dict], workers: int = 1) -> list[Judged]:
     """Each completion judged by its problem's verifier (``correct`` None when it could not judge) and the
-    strict format check (``well_formed``); ``total`` is the accuracy."""
+    strict format check (``well_formed``); ``total`` is the accuracy. ``workers`` > 1 judges in that many
+    processes (a code problem runs its tests in the sandbox: tens of milliseconds each).
+
+    >>> [(j.correct, j.well_formed) for j in judge_completions(["<think>2 + 2</think> <answer>4</answer>", "5"],
+    ...                                                        [{"answer": "4"}] * 2)]
+    [(True, True), (False, False)]
+    """
+    from verifiers.pool import pool_map
+
     if len(completions) != len(problems):
         raise ValueError(f"{len(completions)} completions for {len(problems)} problems")
-    return Rubric(["accuracy"]).score_group(list(completions), list(problems))
+    size = max(1, -(-len(completions) // (4 * workers)))  # a few chunks per worker
+    jobs = [(list(completions[i:i + size]), list(problems[i:i + size])) for i in range(0, len(completions), size)]
+    return [j for chunk in pool_map(_judge_chunk, jobs, workers) for j in chunk]
 
 
 def _thought_tokens(token_ids: list[int], think: tuple[int, int] | None) -> int | None:
@@ -82,11 +96,12 @@ def _thought_tokens(token_ids: list[int], think: tuple[int, int] | None) -> int 
 
 
 def _judged_completions(model, tokenizer, problems: Sequence[dict], *, template: str, max_new_tokens: int,
-                        num_samples: int, temperature: float, engine: Engine) -> list[Completion]:
+                        num_samples: int, temperature: float, engine: Engine, workers: int = 1) -> list[Completion]:
     prompts = [render_prompt(p["prompt"], template) for p in problems]
     generations = engine.generate(prompts, num_samples=num_samples, max_new_tokens=max_new_tokens,
                                   temperature=temperature)
-    judged = judge_completions([g.text for g in generations], [problems[g.prompt_index] for g in generations])
+    judged = judge_completions([g.text for g in generations], [problems[g.prompt_index] for g in generations],
+                               workers)
     ids = tokenizer.special_ids() if hasattr(tokenizer, "special_ids") else {}
     think = (ids["<think>"], ids["</think>"]) if "<think>" in ids and "</think>" in ids else None
     greedy, seen = num_samples == 1 and temperature == 0, defaultdict(int)
@@ -124,7 +139,7 @@ def _metrics(completions: list[Completion], problems: Sequence[dict], num_sample
 
 def evaluate_policy(model, tokenizer, problems: Sequence[dict], *, template: str = R1_ZERO,
                     max_new_tokens: int = 256, num_samples: int = 1, temperature: float = 0.0,
-                    engine: Engine | None = None) -> dict:
+                    engine: Engine | None = None, workers: int = 1) -> dict:
     """Accuracy (pass@1 over all samples), pass@k when sampling, format rate, and per-task accuracy.
 
     >>> # see tests/train/test_sft.py for a run on a trained tiny model
@@ -134,25 +149,26 @@ def evaluate_policy(model, tokenizer, problems: Sequence[dict], *, template: str
     # an occasional evaluation does not repay compiling the decode step: CUDA graphs of the eager step
     engine = engine or Engine(model, tokenizer, compile=False)
     completions = _judged_completions(model, tokenizer, problems, template=template, max_new_tokens=max_new_tokens,
-                                      num_samples=num_samples, temperature=temperature, engine=engine)
+                                      num_samples=num_samples, temperature=temperature, engine=engine,
+                                      workers=workers)
     return _metrics(completions, problems, num_samples)
 
 
 def held_out_evaluation(model, tokenizer, problems: Sequence[dict], *, template: str = R1_ZERO,
                         max_new_tokens: int = 256, samples: int = 4, temperature: float = 1.0,
-                        seed: int | None = None, engine: Engine | None = None) -> Evaluation:
+                        seed: int | None = None, engine: Engine | None = None, workers: int = 1) -> Evaluation:
     """Greedy :func:`evaluate_policy`, plus ``sampled_accuracy`` and ``pass@{samples}`` of ``samples``
     completions per problem at ``temperature`` (what RL trains on), on one engine, with every judged
     completion. The sampling draws on a fork of torch's RNG, so the caller's RNG state is left as it was (a
     training run samples the same completions whether it evaluates or not); with ``seed`` it is repeatable.
-    ``samples`` below 2: greedy only.
+    ``samples`` below 2: greedy only. ``workers``: processes judging (code runs its tests in the sandbox).
     """
     import torch
 
     if not problems:
         return Evaluation({})
     engine = engine or Engine(model, tokenizer, compile=False)  # one engine (cache, graphs) for both evaluations
-    settings = dict(template=template, max_new_tokens=max_new_tokens, engine=engine)
+    settings = dict(template=template, max_new_tokens=max_new_tokens, engine=engine, workers=workers)
     greedy = _judged_completions(model, tokenizer, problems, num_samples=1, temperature=0.0, **settings)
     result = _metrics(greedy, problems, 1)
     if samples < 2:
@@ -169,10 +185,11 @@ def held_out_evaluation(model, tokenizer, problems: Sequence[dict], *, template:
 
 def evaluate_with_samples(model, tokenizer, problems: Sequence[dict], *, template: str = R1_ZERO,
                           max_new_tokens: int = 256, samples: int = 4, temperature: float = 1.0,
-                          seed: int | None = None, engine: Engine | None = None) -> dict:
+                          seed: int | None = None, engine: Engine | None = None, workers: int = 1) -> dict:
     """The metrics of :func:`held_out_evaluation` (same arguments)."""
     return held_out_evaluation(model, tokenizer, problems, template=template, max_new_tokens=max_new_tokens,
-                               samples=samples, temperature=temperature, seed=seed, engine=engine).metrics
+                               samples=samples, temperature=temperature, seed=seed, engine=engine,
+                               workers=workers).metrics
 
 
 def write_completions(path: str | Path, completions: Sequence[Completion]) -> Path:

@@ -1,14 +1,31 @@
 """``rlvr pipeline``: the whole recipe in one command, with a report.
 
-generate problems -> train the tokenizer and pretrain -> SFT on worked solutions (the small preset: a cold
-start, worked for 30% of the problems, the answer alone for the rest) -> GRPO with
-verifiable rewards on questions kept out of pretraining and SFT, and beside it the R1-Zero path (GRPO
-straight from the pretrained model, template and rule-based rewards only). Every stage's model is evaluated on the same held-out problems; the
-report folder gets ``report.md`` (accuracy and format per stage and task, time per stage),
-``results.json`` and PNG plots (loss curves; reward, accuracy and completion length over GRPO steps).
+generate problems -> train the tokenizer and pretrain -> SFT on worked solutions (a cold start: worked for
+30% of the problems, the answer alone for the rest) -> GRPO with verifiable rewards on questions kept out of
+pretraining and SFT, beside it iterative DPO from the same SFT model (the comparison) and the R1-Zero path
+(GRPO straight from the pretrained model, template and rule-based rewards only). Every stage's model is
+evaluated on the same held-out problems; the report folder gets ``report.md`` (accuracy and format per stage
+and task, time per stage), ``results.json`` and PNG plots (loss curves; reward, accuracy and completion length
+over GRPO steps).
 
-    rlvr pipeline --preset tiny                 # CPU, a few minutes: what `make demo` runs
-    rlvr pipeline --preset small --out-dir runs/small   # one GPU
+What lets R1-Zero start. A model pretrained from scratch on plain "Problem: ... Solution: ..." text has never
+seen the template or the tags: no sample earns a reward and GRPO has nothing to reinforce (the small preset
+stayed at 4% with 0% format). Real base models start because their pretraining text already holds chat
+transcripts, some of them reasoning step by step in tagged blocks. The presets' corpora do the same
+(``corpus_documents``): a share of the training problems (``tagged_share``) is written as the template's
+dialogue whose reply reasons in ``<think>`` and answers in ``<answer>``, and another share (``chat_share``)
+as a dialogue whose reply gives the answer alone. Nothing else changes: no demonstrations in the RL stage,
+the RL and held-out questions are in no document, the rewards are the same accuracy and format rules, and
+the pretrained model is evaluated as it is. GRPO then has both behaviours to choose from, and the reward
+picks the tagged, reasoned one.
+
+Code: the ``code`` preset (its comment in ``PIPELINES`` says why a preset of its own): GRPO rewarded by the
+problems' tests, run in the sandbox by the reward workers; the report's accuracy is held-out pass@1 (every
+test passes).
+
+    rlvr pipeline --preset tiny                 # CPU, 2 cores, minutes: what `make demo` runs
+    rlvr pipeline --preset small --out-dir runs/small   # one GPU, about a quarter of an hour
+    rlvr pipeline --preset code --out-dir runs/code     # one GPU: code, rewarded by sandboxed tests
     rlvr pipeline --preset small --rlhf --no-dpo --no-r1-zero --out-dir runs/rlhf   # the human-feedback experiment
 
 The report folder also holds every stage's run (checkpoints included). What ``docs/results/NAME/`` keeps of a
@@ -37,8 +54,8 @@ from train.rlhf import UPSTREAM as RLHF_UPSTREAM
 from train.rm import RMConfig
 from train.sft import SFTConfig
 
-__all__ = ["PIPELINES", "Budget", "PipelineConfig", "main", "pipeline", "results_table", "running_mean",
-           "stage_overrides"]
+__all__ = ["PIPELINES", "Budget", "PipelineConfig", "corpus_documents", "main", "pipeline", "results_table",
+           "running_mean", "stage_overrides"]
 
 
 @dataclass(frozen=True)
@@ -55,23 +72,36 @@ class Budget:
     # share of the other prompts kept for GRPO and DPO only: questions the model never saw solved. 0: they
     # train on the SFT questions (the tiny preset's single-digit facts are too few to hold a quarter out)
     rl_size: float
-    pretrain: PretrainConfig
+    pretrain: PretrainConfig  # its preset names the model's size
     sft: SFTConfig
     grpo: GRPOConfig
     dpo: DPOConfig  # iterative DPO from the same SFT model, on the same prompts as GRPO: the comparison
+    # shares of the pretraining documents written as the template's dialogue (corpus_documents): replies that
+    # reason in <think> and answer in <answer>, and replies that give the answer alone. What lets R1-Zero start
+    tagged_share: float = 0.0
+    chat_share: float = 0.0
+    # intra-op threads on a CPU (None: torch's default). A tiny model's matmuls are too small to split, and on
+    # shared cores two threads wait on each other (3-5x slower measured on the 2-core development machine)
+    cpu_threads: int | None = None
 
 
 PIPELINES: dict[str, Budget] = {
-    # CPU, 2 cores: a few minutes in all. Easy arithmetic; the short template keeps sequences short.
+    # CPU, 2 cores, one thread: minutes. Arithmetic facts (difficulty 1) and chains of two of them
+    # (difficulty 2: three single-digit operands, about 4,000 distinct questions), so 200 distinct questions are
+    # held out and a quarter of the rest kept for GRPO and DPO. The cold start of "small": SFT shows the worked
+    # steps for 30% of its problems and only the answer for the rest, so its greedy completions answer at once
+    # (about 15-30% right) although its worked samples are right about half the time; GRPO learns from the
+    # reward that working the steps pays. The model must have learnt the steps for that gap to exist: with 400
+    # to 500 pretraining steps its worked samples were no better than its answers (docs/BENCHMARKS.md 5.6).
     "tiny": Budget(
-        tasks="arithmetic", difficulty="1-2", n_problems=12000, eval_problems=100, template="plain", test_size=0.2, rl_size=0.0,
-        # about 400 steps are needed: the loss drops a second time near step 250-350, when the model
-        # learns to copy the operands from the question (an induction head) instead of guessing
-        pretrain=PretrainConfig(max_steps=400, batch_size=16, seq_len=256, lr=3e-3, warmup_steps=20),
-        sft=SFTConfig(max_steps=120, warmup_steps=10, max_len=256),
-        grpo=GRPOConfig(max_steps=30, max_completion_length=64, lr=2e-5, reward_workers=1),
-        dpo=DPOConfig(rounds=2, max_steps=30, prompts_per_round=96, lr=2e-5, rpo_alpha=1.0, max_completion_length=64,
+        tasks="arithmetic", difficulty="2", n_problems=12000, eval_problems=200, template="plain", test_size=0.1,
+        rl_size=0.25,
+        pretrain=PretrainConfig(max_steps=700, batch_size=16, seq_len=256, lr=6e-3, warmup_steps=20),
+        sft=SFTConfig(max_steps=300, warmup_steps=10, max_len=256, worked_share=0.3),
+        grpo=GRPOConfig(max_steps=40, prompts_per_step=16, max_completion_length=96, lr=5e-5, reward_workers=1),
+        dpo=DPOConfig(rounds=2, max_steps=30, prompts_per_round=96, lr=2e-5, rpo_alpha=1.0, max_completion_length=96,
                       warmup_steps=3),
+        tagged_share=0.1, chat_share=0.2, cpu_threads=1,
     ),
     # One GPU, about a quarter of an hour: the math mix at low difficulty, the R1-Zero template.
     "small": Budget(
@@ -85,6 +115,27 @@ PIPELINES: dict[str, Budget] = {
         sft=SFTConfig(max_steps=600, batch_size=64, lr=5e-4, warmup_steps=30, worked_share=0.3),
         grpo=GRPOConfig(max_steps=300, prompts_per_step=32, lr=5e-5, reward_workers=8),
         dpo=DPOConfig(rounds=3, max_steps=150, prompts_per_round=1024, batch_size=32, lr=2e-5, rpo_alpha=1.0),
+        # R1-Zero's start: 10% of the problems as tagged, reasoned dialogues and 20% as answer-only ones, so the
+        # pretrained model mostly answers directly in the template and now and then reasons in the tags (the
+        # mix of the SFT cold start, in the pretraining text instead of a stage of its own)
+        tagged_share=0.1, chat_share=0.2,
+    ),
+    # One GPU: code, GRPO rewarded by the problems' tests run in the sandbox (the reward workers run it, and
+    # the evaluations judge in as many processes). A preset of its own rather than code tasks in "small": a
+    # code reward is a sandboxed run of tens of milliseconds where a math answer is a string check, code
+    # completions are longer, and mixed into small's 500 held-out questions code would get about 80 of them (a
+    # standard error near 5 points, too coarse for its effect), while small's math results stay comparable
+    # with their history. The cold start: a short SFT (about half an epoch of worked solutions: the plan in
+    # <think>, the program once, in <answer>), so the SFT model writes the right kind of program often but not
+    # reliably, a gap that the tests' reward can close.
+    "code": Budget(
+        tasks="code_function,code_stdio", difficulty="1-3", n_problems=60000, eval_problems=500, template="r1_zero",
+        test_size=0.02, rl_size=0.25,
+        pretrain=PretrainConfig(preset="small", max_steps=1500, batch_size=64, seq_len=512, warmup_steps=100),
+        sft=SFTConfig(max_steps=300, batch_size=64, lr=5e-4, warmup_steps=30),
+        grpo=GRPOConfig(max_steps=300, prompts_per_step=32, lr=5e-5, reward_workers=8),
+        dpo=DPOConfig(rounds=3, max_steps=150, prompts_per_round=256, batch_size=32, lr=2e-5, rpo_alpha=1.0),
+        tagged_share=0.1, chat_share=0.2,  # as small's: R1-Zero's start
     ),
     "base": Budget(
         tasks="math", difficulty="1-5", n_problems=400000, eval_problems=1000, template="r1_zero", test_size=0.01, rl_size=0.25,
@@ -102,7 +153,7 @@ EVAL_SAMPLES = 4  # samples per held-out problem at temperature 1, beside the gr
 
 @dataclass
 class PipelineConfig:
-    preset: Literal["tiny", "small", "base"] = field(default="tiny", metadata={"help": "model and budget"})
+    preset: Literal["tiny", "small", "code", "base"] = field(default="tiny", metadata={"help": "model and budget"})
     out_dir: str = field(default="", metadata={"help": "report folder (default runs/pipeline-PRESET)"})
     seed: int = field(default=0, metadata={"help": "seed for data, initialisation and sampling"})
     device: str | None = field(default=None, metadata={"help": "cpu or cuda (default: cuda if available)"})
@@ -119,6 +170,11 @@ class PipelineConfig:
                 "as the stage's own flags; grpo.* applies to the R1-Zero run too), e.g. grpo.max_steps=500 "
                 "grpo.temperature=1.2"})
     eval_problems: int | None = field(default=None, metadata={"help": "held-out questions (default: the preset's)"})
+    tagged_share: float | None = field(default=None, metadata={
+        "help": "share of the pretraining problems written as the template's dialogue, reasoning in <think> and "
+                "answering in <answer> (default: the preset's)"})
+    chat_share: float | None = field(default=None, metadata={
+        "help": "share written as the template's dialogue with the answer alone (default: the preset's)"})
     progress: bool = field(default=True, metadata={"help": "progress bars"})
     report_to: ReportTo = field(default="none", metadata={
         "help": "every stage also logs to tensorboard, trackio or wandb (offline), as the stages' --report-to"})
@@ -136,6 +192,9 @@ class PipelineConfig:
         if self.eval_problems is not None and self.eval_problems < 1:
             raise ValueError(f"--eval-problems must be at least 1, got {self.eval_problems}")
         stage_overrides(self.overrides)  # checked now, not after the earlier stages have trained
+        budget = PIPELINES[self.preset]
+        _check_shares(budget.tagged_share if self.tagged_share is None else self.tagged_share,
+                      budget.chat_share if self.chat_share is None else self.chat_share)
 
 
 # what the pipeline itself sets for every stage: not open to --overrides
@@ -206,6 +265,47 @@ def _stale_stages(recorded: dict, current: dict) -> list[str]:
     return stale
 
 
+def _check_shares(tagged_share: float, chat_share: float) -> None:
+    if tagged_share < 0 or chat_share < 0 or tagged_share + chat_share > 1:
+        raise ValueError(f"--tagged-share {tagged_share} and --chat-share {chat_share}: shares between 0 and 1 "
+                         "that add up to at most 1")
+
+
+def corpus_documents(rows: list[dict], template: str, seed: int, tagged_share: float = 0.0,
+                     chat_share: float = 0.0) -> list[str]:
+    """The pretraining text: each problem with its worked solution as a plain document (``Problem: ...
+    Solution: ... Answer: ...``), or, for seeded shares of the problems, as a dialogue in ``template``, the
+    way real base models' corpora hold chat transcripts: for ``chat_share`` of them a reply that gives the
+    answer alone (``The answer is X.``), for ``tagged_share`` a reply that reasons step by step in ``<think>``
+    and answers in ``<answer>``. A problem's form hangs on its prompt and the seed alone.
+
+    >>> row = {"prompt": "Calculate $6 + 7$.", "solution": "6 + 7 = 13.", "answer": "13"}
+    >>> corpus_documents([row], "plain", seed=0)[0].splitlines()[0]
+    'Problem: Calculate $6 + 7$.'
+    >>> corpus_documents([row], "plain", seed=0, tagged_share=1.0)
+    ['User: Calculate $6 + 7$.\\nAssistant: <think>6 + 7 = 13.</think> <answer>13</answer>']
+    >>> corpus_documents([row], "plain", seed=0, chat_share=1.0)
+    ['User: Calculate $6 + 7$.\\nAssistant: The answer is 13.']
+    """
+    import random
+
+    from datagen.api import to_corpus
+    from train.template import TEMPLATES, render_completion, render_prompt, worked_reasoning
+
+    _check_shares(tagged_share, chat_share)
+    docs = []
+    for row, plain in zip(rows, to_corpus(rows)):
+        draw = random.Random(f"corpus:{seed}:{row['prompt']}").random()
+        prompt = render_prompt(row["prompt"], TEMPLATES[template])
+        if draw < tagged_share:
+            docs.append(prompt + render_completion(worked_reasoning(row), row["answer"]))
+        elif draw < tagged_share + chat_share:
+            docs.append(f"{prompt} The answer is {row['answer']}.")
+        else:
+            docs.append(plain)
+    return docs
+
+
 def _read_metrics(folder: Path) -> list[dict]:
     path = folder / "metrics.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
@@ -226,6 +326,8 @@ def pipeline(cfg: PipelineConfig) -> dict:
     from verifiers.problem import read_jsonl, write_jsonl
 
     budget = PIPELINES[cfg.preset]
+    if budget.cpu_threads and (cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cpu":
+        torch.set_num_threads(budget.cpu_threads)
     out = Path(cfg.out_dir)
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -262,6 +364,10 @@ def pipeline(cfg: PipelineConfig) -> dict:
     # from its model
     stage_settings = {name: {k: v for k, v in config_to_dict(c).items() if k not in _UNRECORDED}
                       for name, c in configs.items()}
+    # the pretraining text is the pretraining stage's too (corpus_documents)
+    shares = {"tagged_share": budget.tagged_share if cfg.tagged_share is None else cfg.tagged_share,
+              "chat_share": budget.chat_share if cfg.chat_share is None else cfg.chat_share}
+    stage_settings["pretrain"].update(shares)
     state_path = out / "stages.json"  # stages finished by an earlier run of this folder: seconds and evaluation
     done: dict = json.loads(state_path.read_text()) if cfg.resume and state_path.exists() else {}
     stale: list[str] = []
@@ -290,13 +396,13 @@ def pipeline(cfg: PipelineConfig) -> dict:
 
     # 1. data: one held-out set for every stage's evaluation; training problems never include it
     started = time.perf_counter()
-    files = ("train.jsonl", "rl.jsonl", "test.jsonl", "corpus.jsonl")
+    files = ("train.jsonl", "rl.jsonl", "test.jsonl")
     if "data" in done and all((data / f).exists() for f in files):
-        train_rows, rl_rows, test_rows = ([row for _, row in read_jsonl(data / f)] for f in files[:3])
+        train_rows, rl_rows, test_rows = ([row for _, row in read_jsonl(data / f)] for f in files)
     else:
         import random
 
-        from datagen.api import split_rows, to_corpus
+        from datagen.api import split_rows
 
         rows = make_problem_rows(budget.tasks, budget.n_problems, cfg.seed, budget.difficulty)
         train_rows, test_rows = split_rows(rows, test_size=budget.test_size, seed=cfg.seed)
@@ -311,8 +417,10 @@ def pipeline(cfg: PipelineConfig) -> dict:
         write_jsonl(train_rows, data / "train.jsonl")
         write_jsonl(rl_rows, data / "rl.jsonl")
         write_jsonl(test_rows, data / "test.jsonl")
-        write_jsonl([{"text": t} for t in to_corpus(train_rows)], data / "corpus.jsonl")
         record("data", time.perf_counter() - started)
+    # written again by every run (it is quick): --resume retrains pretraining when the corpus shares changed
+    corpus = corpus_documents(train_rows, budget.template, cfg.seed, **shares)
+    write_jsonl([{"text": t} for t in corpus], data / "corpus.jsonl")
     rl_text = "the same" if budget.rl_size == 0 else f"{len(rl_rows):,} others"
     print(f"pipeline {cfg.preset}: {len(train_rows):,} problems for pretraining and SFT, {rl_text} for GRPO and "
           f"DPO ({budget.tasks}, difficulty {budget.difficulty}), {len(test_rows)} held out -> {out}")
@@ -325,7 +433,8 @@ def pipeline(cfg: PipelineConfig) -> dict:
         model = model.to(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         # beside greedy pass@1: accuracy of samples at temperature 1 (what GRPO and DPO train on) and pass@k
         result = held_out_evaluation(model, tokenizer, test_rows, template=template, max_new_tokens=max_completion,
-                                     samples=EVAL_SAMPLES, seed=cfg.seed)
+                                     samples=EVAL_SAMPLES, seed=cfg.seed,
+                                     workers=configs["grpo"].reward_workers)  # code runs tests: in parallel
         write_completions(folder / "completions.jsonl", result.completions)
         return result.metrics
 
@@ -408,9 +517,9 @@ def results_table(summary: dict) -> str:
 def report_markdown(summary: dict, plots: list[str]) -> str:
     text = [f"# rlvr pipeline: preset {summary['preset']}", "",
             f"Tasks `{summary['tasks']}`, difficulty {summary['difficulty']}; every stage evaluated on the same "
-            f"{summary['eval_problems']} held-out problems: accuracy greedy (by each problem's verifier), then of "
-            f"{EVAL_SAMPLES} samples per problem at temperature 1 and pass@{EVAL_SAMPLES}; format by the strict "
-            "R1-Zero check of the greedy completions.", ""]
+            f"{summary['eval_problems']} held-out problems: accuracy greedy (by each problem's verifier; for code, "
+            f"pass@1: every test passes in the sandbox), then of {EVAL_SAMPLES} samples per problem at temperature 1 "
+            f"and pass@{EVAL_SAMPLES}; format by the strict R1-Zero check of the greedy completions.", ""]
     if summary.get("sft_worked_share", 1.0) < 1.0:
         text += [f"SFT is a cold start: {summary['sft_worked_share']:.0%} of its problems show the worked solution in "
                  "`<think>`, the others only `The answer is X.` (`sft.worked_share`).", ""]

@@ -19,7 +19,7 @@ from train.data import SFTData, sft_example
 from train.load import ProblemSource
 from train.loop import TrainConfig, train_loop
 from train.run import open_policy
-from train.template import TEMPLATES, render_completion, render_prompt
+from train.template import TEMPLATES, render_completion, render_prompt, worked_reasoning
 
 __all__ = ["SFTConfig", "main", "sft", "sft_reasoning"]
 
@@ -53,7 +53,7 @@ def sft_reasoning(row: dict, worked_share: float = 1.0, seed: int = 0) -> str:
     ('6 + 7 = 13.\\nThe answer is 13.', 'The answer is 13.')
     """
     if worked_share >= 1.0 or random.Random(f"{seed}:{row['prompt']}").random() < worked_share:
-        return row["solution"]
+        return worked_reasoning(row)
     return f"The answer is {row['answer']}."
 
 

@@ -14,7 +14,7 @@ import json
 from verifiers.format import SYSTEM_PROMPT
 
 __all__ = ["PLAIN", "R1_ZERO", "TEMPLATES", "chat_template", "render_completion", "render_prompt",
-           "resolve_template"]
+           "resolve_template", "worked_reasoning"]
 
 # The question/answer turn, with "{prompt}" for the question. Alone it is the template for tiny models on a
 # CPU budget, where the 90-token preamble would dominate every sequence: the format is then learnt from SFT.
@@ -49,6 +49,23 @@ def render_prompt(prompt: str, template: str = R1_ZERO) -> str:
 def render_completion(solution: str, answer: str) -> str:
     """What SFT teaches the model to write after the prompt: reasoning, then the answer."""
     return f" <think>{solution}</think> <answer>{answer}</answer>"
+
+
+def worked_reasoning(row: dict) -> str:
+    """What a problem's worked solution shows in ``<think>``: the whole solution, except for a code problem,
+    whose solution is the plan followed by the program that is also its answer: there the plan alone, so the
+    program is written once, in ``<answer>``.
+
+    >>> worked_reasoning({"solution": "6 + 7 = 13.\\nThe answer is 13.", "answer": "13", "verifier": "math"})
+    '6 + 7 = 13.\\nThe answer is 13.'
+    >>> worked_reasoning({"solution": "Add them.\\n\\n```python\\nadd = int.__add__\\n```",
+    ...                   "answer": "```python\\nadd = int.__add__\\n```", "verifier": "code"})
+    'Add them.'
+    """
+    solution, answer = row["solution"], row["answer"]
+    if row.get("verifier") == "code" and answer and solution.endswith(answer):
+        return solution[: -len(answer)].rstrip()
+    return solution
 
 
 def chat_template(template: str = R1_ZERO, *, bos: bool = True) -> str:

@@ -1,7 +1,9 @@
 """``arithmetic``: multi-digit + − × ÷ with order of operations, parentheses and negative numbers.
 
-Difficulty adds operands (2 to 7), digits (1 to 4), operators (× and ÷ from 3, parentheses from 4,
-negative numbers from 5). Division is built exact: the dividend is made as divisor × quotient.
+Difficulty adds operands (2 at difficulty 1, then one more every second level: 3 at 2 and 3, 7 at 10),
+digits (1 to 4), operators (× and ÷ from 3; parentheses wherever three operands group so) and negative
+numbers (from 5). Difficulty 2 is three single-digit operands with + and −: two steps of difficulty 1's
+facts. Division is built exact: the dividend is made as divisor × quotient.
 
 >>> import random
 >>> item = arithmetic(random.Random(0), 5)
@@ -75,7 +77,7 @@ def _steps(node, out: list[str]) -> int:
 @task("arithmetic")
 def arithmetic(rng: random.Random, difficulty: int) -> Item:
     """Evaluate an integer expression with + - × ÷, parentheses and negatives."""
-    leaves = 2 + (difficulty - 1) * 5 // 9
+    leaves = 2 + difficulty // 2
     tree, value = _build(rng.random, leaves, difficulty)
     expression = _text(tree)
     steps: list[str] = []

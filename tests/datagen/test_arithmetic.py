@@ -21,3 +21,18 @@ def test_properties():
 
 def test_difficulty_adds_operands_and_digits():
     difficulty_grows("arithmetic", lambda r: len(re.findall(r"\d", r["prompt"])))
+
+
+def test_difficulty_two_is_two_steps_of_single_digit_facts():
+    """Difficulty 1 is one fact (two single-digit operands, + or −); difficulty 2 chains two of them (three
+    operands): a question space large enough to hold hundreds of questions out, made of difficulty 1's steps."""
+    from datagen.api import generate
+
+    for difficulty, operands in ((1, 2), (2, 3)):
+        rows = generate("arithmetic", n=300, seed=0, difficulty=difficulty)
+        for row in rows:
+            numbers = re.findall(r"\d+", json.loads(row["meta"])["expression"])
+            assert len(numbers) == operands and all(len(n) == 1 for n in numbers), row["prompt"]
+            assert not re.search(r"\\times|\\div", row["prompt"])
+            assert row["solution"].count("Step ") == operands - 1
+    assert len(set(generate("arithmetic", n=3000, seed=0, difficulty=2)["prompt"])) > 1000

@@ -529,3 +529,23 @@ def test_length_rewards_are_sized_to_the_generation_budget(problems):
         pending = scorer.submit(completions, [problems[0]] * 4, [10, 48, 56, 64], group=4)
         judged = scorer.result(pending, ["p"] * 4, completions, [problems[0]] * 4)
     assert totals(judged) == [0.0, 0.0, -0.5, -1.0]
+
+
+def test_code_rewards_run_the_problems_tests_in_the_sandbox_in_the_workers():
+    """The code preset's GRPO reward: a code problem's completion is judged by running its program on the
+    problem's tests in the sandbox, inside the spawned reward workers, as it is in process."""
+    from datagen.api import make_rows
+    from train.sft import sft_reasoning
+    from train.template import render_completion
+
+    rows = make_rows("code_function", range(2), 0, [2, 2]) + make_rows("code_stdio", range(2), 0, [2, 2])
+    completions, group_problems = [], []
+    for row in rows:
+        gold = render_completion(sft_reasoning(row), row["answer"])
+        completions += [gold, gold.replace("```python\n", "```python\nraise SystemExit(1)\n", 1),
+                        "<think>no idea</think>", "<think>so</think> <answer>```python\npass\n```</answer>"]
+        group_problems += [row] * 4
+    pooled = score(RewardScorer("accuracy,format=0.5", workers=2), completions, group_problems)
+    assert [j.correct for j in pooled] == [True, False, False, False] * len(rows)
+    assert totals(pooled) == [1.5, 0.5, 0.0, 0.5] * len(rows)
+    assert pooled == score(RewardScorer("accuracy,format=0.5", workers=0), completions, group_problems)

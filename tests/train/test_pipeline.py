@@ -73,7 +73,8 @@ def test_every_stage_saves_its_judged_completions_a_model_card_and_tensorboard_e
         assert sum(r["correct"] is True for r in greedy) / len(test) == pytest.approx(result["accuracy"])
         assert sum(r["correct"] is True for r in sampled) / len(sampled) == pytest.approx(result["sampled_accuracy"])
         assert sum(r["well_formed"] for r in greedy) / len(test) == pytest.approx(result["format"])
-        assert all(0 < r["tokens"] <= 64 and r["finish_reason"] in ("stop", "length") for r in rows)
+        limit = PIPELINES["tiny"].grpo.max_completion_length
+        assert all(0 < r["tokens"] <= limit and r["finish_reason"] in ("stop", "length") for r in rows)
         assert not (out / name / "completions.jsonl.tmp").exists()
         card = (out / name / "final" / "README.md").read_text()
         assert "## Held-out evaluation" in card and f"| `accuracy` | {result['accuracy']:.4g} |" in card, name
@@ -89,13 +90,15 @@ def test_held_out_problems_are_distinct_and_never_trained_on(run):
     train = [json.loads(line) for line in (out / "data" / "train.jsonl").read_text().splitlines()]
     prompts = [r["prompt"] for r in test]
     assert prompts and len(prompts) == len(set(prompts)) <= PIPELINES["tiny"].eval_problems
+    prompts = set(prompts)
     assert not set(prompts) & {r["prompt"] for r in train}
     rl = [json.loads(line) for line in (out / "data" / "rl.jsonl").read_text().splitlines()]
     rl_prompts = {r["prompt"] for r in rl}
-    assert PIPELINES["tiny"].rl_size == 0 and rl == train  # tiny: GRPO/DPO on the SFT questions
-    assert not rl_prompts & set(prompts)
-    corpus = (out / "data" / "corpus.jsonl").read_text()
-    assert all(f"Problem: {p}\n" not in corpus for p in prompts)  # not even in the pretraining text
+    assert rl and not rl_prompts & set(prompts)
+    assert not rl_prompts & {r["prompt"] for r in train}  # GRPO/DPO questions were never solved in SFT
+    corpus = "\n".join(json.loads(line)["text"] for line in (out / "data" / "corpus.jsonl").read_text().splitlines())
+    # neither the held-out nor the RL questions are in the pretraining text (in any of its document forms)
+    assert corpus and all(f"{p}\n" not in corpus for p in prompts | rl_prompts)
 
 
 def test_grpo_questions_kept_out_of_pretraining_and_sft(tmp_path, monkeypatch):
@@ -105,7 +108,8 @@ def test_grpo_questions_kept_out_of_pretraining_and_sft(tmp_path, monkeypatch):
 
     import train.pipeline as pipeline_module
 
-    budget = dataclasses.replace(PIPELINES["tiny"], difficulty="3-4", n_problems=600, rl_size=0.25)
+    budget = dataclasses.replace(PIPELINES["tiny"], difficulty="3-4", n_problems=600, rl_size=0.25, tagged_share=0.2,
+                                 chat_share=0.2)  # the dialogues hold no GRPO question either
     monkeypatch.setitem(PIPELINES, "tiny", budget)
 
     class Stop(Exception):
@@ -123,8 +127,8 @@ def test_grpo_questions_kept_out_of_pretraining_and_sft(tmp_path, monkeypatch):
     train_prompts, rl_prompts = {r["prompt"] for r in train}, {r["prompt"] for r in rl}
     assert train and rl and test and not train_prompts & rl_prompts
     assert not rl_prompts & {r["prompt"] for r in test}
-    corpus = (out / "data" / "corpus.jsonl").read_text()
-    assert all(f"Problem: {p}\n" not in corpus for p in rl_prompts)
+    corpus = "\n".join(json.loads(line)["text"] for line in (out / "data" / "corpus.jsonl").read_text().splitlines())
+    assert corpus and all(f"{p}\n" not in corpus for p in rl_prompts)
     assert 0.15 < len(rl) / (len(rl) + len(train)) < 0.35
 
 
@@ -147,9 +151,11 @@ def test_report_has_the_table_and_the_plots(run):
 def test_bad_options_exit_2(capsys):
     with pytest.raises(SystemExit) as exit_info:  # argparse rejects an unknown preset, naming the choices
         rlvr(["pipeline", "--preset", "huge"])
-    assert exit_info.value.code == 2 and "choose from 'tiny', 'small', 'base'" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "choose from 'tiny', 'small', 'code', 'base'" in capsys.readouterr().err
     assert rlvr(["pipeline", "--scale", "0"]) == 2
     assert "--scale must be positive" in capsys.readouterr().err
+    assert rlvr(["pipeline", "--tagged-share", "0.7", "--chat-share", "0.5"]) == 2
+    assert "add up to at most 1" in capsys.readouterr().err
     for item, words in (("grpo.max_step=3", "GRPOConfig has no field 'max_step'"), ("grpo.max_steps=x", "expected int"),
                         ("rl.lr=1", "unknown stage 'rl'; choose from pretrain, sft, grpo, dpo, rm"),
                         ("sft.out_dir=/tmp", "the pipeline sets out_dir itself"), ("grpo.lr", "STAGE.FIELD=VALUE")):
@@ -215,3 +221,73 @@ def test_resume_keeps_finished_stages_and_reruns_the_rest(run, tmp_path, capsys,
     printed = capsys.readouterr().out
     assert "pretrain      kept" in printed and "r1_zero       kept" in printed
     assert "sft           settings changed since the earlier run: trained again" in printed
+
+
+def test_corpus_shares_write_the_template_dialogues():
+    """R1-Zero's start: seeded shares of the pretraining documents are the template's dialogue, with the
+    worked solution in <think> and the answer in <answer> (tagged_share) or with the answer alone
+    (chat_share); the rest stay plain text; every document keeps its problem's answer."""
+    from train.pipeline import corpus_documents
+    from train.template import PLAIN, render_prompt
+    from verifiers import check_format
+
+    rows = [{"prompt": f"Calculate ${a} + {b}$.", "solution": f"Step 1: add: {a} + {b} = {a + b}.\nThe answer is {a + b}.",
+             "answer": str(a + b), "verifier": "math"} for a in range(40) for b in range(40)]
+    docs = corpus_documents(rows, "plain", seed=3, tagged_share=0.2, chat_share=0.3)
+    forms = {"tagged": 0, "chat": 0, "plain": 0}
+    for row, doc in zip(rows, docs):
+        prompt = render_prompt(row["prompt"], PLAIN)
+        if "<think>" in doc:
+            forms["tagged"] += 1
+            assert doc.startswith(prompt) and check_format(doc[len(prompt):]).ok
+            assert doc.endswith(f"<answer>{row['answer']}</answer>") and row["solution"] in doc
+        elif doc.startswith(prompt):
+            forms["chat"] += 1
+            assert doc == f"{prompt} The answer is {row['answer']}."
+        else:
+            forms["plain"] += 1
+            assert doc.startswith(f"Problem: {row['prompt']}\n") and f"Answer: {row['answer']}" in doc
+    assert 0.16 < forms["tagged"] / len(rows) < 0.24 and 0.25 < forms["chat"] / len(rows) < 0.35
+    # the form hangs on the prompt and the seed alone
+    assert corpus_documents(rows[::-1], "plain", seed=3, tagged_share=0.2, chat_share=0.3) == docs[::-1]
+    assert corpus_documents(rows, "plain", seed=4, tagged_share=0.2, chat_share=0.3) != docs
+    assert all(d.startswith("Problem: ") for d in corpus_documents(rows, "plain", seed=3))
+    with pytest.raises(ValueError, match="add up to at most 1"):
+        corpus_documents(rows, "plain", seed=3, tagged_share=0.6, chat_share=0.6)
+
+
+def test_code_preset_runs_end_to_end_with_sandboxed_rewards(tmp_path, monkeypatch):
+    """The code preset at a tiny scale on CPU (the tiny model, a few steps): every stage runs and is evaluated
+    on held-out code questions (pass@1 per task), and every GRPO completion gets a reward (one with no program
+    scores 0; test_grpo runs programs on their tests in the reward workers)."""
+    import dataclasses
+
+    import torch
+
+    code = PIPELINES["code"]
+    budget = dataclasses.replace(
+        code, n_problems=400, eval_problems=6, tagged_share=0.1, chat_share=0.2,
+        pretrain=dataclasses.replace(code.pretrain, preset="tiny", batch_size=4, seq_len=256),
+        sft=dataclasses.replace(code.sft, batch_size=4, max_len=1024),
+        grpo=dataclasses.replace(code.grpo, prompts_per_step=2, num_generations=2, max_completion_length=24,
+                                 reward_workers=2),
+        dpo=dataclasses.replace(code.dpo, prompts_per_round=4, num_generations=2, batch_size=2,
+                                max_completion_length=24))
+    monkeypatch.setitem(PIPELINES, "code", budget)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = tmp_path / "code"
+    try:
+        assert rlvr(["pipeline", "--preset", "code", "--scale", "0.01", "--no-progress", "--device", "cpu",
+                     "--overrides", "grpo.max_steps=2", "--out-dir", str(out)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["stages"]) == ["pretrain", "sft", "grpo", "dpo", "r1_zero"]
+    for stage in results["stages"].values():
+        assert set(stage["per_task"]) <= {"code_function", "code_stdio"} and 0 <= stage["accuracy"] <= 1
+    for name in ("grpo", "r1_zero"):
+        rows = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in rows if "reward" in r] == [1, 2]
+        assert all(r["unjudged"] == 0 and r["reward/accuracy"] is not None for r in rows if "reward" in r)
+    assert "| SFT + GRPO |" in (out / "report.md").read_text()

@@ -372,3 +372,21 @@ def test_a_fresh_run_refuses_a_folder_with_an_earlier_run(root, reference, tmp_p
     assert pretrain(out, root / "corpus.txt", "--max-steps", "2", "--overwrite") == 0
     assert latest_checkpoint(out).name == "step_00000002"
     assert [r["step"] for r in rows(out)] == [1, 2]  # the old run's metrics are gone too
+
+
+def test_code_targets_write_the_program_once_in_the_answer():
+    """A code problem's solution is the plan, then the program that is also its answer: the SFT target
+    thinks the plan and answers the program, which the code verifier then runs."""
+    from datagen.api import make_rows
+    from train.sft import sft_reasoning
+    from train.template import render_completion
+    from verifiers import check_format
+    from verifiers.rewards import judge
+
+    rows = make_rows("code_function", range(3), 0, [1, 2, 3]) + make_rows("code_stdio", range(3), 0, [1, 2, 3])
+    for row in rows:
+        think = sft_reasoning(row)
+        assert "```" not in think and think and row["solution"].startswith(think)
+        completion = render_completion(think, row["answer"])
+        assert completion.count("def ") + completion.count("input()") >= 1
+        assert check_format(completion).ok and judge(completion, row).correct, completion
