@@ -289,5 +289,5 @@ def test_code_preset_runs_end_to_end_with_sandboxed_rewards(tmp_path, monkeypatc
     for name in ("grpo", "r1_zero"):
         rows = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
         assert [r["step"] for r in rows if "reward" in r] == [1, 2]
-        assert all(r["unjudged"] == 0 and r["reward/accuracy"] is not None for r in rows if "reward" in r)
+        assert all(r["unjudged"] == 0 and r["rewards/accuracy/mean"] is not None for r in rows if "reward" in r)
     assert "| SFT + GRPO |" in (out / "report.md").read_text()
