@@ -167,15 +167,25 @@ def split(dataset, test_size: float = 0.1, seed: int = 0):
     return datasets.DatasetDict({"train": dataset.select(train), "test": dataset.select(test)})
 
 
-def split_rows(rows: Sequence[dict], test_size: float = 0.1, seed: int = 0) -> tuple[list[dict], list[dict]]:
-    """:func:`split` for plain rows (no ``datasets`` needed): ``(train, test)``.
+def split_rows(rows: Sequence[dict], test_size: float = 0.1, seed: int = 0,
+               by: str = "prompt") -> tuple[list[dict], list[dict]]:
+    """:func:`split` for plain rows (no ``datasets`` needed): ``(train, test)``. ``by`` names the column whose
+    (normalised) value decides a row's side, so rows that share it land together: ``"answer"`` for generated
+    code, whose problems reuse a few thousand reference programs under new wording and examples, so that no
+    held-out program is in the training rows.
 
     >>> rows = [{"prompt": f"{i} + 1"} for i in range(50)] + [{"prompt": "1,000 + 1"}, {"prompt": "1000 + 1"}]
     >>> train, test = split_rows(rows, test_size=0.2)
     >>> len(train) + len(test), {r["prompt"] for r in train} & {r["prompt"] for r in test}
     (52, set())
+    >>> rows = [{"prompt": f"Write f{i}", "answer": f"def f{i % 10}(): pass"} for i in range(100)]
+    >>> train, test = split_rows(rows, test_size=0.3, by="answer")
+    >>> {r["answer"] for r in train} & {r["answer"] for r in test}
+    set()
     """
-    train, test = _assign([r["prompt"] for r in rows], test_size, seed)
+    if rows and by not in rows[0]:
+        raise ValueError(f"split_rows: no column {by!r} to split by (the rows have {', '.join(rows[0])})")
+    train, test = _assign([r[by] for r in rows], test_size, seed)
     return [rows[k] for k in train], [rows[k] for k in test]
 
 

@@ -80,6 +80,7 @@ def judge_completions(completions: Sequence[str], problems: Sequence[dict], work
 
     if len(completions) != len(problems):
         raise ValueError(f"{len(completions)} completions for {len(problems)} problems")
+    workers = max(1, workers)  # 0 (a stage scoring in its own process) judges here too
     size = max(1, -(-len(completions) // (4 * workers)))  # a few chunks per worker
     jobs = [(list(completions[i:i + size]), list(problems[i:i + size])) for i in range(0, len(completions), size)]
     return [j for chunk in pool_map(_judge_chunk, jobs, workers) for j in chunk]

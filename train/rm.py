@@ -3,8 +3,8 @@
 The model is ``train.model.RewardModel``: our decoder with a scalar head read at a sequence's last token,
 started from a policy (its body, a fresh head: ``--init-from`` a run, a checkpoint or a Hugging Face causal LM)
 or from a reward model (an ``rlvr rm`` run, or a ``...ForSequenceClassification`` folder such as TRL saves).
-Each step: ``batch_size`` pairs per process in one forward (on a GPU padding-free, the pairs end to end in
-one row with each prompt computed once: ``--pack-pairs``; else chosen and rejected as padded rows), the
+Each step: ``batch_size`` pairs per process in one forward (chosen and rejected as padded rows; or, with
+``--pack-pairs``, padding-free, the pairs end to end in one row with each prompt computed once), the
 Bradley-Terry loss of ``train.rm_loss`` with TRL's ``margin`` column and ``center_rewards_coefficient``. The pairs come in TRL's columns (``rlvr prefs`` writes them); rows that cannot
 train are skipped and counted by reason (``train.rm_data``). A share of the prompts (``--eval-fraction``) is
 held out, all pairs of a prompt on one side, and metrics report the held-out pairwise accuracy, margin and
@@ -57,10 +57,11 @@ class RMConfig(StageConfig):
     grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
     center_rewards_coefficient: float | None = field(default=None, metadata={
         "help": "weight of the mean squared reward sum, pulling rewards to zero mean (TRL's; 0.01 is usual)"})
-    pack_pairs: bool | None = field(default=None, metadata={
+    pack_pairs: bool = field(default=False, metadata={
         "help": "padding-free batches: the pairs end to end in one row, each [prompt | chosen | rejected], the "
-                "prompt computed once (flash-attention's varlen kernel); same rewards, fewer tokens (default: on "
-                "CUDA; on the CPU each side's attention runs on its own, slower than padded rows)"})
+                "prompt computed once (flash-attention's varlen kernel on an Ampere or newer GPU); same rewards, "
+                "about a quarter fewer tokens, but on one H100 it ran 0.073 s a step against 0.054 for padded "
+                "rows (docs/BENCHMARKS.md), so padded rows are the default"})
     cuda_graphs: bool | None = field(default=None, metadata={
         "help": "replay the compiled forward and backward as CUDA graphs, which saves the host's kernel launches "
                 "(default: on for one compiled GPU process; off on CPU and under torchrun)"})
@@ -143,9 +144,7 @@ def rm(cfg: RMConfig) -> dict:
     info = init_distributed(cfg.device)
     torch.manual_seed(cfg.seed + info.rank)
     graphs = use_cuda_graphs(cfg, info)
-    # flash-attention (the packed rows' kernel) needs an Ampere or newer GPU
-    pack = cfg.pack_pairs if cfg.pack_pairs is not None else (
-        info.device.type == "cuda" and torch.cuda.get_device_capability(info.device) >= (8, 0))
+    pack = cfg.pack_pairs
     model, tokenizer = load_reward_model(cfg.init_from, from_policy=True)
     limit = model.config.max_position_embeddings
     if (cfg.max_length or 0) > limit:

@@ -291,3 +291,8 @@ def test_code_preset_runs_end_to_end_with_sandboxed_rewards(tmp_path, monkeypatc
         assert [r["step"] for r in rows if "reward" in r] == [1, 2]
         assert all(r["unjudged"] == 0 and r["rewards/accuracy/mean"] is not None for r in rows if "reward" in r)
     assert "| SFT + GRPO |" in (out / "report.md").read_text()
+    # split by program: no held-out or RL problem's reference program is in a row SFT trained on
+    programs = {name: {json.loads(line)["answer"] for line in (out / "data" / f"{name}.jsonl").read_text().splitlines()}
+                for name in ("train", "rl", "test")}
+    assert programs["test"] and programs["rl"] and not programs["test"] & (programs["train"] | programs["rl"])
+    assert not programs["rl"] & programs["train"]
