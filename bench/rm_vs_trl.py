@@ -49,10 +49,10 @@ from bench.trl_common import (  # noqa: E402
 from train.hf import export_hf  # noqa: E402
 from train.model import RewardModel  # noqa: E402
 
-MODES = {"packed": True, "padded": False, "default": False}
+MODES = {"padded": False, "packed": True}  # --pack-pairs per mode; padded rows are rlvr rm's default
 
 
-def run_ours(folder: Path, pairs_file: Path, args, out: Path, pack: bool | None) -> list[dict]:
+def run_ours(folder: Path, pairs_file: Path, args, out: Path, pack: bool) -> list[dict]:
     from train.rm import RMConfig, rm
 
     rm(RMConfig(init_from=str(folder), pairs=str(pairs_file), out_dir=str(out), batch_size=args.batch,
@@ -109,7 +109,7 @@ def check_packing(folder: Path, pairs: list[dict], n: int = 16) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     pair_arguments(parser, steps=30)
-    parser.add_argument("--modes", default="default,packed",
+    parser.add_argument("--modes", default="padded,packed",
                         help=f"rlvr's runs, in order (the first is compared with TRL): {', '.join(MODES)}")
     parser.add_argument("--trl-gradient-checkpointing", action="store_true", help="TRL's default (slower)")
     args = parser.parse_args()

@@ -52,7 +52,7 @@ from train.pretrain import PretrainConfig
 from train.report import ReportTo, check_report_to
 from train.rlhf import UPSTREAM as RLHF_UPSTREAM
 from train.rm import RMConfig
-from train.sft import SFTConfig
+from train.sft import SFTConfig, sft_reasoning
 
 __all__ = ["PIPELINES", "Budget", "PipelineConfig", "corpus_documents", "main", "pipeline", "results_table",
            "running_mean", "stage_overrides"]
@@ -175,9 +175,9 @@ class PipelineConfig:
     rewards: str = field(default="accuracy,format=0.5", metadata={"help": "GRPO rewards by name with weights"})
     scale: float = field(default=1.0, metadata={"help": "multiply every stage's steps (e.g. 0.1 for a smoke run)"})
     overrides: list[str] = field(default_factory=list, metadata={
-        "help": "stage settings over the preset's, as STAGE.FIELD=VALUE (stages pretrain, sft, grpo, dpo, and rm under --rlhf; fields "
-                "as the stage's own flags; grpo.* applies to the R1-Zero run too), e.g. grpo.max_steps=500 "
-                "grpo.temperature=1.2"})
+        "help": "stage settings over the preset's, as STAGE.FIELD=VALUE (stages pretrain, sft, grpo, dpo, and rm "
+                "under --rlhf; fields as the stage's own flags; grpo.* applies to the R1-Zero run too), e.g. "
+                "grpo.max_steps=500 grpo.temperature=1.2"})
     eval_problems: int | None = field(default=None, metadata={"help": "held-out questions (default: the preset's)"})
     tagged_share: float | None = field(default=None, metadata={
         "help": "share of the pretraining problems written as the template's dialogue, reasoning in <think> and "
@@ -201,9 +201,13 @@ class PipelineConfig:
         if self.eval_problems is not None and self.eval_problems < 1:
             raise ValueError(f"--eval-problems must be at least 1, got {self.eval_problems}")
         stage_overrides(self.overrides)  # checked now, not after the earlier stages have trained
+        _check_shares(**self.corpus_shares())
+
+    def corpus_shares(self) -> dict[str, float]:
+        """The pretraining text's shares of dialogues (``corpus_documents``): the flags', else the preset's."""
         budget = PIPELINES[self.preset]
-        _check_shares(budget.tagged_share if self.tagged_share is None else self.tagged_share,
-                      budget.chat_share if self.chat_share is None else self.chat_share)
+        return {"tagged_share": budget.tagged_share if self.tagged_share is None else self.tagged_share,
+                "chat_share": budget.chat_share if self.chat_share is None else self.chat_share}
 
 
 # what the pipeline itself sets for every stage: not open to --overrides
@@ -309,7 +313,7 @@ def corpus_documents(rows: list[dict], template: str, seed: int, tagged_share: f
         if draw < tagged_share:
             docs.append(prompt + render_completion(worked_reasoning(row), row["answer"]))
         elif draw < tagged_share + chat_share:
-            docs.append(f"{prompt} The answer is {row['answer']}.")
+            docs.append(f"{prompt} {sft_reasoning(row, worked_share=0.0)}")  # SFT's answer-only reply
         else:
             docs.append(plain)
     return docs
@@ -372,8 +376,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
     stage_settings = {name: {k: v for k, v in config_to_dict(c).items() if k not in _UNRECORDED}
                       for name, c in configs.items()}
     # the pretraining text is the pretraining stage's too (corpus_documents)
-    shares = {"tagged_share": budget.tagged_share if cfg.tagged_share is None else cfg.tagged_share,
-              "chat_share": budget.chat_share if cfg.chat_share is None else cfg.chat_share}
+    shares = cfg.corpus_shares()
     stage_settings["pretrain"].update(shares)
     state_path = out / "stages.json"  # stages finished by an earlier run of this folder: seconds and evaluation
     done: dict = json.loads(state_path.read_text()) if cfg.resume and state_path.exists() else {}

@@ -5,10 +5,11 @@ started from a policy (its body, a fresh head: ``--init-from`` a run, a checkpoi
 or from a reward model (an ``rlvr rm`` run, or a ``...ForSequenceClassification`` folder such as TRL saves).
 Each step: ``batch_size`` pairs per process in one forward (chosen and rejected as padded rows; or, with
 ``--pack-pairs``, padding-free, the pairs end to end in one row with each prompt computed once), the
-Bradley-Terry loss of ``train.rm_loss`` with TRL's ``margin`` column and ``center_rewards_coefficient``. The pairs come in TRL's columns (``rlvr prefs`` writes them); rows that cannot
-train are skipped and counted by reason (``train.rm_data``). A share of the prompts (``--eval-fraction``) is
-held out, all pairs of a prompt on one side, and metrics report the held-out pairwise accuracy, margin and
-reward statistics under TRL's names (``eval_accuracy``, ``eval_margin``, ``eval_mean_reward``...). The model is
+Bradley-Terry loss of ``train.rm_loss`` with TRL's ``margin`` column and ``center_rewards_coefficient``. The
+pairs come in TRL's columns (``rlvr prefs`` writes them); rows that cannot train are skipped and counted by
+reason (``train.rm_data``). A share of the prompts (``--eval-fraction``) is held out, all pairs of a prompt
+on one side, and metrics report the held-out pairwise accuracy, margin and reward statistics under TRL's names
+(``eval_accuracy``, ``eval_margin``, ``eval_mean_reward``...). The model is
 exported as a Hugging Face sequence classifier in ``final/``, which ``rlvr grpo --reward-model`` and
 ``rlvr bon --reward-model`` take.
 
