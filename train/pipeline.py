@@ -89,21 +89,23 @@ PIPELINES: dict[str, Budget] = {
     # CPU, 2 cores: under 10 minutes. Arithmetic facts (difficulty 1) and chains of two of them (difficulty 2:
     # three single-digit operands, about 4,000 distinct questions), so 200 distinct questions are held out and
     # a quarter of the rest kept for GRPO and DPO. The cold start of "small": SFT shows the worked steps for 30%
-    # of its problems and only the answer for the rest, so its greedy completions answer at once (about 15%
+    # of its problems and only the answer for the rest, so its greedy completions answer at once (18-26%
     # right) although its worked solutions are right about twice as often; GRPO learns from the reward that
     # working the steps pays. That gap exists only once the model copies operands from the question into its
     # steps, which it learns suddenly, at a step that varies with the seed and the CPU's rounding: on
-    # difficulty 2 alone between 300 and over 1,000 pretraining steps. With difficulty 1 mixed in (single steps
-    # on the question's two operands) seed 1 learnt it between 400 and 600 steps where alone it had not by
-    # 1,000; 1,000 steps at 6e-3 usually leave room after it (GRPO +80, +23 and +9.5 points on seeds 0-2:
-    # seed 2 learnt the copy late, its worked solutions right 31% of the time; 1,300 steps took the run to 594
-    # s on seed 0 and gave +44 there; docs/BENCHMARKS.md 5.9). Torch's own thread count: on two idle cores two
-    # threads step 1.8x faster than one. The corpus shares are small's, so R1-Zero starts the same way.
+    # difficulty 2 alone between 300 and over 1,000 pretraining steps; with difficulty 1 mixed in (single steps
+    # on the question's two operands) the first step's copy arrives by about 800. The second step's copy (the
+    # first operand after a parenthesised step, the third after a left-to-right one) can still be missing at
+    # 1,000 steps (seed 2: 23%), and 300 SFT steps left GRPO +9.5 points there. SFT's loss falls on the
+    # completions alone, so its steps train exactly that copy: with 600 SFT steps GRPO gains +69.5, +41.5 and
+    # +36.5 points on seeds 0-2, each run 497-534 s on the 2-core VM (docs/BENCHMARKS.md 5.9). Torch's own
+    # thread count: on two idle cores two threads step 1.8x faster than one. The corpus shares are small's,
+    # so R1-Zero starts the same way.
     "tiny": Budget(
         tasks="arithmetic", difficulty="1-2", n_problems=12000, eval_problems=200, template="plain", test_size=0.1,
         rl_size=0.25,
         pretrain=PretrainConfig(max_steps=1000, batch_size=16, seq_len=256, lr=6e-3, warmup_steps=20),
-        sft=SFTConfig(max_steps=300, warmup_steps=10, max_len=256, worked_share=0.3),
+        sft=SFTConfig(max_steps=600, warmup_steps=10, max_len=256, worked_share=0.3),
         grpo=GRPOConfig(max_steps=40, prompts_per_step=16, max_completion_length=96, lr=5e-5, reward_workers=0),
         dpo=DPOConfig(rounds=2, max_steps=30, prompts_per_round=96, lr=2e-5, rpo_alpha=1.0, max_completion_length=96,
                       warmup_steps=3),
