@@ -216,9 +216,10 @@ class PipelineConfig:
 _PIPELINE_FIELDS = {"out_dir", "init_from", "problems", "tasks", "n_problems", "difficulty", "pairs", "corpus",
                     "template", "seed", "device", "progress", "overwrite", "resume", "eval_problems", "preset",
                     "max_new_tokens", "rewards", "report_to"}
-# settings that do not change what a stage learns (paths: the folder may have moved): a resumed pipeline does not
-# retrain a stage for them
-_UNRECORDED = ("out_dir", "init_from", "problems", "corpus", "device", "progress", "overwrite", "resume", "report_to")
+# settings that do not change what a stage learns (paths: the folder may have moved; how often it logs and saves
+# checkpoints, and how many it keeps): a resumed pipeline does not retrain a stage for them
+_UNRECORDED = ("out_dir", "init_from", "problems", "corpus", "device", "progress", "overwrite", "resume", "report_to",
+               "log_every", "save_every", "keep_last")
 _CONFIGS = {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig, "dpo": DPOConfig,
             "rm": RMConfig}  # rm: the reward model of --rlhf
 
@@ -273,9 +274,12 @@ _UPSTREAM = {"pretrain": None, "sft": "pretrain", "grpo": "sft", "dpo": "sft", "
 def _stale_stages(recorded: dict, current: dict) -> list[str]:
     """Stages to train again: those whose own settings differ from the recorded ones, and every stage
     downstream of one of them (``_UPSTREAM`` order: a stage comes after the one it starts from)."""
+    def learnt(settings: dict | None) -> dict | None:  # an earlier version's record may hold an unrecorded key
+        return None if settings is None else {k: v for k, v in settings.items() if k not in _UNRECORDED}
+
     stale: list[str] = []
     for name, upstream in _UPSTREAM.items():
-        if recorded.get(name) != current.get(name) or upstream in stale:
+        if learnt(recorded.get(name)) != learnt(current.get(name)) or upstream in stale:
             stale.append(name)
     return stale
 

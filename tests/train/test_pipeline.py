@@ -192,6 +192,12 @@ def test_resume_keeps_finished_stages_and_reruns_the_rest(run, tmp_path, capsys,
     for name in ("pretrain", "sft", "grpo", "dpo"):  # the kept stages' evaluations and times are the earlier ones
         assert after["stages"][name] == before["stages"][name]
         assert after["seconds"][name] == before["seconds"][name]
+    # how often a stage logs and saves, and how many checkpoints it keeps, change nothing it learns
+    assert rlvr([*args, "--overrides", "pretrain.save_every=1", "pretrain.keep_last=1", "sft.log_every=1",
+                 "--resume"]) == 0
+    printed = capsys.readouterr().out
+    for name in STAGE_NAMES:
+        assert f"{name:<13} kept from the earlier run" in printed, name
     # other settings than the earlier run's are refused, not mixed in
     assert rlvr([*args, "--seed", "1", "--resume"]) == 2
     assert "other settings" in capsys.readouterr().err
