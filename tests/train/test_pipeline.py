@@ -193,8 +193,8 @@ def test_resume_keeps_finished_stages_and_reruns_the_rest(run, tmp_path, capsys,
         assert after["stages"][name] == before["stages"][name]
         assert after["seconds"][name] == before["seconds"][name]
     # how often a stage logs and saves, and how many checkpoints it keeps, change nothing it learns
-    assert rlvr([*args, "--overrides", "pretrain.save_every=1", "pretrain.keep_last=1", "sft.log_every=1",
-                 "--resume"]) == 0
+    assert rlvr([*args, "--overrides", "grpo.max_steps=3", "pretrain.save_every=1", "pretrain.keep_last=1",
+                 "sft.log_every=1", "--resume"]) == 0  # and grpo.log_every back to its default
     printed = capsys.readouterr().out
     for name in STAGE_NAMES:
         assert f"{name:<13} kept from the earlier run" in printed, name
