@@ -1,7 +1,7 @@
 """``rlvr pipeline``: the whole recipe in one command, with a report.
 
 generate problems -> train the tokenizer and pretrain -> SFT on worked solutions (a cold start: worked for
-30% of the problems, the answer alone for the rest) -> GRPO with verifiable rewards on questions kept out of
+a share of the problems, the answer alone for the rest) -> GRPO with verifiable rewards on questions kept out of
 pretraining and SFT, beside it iterative DPO from the same SFT model (the comparison) and the R1-Zero path
 (GRPO straight from the pretrained model, template and rule-based rewards only). Every stage's model is
 evaluated on the same held-out problems; the report folder gets ``report.md`` (accuracy and format per stage
@@ -88,24 +88,23 @@ class Budget:
 PIPELINES: dict[str, Budget] = {
     # CPU, 2 cores: under 10 minutes. Arithmetic facts (difficulty 1) and chains of two of them (difficulty 2:
     # three single-digit operands, about 4,000 distinct questions), so 200 distinct questions are held out and
-    # a quarter of the rest kept for GRPO and DPO. The cold start of "small": SFT shows the worked steps for 30%
-    # of its problems and only the answer for the rest, so its greedy completions answer at once (18-26%
-    # right) although its worked solutions are right about twice as often; GRPO learns from the reward that
-    # working the steps pays. That gap exists only once the model copies operands from the question into its
-    # steps, which it learns suddenly, at a step that varies with the seed and the CPU's rounding: on
-    # difficulty 2 alone between 300 and over 1,000 pretraining steps; with difficulty 1 mixed in (single steps
-    # on the question's two operands) the first step's copy arrives by about 800. The second step's copy (the
-    # first operand after a parenthesised step, the third after a left-to-right one) can still be missing at
-    # 1,000 steps (seed 2: 23%), and 300 SFT steps left GRPO +9.5 points there. SFT's loss falls on the
-    # completions alone, so its steps train exactly that copy: with 600 SFT steps GRPO gains +69.5, +41.5 and
-    # +36.5 points on seeds 0-2, each run 497-534 s on the 2-core VM (docs/BENCHMARKS.md 5.9). Torch's own
-    # thread count: on two idle cores two threads step 1.8x faster than one. The corpus shares are small's,
-    # so R1-Zero starts the same way.
+    # a quarter of the rest kept for GRPO and DPO. A cold start as small's, with half the SFT problems worked:
+    # the SFT model answers many questions at once although its worked solutions are right far more often, and
+    # GRPO learns from the reward that working the steps pays. That gap exists only once the model copies
+    # operands from the question into its steps, which it learns suddenly, at a step that varies with the seed
+    # and the CPU's rounding: with difficulty 1 mixed in (single steps on the question's two operands) the first
+    # step's copy arrives by about 800 pretraining steps, but the second step's (the first operand after a
+    # parenthesised step, the third after a left-to-right one) can still be missing at 1,000 (15-23% on some
+    # seeds and rounding paths). SFT's loss falls on the completions alone, so its worked steps train exactly
+    # that copy: 300 SFT steps with 30% worked left seed 2 +9.5 points; 600 steps gave +69.5/+41.5/+36.5 on seeds
+    # 0-2 but -2.5 on seed 1 with one thread (another rounding path), where half the problems worked gave +18.5
+    # at no cost in time (docs/BENCHMARKS.md 5.9). Torch's own thread count: on two idle cores two threads step
+    # 1.8x faster than one. The corpus shares are small's, so R1-Zero starts the same way.
     "tiny": Budget(
         tasks="arithmetic", difficulty="1-2", n_problems=12000, eval_problems=200, template="plain", test_size=0.1,
         rl_size=0.25,
         pretrain=PretrainConfig(max_steps=1000, batch_size=16, seq_len=256, lr=6e-3, warmup_steps=20),
-        sft=SFTConfig(max_steps=600, warmup_steps=10, max_len=256, worked_share=0.3),
+        sft=SFTConfig(max_steps=600, warmup_steps=10, max_len=256, worked_share=0.5),
         grpo=GRPOConfig(max_steps=40, prompts_per_step=16, max_completion_length=96, lr=5e-5, reward_workers=0),
         dpo=DPOConfig(rounds=2, max_steps=30, prompts_per_round=96, lr=2e-5, rpo_alpha=1.0, max_completion_length=96,
                       warmup_steps=3),
