@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import train.grpo
@@ -285,8 +285,11 @@ def trl_reward_metrics(totals: list[float | None], parts: list[float | None], gr
     from trl.trainer.utils import nanstd
 
     nan = float("nan")
-    rewards = torch.tensor([nan if t is None else t for t in totals])
-    per_func = torch.tensor([nan if v is None else v for v in parts])
+    # float64: TRL holds rewards in float32, where the mean of equal rewards can miss them by a rounding step, so
+    # a group of three 1.7539537172890434 has a std of about 1e-7, above isclose's 1e-8, and TRL counts it as a
+    # group with signal; rlvr counts equal rewards as zero std. In float64 TRL's own code says so too
+    rewards = torch.tensor([nan if t is None else t for t in totals], dtype=torch.float64)
+    per_func = torch.tensor([nan if v is None else v for v in parts], dtype=torch.float64)
     if scale_rewards == "batch":
         std = nanstd(rewards).expand_as(rewards)
     else:
@@ -302,6 +305,7 @@ def trl_reward_metrics(totals: list[float | None], parts: list[float | None], gr
     st.just(size), st.lists(st.lists(st.one_of(st.none(), st.sampled_from([0.0, 0.5, 1.0]), st.floats(-2, 2)),
                                      min_size=size, max_size=size), min_size=1, max_size=4))),
        st.sampled_from(["group", "batch", "none"]))
+@example((3, [[1.7539537172890434] * 3]), "group")  # equal rewards whose float32 mean is off by a rounding step
 def test_reward_metrics_are_trls(case, scale_rewards):
     """Each reward metric equals TRL's own computation on the same rewards (None: a verifier could not judge)."""
     size, groups = case
