@@ -12,16 +12,14 @@ from __future__ import annotations
 import argparse
 import builtins
 import keyword
-import random
 import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from datagen.api import split_rows
 from train.load import make_problem_rows
-from train.pipeline import PIPELINES
+from train.pipeline import PIPELINES, split_problems
 
 KEEP = set(keyword.kwlist) | set(dir(builtins)) | set(dir(str)) | set(dir(list)) | set(dir(dict))
 
@@ -42,11 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     budget = PIPELINES["code"]
     rows = make_problem_rows(budget.tasks, budget.n_problems, args.seed, budget.difficulty)
-    train, test = split_rows(rows, test_size=budget.test_size, seed=args.seed, by=budget.split_by)
-    train, _ = split_rows(train, test_size=budget.rl_size, seed=args.seed + 1, by=budget.split_by)
-    test = list({r["prompt"]: r for r in test}.values())
-    random.Random(args.seed).shuffle(test)
-    test = test[:budget.eval_problems]  # the pipeline's held-out set
+    train, _, test = split_problems(budget, rows, args.seed)  # the pipeline's SFT and held-out sets
     programs = {r["answer"] for r in train}
     print(f"{len(test)} held-out problems; {len(programs):,} distinct training programs")
     print(f"held-out program trained on verbatim: {sum(r['answer'] in programs for r in test)}")

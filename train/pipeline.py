@@ -55,7 +55,7 @@ from train.rm import RMConfig
 from train.sft import SFTConfig, sft_reasoning
 
 __all__ = ["PIPELINES", "Budget", "PipelineConfig", "corpus_documents", "main", "pipeline", "results_table",
-           "running_mean", "stage_overrides"]
+           "running_mean", "split_problems", "stage_overrides"]
 
 
 @dataclass(frozen=True)
@@ -273,12 +273,12 @@ _UPSTREAM = {"pretrain": None, "sft": "pretrain", "grpo": "sft", "dpo": "sft", "
 def _stale_stages(recorded: dict, current: dict) -> list[str]:
     """Stages to train again: those whose own settings differ from the recorded ones, and every stage
     downstream of one of them (``_UPSTREAM`` order: a stage comes after the one it starts from)."""
-    def learnt(settings: dict | None) -> dict | None:  # an earlier version's record may hold an unrecorded key
-        return None if settings is None else {k: v for k, v in settings.items() if k not in _UNRECORDED}
-
     stale: list[str] = []
     for name, upstream in _UPSTREAM.items():
-        if learnt(recorded.get(name)) != learnt(current.get(name)) or upstream in stale:
+        kept = recorded.get(name)  # an earlier version's record may hold keys now unrecorded
+        if kept is not None:
+            kept = {k: v for k, v in kept.items() if k not in _UNRECORDED}
+        if kept != current.get(name) or upstream in stale:
             stale.append(name)
     return stale
 
@@ -322,6 +322,33 @@ def corpus_documents(rows: list[dict], template: str, seed: int, tagged_share: f
         else:
             docs.append(plain)
     return docs
+
+
+def split_problems(budget: Budget, rows: list[dict], seed: int,
+                   eval_problems: int | None = None) -> tuple[list[dict], list[dict], list[dict]]:
+    """``(train, rl, held_out)`` as a pipeline of ``budget`` splits its generated ``rows``: ``budget.test_size``
+    held out (by ``budget.split_by``), ``budget.rl_size`` of the rest kept for GRPO and DPO only (``rl`` is
+    ``train`` itself when it is 0), and of the held-out side ``eval_problems`` (default: the budget's) distinct
+    questions in a seeded order.
+
+    >>> rows = [{"prompt": f"q{i % 50}", "answer": str(i)} for i in range(200)]
+    >>> train, rl, held_out = split_problems(PIPELINES["tiny"], rows, seed=0, eval_problems=3)
+    >>> len(held_out), {r["prompt"] for r in held_out} & {r["prompt"] for r in train + rl}
+    (3, set())
+    """
+    import random
+
+    from datagen.api import split_rows
+
+    train_rows, test_rows = split_rows(rows, test_size=budget.test_size, seed=seed, by=budget.split_by)
+    # GRPO's prompts are questions the model never saw solved (not in the pretraining text nor in SFT):
+    # reinforcement on memorised questions teaches little that carries over to new ones
+    rl_rows = train_rows
+    if budget.rl_size > 0:
+        train_rows, rl_rows = split_rows(train_rows, test_size=budget.rl_size, seed=seed + 1, by=budget.split_by)
+    distinct = list({r["prompt"]: r for r in test_rows}.values())  # each question once (easy ones repeat)
+    random.Random(seed).shuffle(distinct)  # every task represented, not the first ones generated
+    return train_rows, rl_rows, distinct[: eval_problems or budget.eval_problems]
 
 
 def _read_metrics(folder: Path) -> list[dict]:
@@ -415,21 +442,8 @@ def pipeline(cfg: PipelineConfig) -> dict:
     if "data" in done and all((data / f).exists() for f in files):
         train_rows, rl_rows, test_rows = ([row for _, row in read_jsonl(data / f)] for f in files)
     else:
-        import random
-
-        from datagen.api import split_rows
-
         rows = make_problem_rows(budget.tasks, budget.n_problems, cfg.seed, budget.difficulty)
-        train_rows, test_rows = split_rows(rows, test_size=budget.test_size, seed=cfg.seed, by=budget.split_by)
-        # GRPO's prompts are questions the model never saw solved (not in the pretraining text nor in SFT):
-        # reinforcement on memorised questions teaches little that carries over to new ones
-        rl_rows = train_rows
-        if budget.rl_size > 0:
-            train_rows, rl_rows = split_rows(train_rows, test_size=budget.rl_size, seed=cfg.seed + 1,
-                                             by=budget.split_by)
-        distinct = list({r["prompt"]: r for r in test_rows}.values())  # each question once (easy ones repeat)
-        random.Random(cfg.seed).shuffle(distinct)  # every task represented, not the first ones generated
-        test_rows = distinct[: cfg.eval_problems or budget.eval_problems]
+        train_rows, rl_rows, test_rows = split_problems(budget, rows, cfg.seed, cfg.eval_problems)
         write_jsonl(train_rows, data / "train.jsonl")
         write_jsonl(rl_rows, data / "rl.jsonl")
         write_jsonl(test_rows, data / "test.jsonl")

@@ -10,8 +10,9 @@ from train.pipeline import PIPELINES, STAGE_NAMES
 
 # the tiny preset at 2% of its steps, except GRPO (both runs): 3 steps, as --overrides sets it; 40 held-out
 # questions; every stage also logs to TensorBoard
+EVAL_PROBLEMS = 40
 ARGS = ["pipeline", "--preset", "tiny", "--scale", "0.02", "--no-progress", "--device", "cpu", "--report-to",
-        "tensorboard", "--eval-problems", "40", "--overrides", "grpo.max_steps=3", "grpo.log_every=1"]
+        "tensorboard", "--eval-problems", str(EVAL_PROBLEMS), "--overrides", "grpo.max_steps=3", "grpo.log_every=1"]
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +90,7 @@ def test_held_out_problems_are_distinct_and_never_trained_on(run):
     test = [json.loads(line) for line in (out / "data" / "test.jsonl").read_text().splitlines()]
     train = [json.loads(line) for line in (out / "data" / "train.jsonl").read_text().splitlines()]
     prompts = [r["prompt"] for r in test]
-    assert prompts and len(prompts) == len(set(prompts)) <= 40
+    assert prompts and len(prompts) == len(set(prompts)) <= EVAL_PROBLEMS
     prompts = set(prompts)
     assert not set(prompts) & {r["prompt"] for r in train}
     rl = [json.loads(line) for line in (out / "data" / "rl.jsonl").read_text().splitlines()]
