@@ -55,10 +55,20 @@ MODES = {"padded": False, "packed": True}  # --pack-pairs per mode; padded rows 
 def run_ours(folder: Path, pairs_file: Path, args, out: Path, pack: bool) -> list[dict]:
     from train.rm import RMConfig, rm
 
-    rm(RMConfig(init_from=str(folder), pairs=str(pairs_file), out_dir=str(out), batch_size=args.batch,
-                max_steps=args.steps, lr=1e-5, warmup_steps=0, schedule="constant", max_length=1024, eval_fraction=0,
-                log_every=1, progress=False, overwrite=True, template="r1_zero", pack_pairs=pack,
-                cuda_graphs=False if args.no_cuda_graphs else None))
+    cfg = RMConfig(init_from=str(folder), pairs=str(pairs_file), out_dir=str(out), batch_size=args.batch,
+                   max_steps=args.steps, lr=1e-5, warmup_steps=0, schedule="constant", max_length=1024,
+                   eval_fraction=0, log_every=1, progress=False, overwrite=True, template="r1_zero", pack_pairs=pack,
+                   cuda_graphs=False if args.no_cuda_graphs else None)
+    if not args.profile:
+        rm(cfg)
+    else:  # where the GPU time of our steps goes: the kernels of 3 steps after the warm-up
+        from torch.profiler import ProfilerActivity, profile, schedule
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+        with profile(activities=activities, schedule=schedule(wait=args.warmup, warmup=1, active=3, repeat=1)) as prof:
+            rm(cfg, on_step=lambda row: prof.step())
+        sort = "cuda_time_total" if torch.cuda.is_available() else "cpu_time_total"
+        print(prof.key_averages().table(sort_by=sort, row_limit=30), flush=True)
     return rlvr_step_times(out / "metrics.jsonl")
 
 
@@ -112,6 +122,7 @@ def main() -> None:
     parser.add_argument("--modes", default="padded,packed",
                         help=f"rlvr's runs, in order (the first is compared with TRL): {', '.join(MODES)}")
     parser.add_argument("--trl-gradient-checkpointing", action="store_true", help="TRL's default (slower)")
+    parser.add_argument("--profile", action="store_true", help="print the top kernels of our steps")
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if not modes or any(m not in MODES for m in modes):

@@ -54,8 +54,8 @@ from train.rlhf import UPSTREAM as RLHF_UPSTREAM
 from train.rm import RMConfig
 from train.sft import SFTConfig, sft_reasoning
 
-__all__ = ["PIPELINES", "Budget", "PipelineConfig", "corpus_documents", "main", "pipeline", "results_table",
-           "running_mean", "split_problems", "stage_overrides"]
+__all__ = ["PIPELINES", "Budget", "PipelineConfig", "cold_start_kinds", "corpus_documents", "kind_accuracy", "main",
+           "pipeline", "problem_kind", "results_table", "running_mean", "split_problems", "stage_overrides"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,11 @@ class Budget:
     # the column that decides a problem's split (datagen.split_rows): "answer" keeps every problem of one
     # reference program on one side, so a held-out code problem's program was never trained on
     split_by: str = "prompt"
+    # share of the kinds of problem (``problem_kind``: a code problem's reference program shape, else its task)
+    # whose training problems SFT shows, a seeded choice; the others are in the pretraining text and among
+    # GRPO's prompts, never in SFT. 1: SFT shows every kind. A narrow cold start, as R1's few thousand examples
+    # are: what RL then carries to the kinds SFT never showed is measured apart (``kind_accuracy``)
+    sft_kinds: float = 1.0
 
 
 PIPELINES: dict[str, Budget] = {
@@ -145,7 +150,7 @@ PIPELINES: dict[str, Budget] = {
         sft=SFTConfig(max_steps=300, batch_size=64, lr=5e-4, warmup_steps=30),
         grpo=GRPOConfig(max_steps=300, prompts_per_step=32, lr=5e-5, reward_workers=8),
         dpo=DPOConfig(rounds=3, max_steps=150, prompts_per_round=256, batch_size=32, lr=2e-5, rpo_alpha=1.0),
-        tagged_share=0.1, chat_share=0.2,  # as small's: R1-Zero's start
+        sft_kinds=0.3,
     ),
     "base": Budget(
         tasks="math", difficulty="1-5", n_problems=400000, eval_problems=1000, template="r1_zero", test_size=0.01, rl_size=0.25,
@@ -185,6 +190,10 @@ class PipelineConfig:
                 "answering in <answer> (default: the preset's)"})
     chat_share: float | None = field(default=None, metadata={
         "help": "share written as the template's dialogue with the answer alone (default: the preset's)"})
+    sft_kinds: float | None = field(default=None, metadata={
+        "help": "share of the kinds of problem (a code problem's program shape, else its task) whose problems SFT "
+                "shows, a seeded choice; the others only in the pretraining text and GRPO's prompts (a narrow cold "
+                "start; default: the preset's)"})
     progress: bool = field(default=True, metadata={"help": "progress bars"})
     report_to: ReportTo = field(default="none", metadata={
         "help": "every stage also logs to tensorboard, trackio or wandb (offline), as the stages' --report-to"})
@@ -202,6 +211,8 @@ class PipelineConfig:
         if self.eval_problems is not None and self.eval_problems < 1:
             raise ValueError(f"--eval-problems must be at least 1, got {self.eval_problems}")
         stage_overrides(self.overrides)  # checked now, not after the earlier stages have trained
+        if self.sft_kinds is not None and not 0 < self.sft_kinds <= 1:
+            raise ValueError(f"--sft-kinds must be in (0, 1], got {self.sft_kinds}")
         _check_shares(**self.corpus_shares())
 
     def corpus_shares(self) -> dict[str, float]:
@@ -351,6 +362,59 @@ def split_problems(budget: Budget, rows: list[dict], seed: int,
     return train_rows, rl_rows, distinct[: eval_problems or budget.eval_problems]
 
 
+def problem_kind(row: dict) -> str:
+    """The kind of problem ``row`` is: a code problem's template (the shape of its reference program), else its
+    task.
+
+    >>> problem_kind({"task": "arithmetic"}), problem_kind({"task": "code_function", "meta": '{"template": "rev"}'})
+    ('arithmetic', 'code_function/rev')
+    """
+    meta = row.get("meta")
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except ValueError:
+            meta = None
+    template = meta.get("template") if isinstance(meta, dict) else None
+    return f"{row.get('task', '?')}/{template}" if template else str(row.get("task", "?"))
+
+
+def cold_start_kinds(rows: list[dict], share: float, seed: int) -> set[str]:
+    """The kinds of problem (``problem_kind``) whose ``rows`` SFT trains on: all of them at ``share`` 1, else a
+    seeded ``share`` of the distinct kinds (at least one), whatever the rows' order.
+
+    >>> rows = [{"task": t} for t in "abcdabcd"]
+    >>> sorted(cold_start_kinds(rows, 1.0, seed=0)), len(cold_start_kinds(rows, 0.5, seed=0))
+    (['a', 'b', 'c', 'd'], 2)
+    """
+    import random
+
+    if not 0 < share <= 1:
+        raise ValueError(f"--sft-kinds must be in (0, 1], got {share}")
+    kinds = sorted({problem_kind(r) for r in rows})
+    if share >= 1:
+        return set(kinds)
+    return set(random.Random(f"cold-start:{seed}").sample(kinds, max(1, round(share * len(kinds)))))
+
+
+def kind_accuracy(completions: list, kinds: set[str]) -> dict[str, float]:
+    """Greedy held-out accuracy on the kinds of problem SFT showed (``cold_start_kinds``) and on the others.
+
+    >>> from types import SimpleNamespace as N
+    >>> done = [N(problem={"task": t}, sample=0, judged=N(correct=c)) for t, c in (("a", 1), ("a", 0), ("b", 1))]
+    >>> kind_accuracy(done, {"a"})
+    {'sft_kinds_accuracy': 0.5, 'other_kinds_accuracy': 1.0}
+    """
+    counts = {True: [0, 0], False: [0, 0]}
+    for c in completions:
+        if c.sample == 0:
+            tally = counts[problem_kind(c.problem) in kinds]
+            tally[0] += bool(c.judged.correct)
+            tally[1] += 1
+    return {f"{name}_accuracy": round(right / total, 4) if total else None
+            for name, (right, total) in (("sft_kinds", counts[True]), ("other_kinds", counts[False]))}
+
+
 def _read_metrics(folder: Path) -> list[dict]:
     path = folder / "metrics.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
@@ -371,6 +435,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
     from verifiers.problem import read_jsonl, write_jsonl
 
     budget = PIPELINES[cfg.preset]
+    kinds_share = budget.sft_kinds if cfg.sft_kinds is None else cfg.sft_kinds
     out = Path(cfg.out_dir)
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -385,7 +450,8 @@ def pipeline(cfg: PipelineConfig) -> dict:
         "pretrain": _stage(budget.pretrain, cfg.scale, overrides.get("pretrain", {}), out_dir=str(out / "pretrain"),
                            corpus=str(data / "corpus.jsonl"), **run),
         "sft": _stage(budget.sft, cfg.scale, overrides.get("sft", {}), out_dir=str(out / "sft"),
-                      init_from=str(out / "pretrain" / "final"), problems=str(data / "train.jsonl"),
+                      init_from=str(out / "pretrain" / "final"),
+                      problems=str(data / ("train.jsonl" if kinds_share >= 1 else "sft.jsonl")),
                       max_new_tokens=max_completion, **common),
         "grpo": _stage(budget.grpo, cfg.scale, overrides.get("grpo", {}), out_dir=str(out / "grpo"),
                        init_from=str(out / "sft" / "final"), rewards=cfg.rewards, **rl_problems),
@@ -410,6 +476,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
     # the pretraining text is the pretraining stage's too (corpus_documents)
     shares = cfg.corpus_shares()
     stage_settings["pretrain"].update(shares)
+    stage_settings["sft"]["sft_kinds"] = kinds_share  # which problems SFT shows
     state_path = out / "stages.json"  # stages finished by an earlier run of this folder: seconds and evaluation
     done: dict = json.loads(state_path.read_text()) if cfg.resume and state_path.exists() else {}
     stale: list[str] = []
@@ -451,6 +518,13 @@ def pipeline(cfg: PipelineConfig) -> dict:
     # written again by every run (it is quick): --resume retrains pretraining when the corpus shares changed
     corpus = corpus_documents(train_rows, budget.template, cfg.seed, **shares)
     write_jsonl([{"text": t} for t in corpus], data / "corpus.jsonl")
+    sft_kinds = cold_start_kinds(train_rows, kinds_share, cfg.seed)
+    if kinds_share < 1:  # a narrow cold start: SFT sees the chosen kinds' problems only
+        sft_rows = [r for r in train_rows if problem_kind(r) in sft_kinds]
+        write_jsonl(sft_rows, Path(configs["sft"].problems))
+        all_kinds = {problem_kind(r) for r in train_rows}
+        print(f"  SFT shows {len(sft_kinds)} of {len(all_kinds)} kinds of problem ({len(sft_rows):,} problems): "
+              + ", ".join(sorted(sft_kinds)))
     rl_text = "the same" if budget.rl_size == 0 else f"{len(rl_rows):,} others"
     print(f"pipeline {cfg.preset}: {len(train_rows):,} problems for pretraining and SFT, {rl_text} for GRPO and "
           f"DPO ({budget.tasks}, difficulty {budget.difficulty}), {len(test_rows)} held out -> {out}")
@@ -466,6 +540,8 @@ def pipeline(cfg: PipelineConfig) -> dict:
                                      samples=EVAL_SAMPLES, seed=cfg.seed,
                                      workers=configs["grpo"].reward_workers)  # code runs tests: in parallel
         write_completions(folder / "completions.jsonl", result.completions)
+        if kinds_share < 1:  # what the stage does on the kinds SFT never showed, apart
+            return {**result.metrics, **kind_accuracy(result.completions, sft_kinds)}
         return result.metrics
 
     stages = {"pretrain": pretrain, "sft": sft, "grpo": grpo, **({"dpo": dpo} if cfg.dpo else {}),
@@ -504,7 +580,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
                                    {**STAGE_NAMES, **ARMS})
 
     summary = {"preset": cfg.preset, "tasks": budget.tasks, "difficulty": budget.difficulty, "overrides": overrides,
-               "sft_worked_share": configs["sft"].worked_share,
+               "sft_worked_share": configs["sft"].worked_share, "sft_kinds": kinds_share,
                "eval_problems": len(test_rows), "seconds": {k: round(v, 1) for k, v in times.items()},
                # in recipe order, whatever order --resume trained them in
                "stages": {name: results[name] for name in STAGE_NAMES if name in results}}
@@ -529,15 +605,18 @@ def results_table(summary: dict) -> str:
     stages = summary["stages"]
     tasks = sorted({t for r in stages.values() for t in r.get("per_task", {})})
     k = EVAL_SAMPLES
+    kinds = any(r.get("other_kinds_accuracy") is not None for r in stages.values())  # a narrow cold start
     head = (f"| stage | accuracy | sampled (T=1) | pass@{k} | format | completion tokens | time (s) |"
-            + "".join(f" {t} |" for t in tasks))
-    lines = [head, "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(tasks)]
+            + "".join(f" {t} |" for t in tasks) + (" SFT's kinds | other kinds |" if kinds else ""))
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * (len(tasks) + 2 * kinds)]
 
     def share(value) -> str:
         return "-" if value is None else f"{value:.1%}"
 
     for name, r in stages.items():
         per_task = "".join(f" {r['per_task'].get(t, 0):.1%} |" for t in tasks)
+        if kinds:
+            per_task += f" {share(r.get('sft_kinds_accuracy'))} | {share(r.get('other_kinds_accuracy'))} |"
         lines.append(f"| {STAGE_NAMES.get(name, name)} | {r['accuracy']:.1%} | {share(r.get('sampled_accuracy'))} | "
                      f"{share(r.get(f'pass@{k}'))} | {r['format']:.1%} | {r['completion_tokens']:.0f} | "
                      f"{summary['seconds'].get(name, 0):.0f} |{per_task}")
@@ -553,6 +632,11 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
     if summary.get("sft_worked_share", 1.0) < 1.0:
         text += [f"SFT is a cold start: {summary['sft_worked_share']:.0%} of its problems show the worked solution in "
                  "`<think>`, the others only `The answer is X.` (`sft.worked_share`).", ""]
+    if summary.get("sft_kinds", 1.0) < 1.0:
+        text += [f"SFT is a narrow cold start: it shows the problems of {summary['sft_kinds']:.0%} of the kinds of "
+                 "problem (for code, the shapes of the reference programs), a seeded choice; the others are in the "
+                 "pretraining text and among GRPO's prompts only. The last two columns split the held-out accuracy "
+                 "by whether SFT showed the problem's kind.", ""]
     if summary.get("overrides"):
         text += ["Stage settings over the preset's: " + ", ".join(
             f"`{stage}.{k}={v}`" for stage, d in summary["overrides"].items() for k, v in d.items()) + ".", ""]

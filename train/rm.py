@@ -23,6 +23,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -132,8 +133,10 @@ def evaluate_pairs(model, pairs: list[RewardPair], *, pad_id: int, batch_size: i
     return {"loss": loss.item(), **reward_stats(chosen, rejected)}
 
 
-def rm(cfg: RMConfig) -> dict:
-    """Train a reward model; returns the last metrics row (with the held-out ``eval_*`` numbers)."""
+def rm(cfg: RMConfig, on_step: Callable[[dict], None] | None = None) -> dict:
+    """Train a reward model; returns the last metrics row (with the held-out ``eval_*`` numbers).
+
+    ``on_step(row)`` is called after every optimizer step with its metrics (e.g. to step a profiler)."""
     from train.load import load_reward_model
     from train.prefs import read_preference_rows
 
@@ -212,6 +215,8 @@ def rm(cfg: RMConfig) -> dict:
             if run.evaluating:
                 row.update(evaluate())
             run.end_step(row, {"data": order.state()})
+            if on_step is not None:
+                on_step(row)
             last = row
             window = time.perf_counter()
         batches.close()
@@ -243,11 +248,12 @@ def _train_step(cfg: RMConfig, batches: Prefetch, order: BatchOrder, *, model, f
     grad_norm = clip_grad_norm(model.parameters(), cfg.grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    values = all_reduce_mean(torch.stack(list(sums.values()))).tolist()  # one reduction, one host sync
+    # one reduction and one host sync, the gradient norm (the same on every rank) read with the rest
+    *values, norm = torch.cat([all_reduce_mean(torch.stack(list(sums.values()))), grad_norm.float().view(1)]).tolist()
     row = {key: round(v, 5) for key, v in zip(sums, values)}
     if not math.isfinite(row["loss"]):
         raise FloatingPointError(f"rm: loss is {row['loss']}; lower --lr or check the pairs")
-    row["grad_norm"] = round(float(grad_norm), 4)
+    row["grad_norm"] = round(norm, 4)
     return row
 
 

@@ -183,6 +183,31 @@ def test_packed_pairs_give_the_unpacked_loss_and_gradients(lengths, coefficient,
         torch.testing.assert_close(g1[name], g0[name], msg=name)
 
 
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(0, 11), min_size=1, max_size=4), st.booleans(), st.sampled_from(["llama", "qwen2", "qwen3"]))
+def test_the_last_block_computed_only_where_read_gives_the_full_models_rewards_and_gradients(ends, gqa, family):
+    """The reward model runs its last block only at the read positions (keys and values everywhere): rewards and
+    every parameter's gradient are those of the whole model's hidden states read at the same positions."""
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=40, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2 if gqa else 4, intermediate_size=48, max_position_embeddings=64,
+                         qk_norm=family == "qwen3", qkv_bias=family == "qwen2")
+    model = RewardModel(config).double()
+    ids = torch.randint(3, 40, (len(ends), 12), generator=torch.Generator().manual_seed(len(ends)))
+    ends = torch.tensor(ends)
+    runs = []
+    for full in (False, True):
+        model.zero_grad()
+        rewards = (model.score(model.hidden_states(ids)[torch.arange(len(ends)), ends]).squeeze(-1).float() if full
+                   else model(ids, ends))
+        (rewards * torch.arange(1.0, len(ends) + 1, dtype=rewards.dtype)).sum().backward()
+        runs.append((rewards.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}))
+    (fast, fast_grads), (full, full_grads) = runs
+    torch.testing.assert_close(fast, full)
+    for name in full_grads:
+        torch.testing.assert_close(fast_grads[name], full_grads[name], msg=name)
+
+
 def test_the_reward_is_read_at_the_last_token_that_is_not_padding():
     # a tokenizer that pads with EOS (e.g. a foreign one): transformers then reads the token before EOS
     batch = collate_reward_pairs([RewardPair([0, 5], [6, 2], [7, 8, 2])], pad_id=2)
