@@ -32,6 +32,7 @@ from bench.trl_common import (  # noqa: E402
     pair_arguments,
     pair_workload,
     rlvr_step_times,
+    run_stage,
     step_timer,
     summary,
     workload_config,
@@ -47,16 +48,7 @@ def run_ours(folder: Path, pairs_file: Path, args, out: Path) -> list[dict]:
                     batch_size=args.batch, max_steps=args.steps, lr=5e-7, warmup_steps=0, max_length=1024,
                     eval_problems=0, progress=False, overwrite=True, template="r1_zero", pack_pairs=args.pack,
                     cuda_graphs=False if args.no_cuda_graphs else None)
-    if not args.profile:
-        dpo(cfg)
-    else:  # where the GPU time of our steps goes: the kernels of 3 steps after the warm-up
-        from torch.profiler import ProfilerActivity, profile, schedule
-
-        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
-        with profile(activities=activities, schedule=schedule(wait=args.warmup, warmup=1, active=3, repeat=1)) as prof:
-            dpo(cfg, on_step=lambda row: prof.step())
-        sort = "cuda_time_total" if torch.cuda.is_available() else "cpu_time_total"
-        print(prof.key_averages().table(sort_by=sort, row_limit=25), flush=True)
+    run_stage(dpo, cfg, args)
     return rlvr_step_times(out / "metrics.jsonl")
 
 

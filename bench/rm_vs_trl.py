@@ -42,6 +42,7 @@ from bench.trl_common import (  # noqa: E402
     pair_arguments,
     pair_workload,
     rlvr_step_times,
+    run_stage,
     step_timer,
     summary,
     workload_config,
@@ -59,16 +60,7 @@ def run_ours(folder: Path, pairs_file: Path, args, out: Path, pack: bool) -> lis
                    max_steps=args.steps, lr=1e-5, warmup_steps=0, schedule="constant", max_length=1024,
                    eval_fraction=0, log_every=1, progress=False, overwrite=True, template="r1_zero", pack_pairs=pack,
                    cuda_graphs=False if args.no_cuda_graphs else None)
-    if not args.profile:
-        rm(cfg)
-    else:  # where the GPU time of our steps goes: the kernels of 3 steps after the warm-up
-        from torch.profiler import ProfilerActivity, profile, schedule
-
-        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
-        with profile(activities=activities, schedule=schedule(wait=args.warmup, warmup=1, active=3, repeat=1)) as prof:
-            rm(cfg, on_step=lambda row: prof.step())
-        sort = "cuda_time_total" if torch.cuda.is_available() else "cpu_time_total"
-        print(prof.key_averages().table(sort_by=sort, row_limit=30), flush=True)
+    run_stage(rm, cfg, args)
     return rlvr_step_times(out / "metrics.jsonl")
 
 

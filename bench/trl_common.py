@@ -152,3 +152,18 @@ def finish(results: dict, path: str | None) -> None:
     print(json.dumps(results, indent=2))
     if path:
         Path(path).write_text(json.dumps(results, indent=2) + "\n")
+
+
+def run_stage(stage, cfg, args) -> None:
+    """``stage(cfg)``; with ``args.profile``, under ``torch.profiler``, printing the top kernels of 3 steps after
+    ``args.warmup`` (the stage calls ``on_step`` after each step)."""
+    if not args.profile:
+        stage(cfg)
+        return
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with profile(activities=activities, schedule=schedule(wait=args.warmup, warmup=1, active=3, repeat=1)) as prof:
+        stage(cfg, on_step=lambda row: prof.step())
+    sort = "cuda_time_total" if torch.cuda.is_available() else "cpu_time_total"
+    print(prof.key_averages().table(sort_by=sort, row_limit=30), flush=True)
