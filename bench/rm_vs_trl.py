@@ -10,7 +10,7 @@ GPU, learning rate 1e-5, constant, max length 1024 on both sides.
 
 rlvr runs as it does by default (compiled, CUDA graphs, padded rows: chosen and rejected each with its prompt),
 and with ``--pack-pairs`` (padding-free: the pairs of a step end to end in one row, each prompt computed once,
-flash-attention's varlen kernel; slower on one H100, 0.073 against 0.054 s a step): ``--modes``. TRL runs with
+flash-attention's varlen kernel; slower on one H100, 0.076 against 0.049 s a step): ``--modes``. TRL runs with
 its recommended settings for one GPU (bf16) except gradient checkpointing, which it turns on by default and which
 would slow it down (``--trl-gradient-checkpointing`` restores it); its ``RewardTrainer`` (1.16) has no
 padding-free mode: it pads chosen and rejected rows to the batch's longest. Before the timed runs, on a GPU, the

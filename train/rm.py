@@ -62,8 +62,9 @@ class RMConfig(StageConfig):
     pack_pairs: bool = field(default=False, metadata={
         "help": "padding-free batches: the pairs end to end in one row, each [prompt | chosen | rejected], the "
                 "prompt computed once (flash-attention's varlen kernel on an Ampere or newer GPU); same rewards, "
-                "about a quarter fewer tokens, but on one H100 it ran 0.073 s a step against 0.054 for padded "
-                "rows (docs/BENCHMARKS.md), so padded rows are the default"})
+                "about a quarter fewer tokens, but on one H100 it ran 0.076 s a step against 0.049 for padded "
+                "rows (its rows change length, so compiled steps and CUDA graphs are made again: "
+                "docs/BENCHMARKS.md 5.11), so padded rows are the default"})
     cuda_graphs: bool | None = field(default=None, metadata={
         "help": "replay the compiled forward and backward as CUDA graphs, which saves the host's kernel launches "
                 "(default: on for one compiled GPU process; off on CPU and under torchrun)"})
