@@ -73,3 +73,23 @@ def test_the_code_preset_shows_sft_a_share_of_the_kinds_and_the_others_stay_in_t
     kinds = cold_start_kinds(rows, PIPELINES["code"].sft_kinds, seed=1)
     sft_rows = [r for r in rows if problem_kind(r) in kinds]
     assert 0 < len(sft_rows) < len(rows)
+
+
+def test_the_report_splits_accuracy_by_kind_only_for_a_narrow_cold_start():
+    from train.pipeline import report_markdown, results_table
+
+    def stage(acc, shown=None, other=None):
+        return {"accuracy": acc, "format": 1.0, "completion_tokens": 60.0, "per_task": {"code_function": acc},
+                "sampled_accuracy": acc, "pass@4": acc, "sft_kinds_accuracy": shown, "other_kinds_accuracy": other}
+
+    summary = {"preset": "code", "tasks": "code_function", "difficulty": "1-3", "eval_problems": 10, "sft_kinds": 0.3,
+               "seconds": {"sft": 1.0, "grpo": 2.0},
+               "stages": {"sft": stage(0.4, 0.8, 0.2), "grpo": stage(0.7, 0.8, 0.65)}}
+    table = results_table(summary)
+    assert table.splitlines()[0].endswith("| SFT's kinds | other kinds |")
+    assert table.splitlines()[-1].endswith("| 80.0% | 65.0% |")
+    assert all(line.count("|") == table.splitlines()[0].count("|") for line in table.splitlines())
+    assert "narrow cold start" in report_markdown(summary, [])
+    every_kind = {**summary, "sft_kinds": 1.0, "stages": {name: stage(s["accuracy"]) for name, s in
+                                                         summary["stages"].items()}}
+    assert "kinds" not in results_table(every_kind) and "narrow cold start" not in report_markdown(every_kind, [])
