@@ -214,8 +214,8 @@ class PipelineConfig:
         if self.eval_problems is not None and self.eval_problems < 1:
             raise ValueError(f"--eval-problems must be at least 1, got {self.eval_problems}")
         stage_overrides(self.overrides)  # checked now, not after the earlier stages have trained
-        if self.sft_kinds is not None and not 0 < self.sft_kinds <= 1:
-            raise ValueError(f"--sft-kinds must be in (0, 1], got {self.sft_kinds}")
+        if self.sft_kinds is not None:
+            _check_kinds_share(self.sft_kinds)
         _check_shares(**self.corpus_shares())
 
     def corpus_shares(self) -> dict[str, float]:
@@ -382,6 +382,11 @@ def problem_kind(row: dict) -> str:
     return f"{row.get('task', '?')}/{template}" if template else str(row.get("task", "?"))
 
 
+def _check_kinds_share(share: float) -> None:
+    if not 0 < share <= 1:
+        raise ValueError(f"--sft-kinds must be in (0, 1], got {share}")
+
+
 def cold_start_kinds(rows: list[dict], share: float, seed: int) -> set[str]:
     """The kinds of problem (``problem_kind``) whose ``rows`` SFT trains on: all of them at ``share`` 1, else a
     seeded ``share`` of the distinct kinds (at least one), whatever the rows' order.
@@ -392,15 +397,14 @@ def cold_start_kinds(rows: list[dict], share: float, seed: int) -> set[str]:
     """
     import random
 
-    if not 0 < share <= 1:
-        raise ValueError(f"--sft-kinds must be in (0, 1], got {share}")
+    _check_kinds_share(share)
     kinds = sorted({problem_kind(r) for r in rows})
     if share >= 1:
         return set(kinds)
     return set(random.Random(f"cold-start:{seed}").sample(kinds, max(1, round(share * len(kinds)))))
 
 
-def kind_accuracy(completions: list, kinds: set[str]) -> dict[str, float]:
+def kind_accuracy(completions: list, kinds: set[str]) -> dict[str, float | None]:
     """Greedy held-out accuracy on the kinds of problem SFT showed (``cold_start_kinds``) and on the others.
 
     >>> from types import SimpleNamespace as N
