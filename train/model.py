@@ -349,8 +349,11 @@ class Transformer(nn.Module):
         return self.num_parameters() - (0 if c.tie_word_embeddings else c.vocab_size * c.hidden_size)
 
     def hidden_states(self, input_ids: Tensor, *, positions: Tensor | None = None, mask: Tensor | None = None,
-                      cache: KVCache | None = None, index: Tensor | None = None, length: int = 0) -> Tensor:
-        """The final normed hidden states ``[B, T, hidden]``, which a head reads (``forward``'s arguments)."""
+                      cache: KVCache | None = None, index: Tensor | None = None, length: int = 0,
+                      read: Tensor | None = None) -> Tensor:
+        """The final normed hidden states ``[B, T, hidden]``, which a head reads (``forward``'s arguments); with
+        ``read`` (one position per causal row), only those positions' ``[B, hidden]``, the last block computed
+        there alone (``Block.forward``)."""
         if positions is None:
             if input_ids.shape[1] > self.config.max_position_embeddings:
                 raise ValueError(f"a sequence of {input_ids.shape[1]} tokens exceeds the model's "
@@ -361,9 +364,10 @@ class Transformer(nn.Module):
         if cos.dim() == 3:  # per-row positions [B, T] -> broadcast over heads
             cos, sin = cos[:, None], sin[:, None]
         x = self.embed_tokens(input_ids)
+        last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             layer_cache = (cache.k[i], cache.v[i]) if cache is not None else None
-            x = layer(x, cos, sin, mask, layer_cache, index, length)
+            x = layer(x, cos, sin, mask, layer_cache, index, length, read=read if i == last else None)
         return self.norm(x)
 
     def forward(self, input_ids: Tensor, targets: Tensor | None = None, *, positions: Tensor | None = None,
@@ -420,21 +424,7 @@ class RewardModel(Transformer):
         if ends is None:
             ends = torch.full(input_ids.shape[:1], input_ids.shape[1] - 1, device=input_ids.device)
         if positions is None and mask is None and ends.dim() == 1:  # causal rows, one reward each
-            return self.score(self.norm(self._scored_states(input_ids, ends))).squeeze(-1).float()
+            return self.score(self.hidden_states(input_ids, read=ends)).squeeze(-1).float()
         x = self.hidden_states(input_ids, positions=positions, mask=mask)
         rows = torch.arange(x.shape[0], device=x.device).view(-1, *[1] * (ends.dim() - 1))
         return self.score(x[rows, ends]).squeeze(-1).float()  # the head reads only the scored positions
-
-    def _scored_states(self, input_ids: Tensor, ends: Tensor) -> Tensor:
-        """The last block's output ``[B, hidden]`` at ``ends`` of causal rows (before the final norm): every
-        block but the last over all positions, the last one only where the head reads (``Block.forward``'s
-        ``read``)."""
-        T = input_ids.shape[1]
-        if self.config.max_position_embeddings < T:
-            raise ValueError(f"a sequence of {T} tokens exceeds the model's max_position_embeddings "
-                             f"({self.config.max_position_embeddings})")
-        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
-        x = self.embed_tokens(input_ids)
-        for layer in self.layers[:-1]:
-            x = layer(x, cos, sin, None, None, None, 0)
-        return self.layers[-1](x, cos, sin, None, None, None, 0, read=ends)
