@@ -41,6 +41,7 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -387,18 +388,18 @@ def _check_kinds_share(share: float) -> None:
         raise ValueError(f"--sft-kinds must be in (0, 1], got {share}")
 
 
-def cold_start_kinds(rows: list[dict], share: float, seed: int) -> set[str]:
-    """The kinds of problem (``problem_kind``) whose ``rows`` SFT trains on: all of them at ``share`` 1, else a
-    seeded ``share`` of the distinct kinds (at least one), whatever the rows' order.
+def cold_start_kinds(kinds: Iterable[str], share: float, seed: int) -> set[str]:
+    """The kinds of problem (``problem_kind`` of each training row) whose problems SFT trains on: all of them at
+    ``share`` 1, else a seeded ``share`` of the distinct kinds (at least one), whatever their order.
 
-    >>> rows = [{"task": t} for t in "abcdabcd"]
-    >>> sorted(cold_start_kinds(rows, 1.0, seed=0)), len(cold_start_kinds(rows, 0.5, seed=0))
+    >>> kinds = list("abcdabcd")
+    >>> sorted(cold_start_kinds(kinds, 1.0, seed=0)), len(cold_start_kinds(kinds, 0.5, seed=0))
     (['a', 'b', 'c', 'd'], 2)
     """
     import random
 
     _check_kinds_share(share)
-    kinds = sorted({problem_kind(r) for r in rows})
+    kinds = sorted(set(kinds))
     if share >= 1:
         return set(kinds)
     return set(random.Random(f"cold-start:{seed}").sample(kinds, max(1, round(share * len(kinds)))))
@@ -525,12 +526,13 @@ def pipeline(cfg: PipelineConfig) -> dict:
     # written again by every run (it is quick): --resume retrains pretraining when the corpus shares changed
     corpus = corpus_documents(train_rows, budget.template, cfg.seed, **shares)
     write_jsonl([{"text": t} for t in corpus], data / "corpus.jsonl")
-    sft_kinds = cold_start_kinds(train_rows, kinds_share, cfg.seed)
+    sft_kinds: set[str] = set()
     if kinds_share < 1:  # a narrow cold start: SFT sees the chosen kinds' problems only
-        sft_rows = [r for r in train_rows if problem_kind(r) in sft_kinds]
+        row_kinds = [problem_kind(r) for r in train_rows]
+        sft_kinds = cold_start_kinds(row_kinds, kinds_share, cfg.seed)
+        sft_rows = [r for r, kind in zip(train_rows, row_kinds) if kind in sft_kinds]
         write_jsonl(sft_rows, Path(configs["sft"].problems))
-        all_kinds = {problem_kind(r) for r in train_rows}
-        print(f"  SFT shows {len(sft_kinds)} of {len(all_kinds)} kinds of problem ({len(sft_rows):,} problems): "
+        print(f"  SFT shows {len(sft_kinds)} of {len(set(row_kinds))} kinds of problem ({len(sft_rows):,} problems): "
               + ", ".join(sorted(sft_kinds)))
     rl_text = "the same" if budget.rl_size == 0 else f"{len(rl_rows):,} others"
     print(f"pipeline {cfg.preset}: {len(train_rows):,} problems for pretraining and SFT, {rl_text} for GRPO and "

@@ -17,6 +17,11 @@ def code_rows():
     return make_problem_rows("code_function,code_stdio", 600, 0, "1-3")
 
 
+@pytest.fixture(scope="module")
+def code_kinds(code_rows):
+    return [problem_kind(r) for r in code_rows]
+
+
 def test_a_code_problems_kind_is_its_program_shape_and_a_math_problems_its_task(code_rows):
     kinds = {problem_kind(r) for r in code_rows}
     assert len(kinds) > 20 and all(k.startswith(("code_function/", "code_stdio/")) for k in kinds)
@@ -30,24 +35,24 @@ def test_a_code_problems_kind_is_its_program_shape_and_a_math_problems_its_task(
 
 @settings(max_examples=20, deadline=None)
 @given(st.floats(0.05, 0.95), st.integers(0, 3), st.randoms(use_true_random=False))
-def test_the_kinds_shown_are_a_seeded_share_whatever_the_rows_order(code_rows, share, seed, rnd):
-    kinds = cold_start_kinds(code_rows, share, seed)
-    shuffled = list(code_rows)
+def test_the_kinds_shown_are_a_seeded_share_whatever_the_rows_order(code_kinds, share, seed, rnd):
+    kinds = cold_start_kinds(code_kinds, share, seed)
+    shuffled = list(code_kinds)
     rnd.shuffle(shuffled)
     assert cold_start_kinds(shuffled, share, seed) == kinds
-    every = {problem_kind(r) for r in code_rows}
+    every = set(code_kinds)
     assert kinds <= every and len(kinds) == max(1, round(share * len(every)))
-    assert cold_start_kinds(code_rows, 1.0, seed) == every
+    assert cold_start_kinds(code_kinds, 1.0, seed) == every
 
 
-def test_other_seeds_show_other_kinds(code_rows):
-    assert len({frozenset(cold_start_kinds(code_rows, 0.3, seed)) for seed in range(4)}) > 1
+def test_other_seeds_show_other_kinds(code_kinds):
+    assert len({frozenset(cold_start_kinds(code_kinds, 0.3, seed)) for seed in range(4)}) > 1
 
 
 @pytest.mark.parametrize("share", [0.0, -0.1, 1.5])
-def test_a_share_outside_zero_to_one_is_refused(code_rows, share):
+def test_a_share_outside_zero_to_one_is_refused(code_kinds, share):
     with pytest.raises(ValueError, match="--sft-kinds"):
-        cold_start_kinds(code_rows, share, 0)
+        cold_start_kinds(code_kinds, share, 0)
 
 
 def test_accuracy_is_split_by_whether_sft_showed_the_kind():
@@ -70,7 +75,7 @@ def test_the_code_preset_shows_sft_a_share_of_the_kinds_and_the_others_stay_in_t
     assert 0 < PIPELINES["code"].sft_kinds < 1
     assert all(budget.sft_kinds == 1 for name, budget in PIPELINES.items() if name != "code")
     rows = make_problem_rows("code_function,code_stdio", 300, 1, "1-3")
-    kinds = cold_start_kinds(rows, PIPELINES["code"].sft_kinds, seed=1)
+    kinds = cold_start_kinds([problem_kind(r) for r in rows], PIPELINES["code"].sft_kinds, seed=1)
     sft_rows = [r for r in rows if problem_kind(r) in kinds]
     assert 0 < len(sft_rows) < len(rows)
 
